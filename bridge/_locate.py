@@ -1,0 +1,220 @@
+"""Finding modules on the master's search path without importing anything.
+
+``importlib.util.find_spec("a.b")`` would import ``a`` to read its
+``__path__``; serving must never execute a served module on the master. So
+this module answers the question from the file system (and zip archives)
+alone, in the order CPython's ``FileFinder`` uses inside one path entry: a
+package folder with ``__init__.py``, then a ``.py`` file, then a namespace
+portion (a folder without ``__init__``), which counts only if no entry has a
+regular module or package of that name (PEP 420).
+
+Every read is confined to its path entry: a name cannot climb out of it (it
+is a dotted identifier), and a symlink that points outside is refused.
+"""
+import json
+import os
+import sys
+import sysconfig
+import zipfile
+
+from .compat import protocol
+
+SOURCE_SUFFIX = ".py"
+# Files that are code, not package data: imported on demand, never sent as data.
+CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyd", ".so")
+SKIPPED_FOLDERS = ("__pycache__",)
+
+
+class OutsideRoot(Exception):
+    """A file resolves to a place outside the search path entry it was found in."""
+
+
+class DirectoryRoot(object):
+    """A folder on the search path."""
+
+    def __init__(self, path):
+        self.path = os.path.abspath(path)
+        self.real = os.path.join(os.path.realpath(self.path), "")
+
+    def __repr__(self):
+        return "DirectoryRoot(%r)" % self.path
+
+    def local(self, relative):
+        return os.path.join(self.path, *relative.split("/"))
+
+    def isdir(self, relative):
+        return os.path.isdir(self.local(relative))
+
+    def isfile(self, relative):
+        return os.path.isfile(self.local(relative))
+
+    def read(self, relative):
+        local = self.local(relative)
+        if not os.path.realpath(local).startswith(self.real):
+            raise OutsideRoot("%s resolves outside %s" % (local, self.path))
+        with open(local, "rb") as stream:
+            return stream.read()
+
+    def listdir(self, relative):
+        """(folders, files) directly inside ``relative``."""
+        local = self.local(relative)
+        names = sorted(os.listdir(local))
+        folders = [name for name in names if os.path.isdir(os.path.join(local, name))]
+        return folders, [name for name in names if name not in folders]
+
+
+class ZipRoot(object):
+    """A zip archive on the search path, or a folder inside one."""
+
+    def __init__(self, archive, prefix):
+        self.archive = archive
+        self.prefix = prefix  # "" or "inner/folder/"
+        self.path = os.path.join(archive, prefix) if prefix else archive
+        with zipfile.ZipFile(archive) as opened:
+            names = [name[len(prefix):] for name in opened.namelist() if name.startswith(prefix)]
+        self.files = set(name for name in names if name and not name.endswith("/"))
+        self.folders = set()
+        for name in names:
+            parts = name.rstrip("/").split("/")
+            for depth in range(1, len(parts) + (1 if name.endswith("/") else 0)):
+                self.folders.add("/".join(parts[:depth]))
+
+    def __repr__(self):
+        return "ZipRoot(%r)" % self.path
+
+    def local(self, relative):
+        return os.path.join(self.path, *relative.split("/"))
+
+    def isdir(self, relative):
+        return relative in self.folders
+
+    def isfile(self, relative):
+        return relative in self.files
+
+    def read(self, relative):
+        with zipfile.ZipFile(self.archive) as opened:
+            return opened.read(self.prefix + relative)
+
+    def listdir(self, relative):
+        start = relative + "/"
+        children = set(name[len(start):].split("/")[0]
+                       for name in self.files | self.folders if name.startswith(start))
+        folders = sorted(name for name in children if start + name in self.folders)
+        return folders, sorted(children.difference(folders))
+
+
+def make_root(entry):
+    """The root for one search path entry, or None if nothing can be served from it."""
+    entry = os.path.abspath(entry or os.curdir)
+    if os.path.isdir(entry):
+        return DirectoryRoot(entry)
+    archive, prefix = entry, ""
+    while archive and not os.path.isfile(archive):
+        archive, tail = os.path.split(archive)
+        if not tail:
+            return None
+        prefix = tail + "/" + prefix
+    if archive and zipfile.is_zipfile(archive):
+        return ZipRoot(archive, prefix)
+    return None
+
+
+def standard_library_paths():
+    """The master's own standard library: never served (a slave has its own).
+
+    A virtual environment keeps the real one under ``base_prefix`` (venv) or
+    ``real_prefix`` (2.7 virtualenv), so every prefix is asked.
+    """
+    prefixes = set(getattr(sys, name, None) for name in
+                   ("prefix", "exec_prefix", "base_prefix", "base_exec_prefix", "real_prefix"))
+    found = set()
+    for prefix in prefixes.difference([None]):
+        chosen = dict((key, prefix) for key in ("base", "platbase", "installed_base",
+                                                "installed_platbase"))
+        paths = sysconfig.get_paths(vars=chosen)
+        for key in ("stdlib", "platstdlib"):
+            found.add(paths[key])
+            found.add(os.path.join(paths[key], "lib-dynload"))
+        found.add(os.path.join(prefix, "lib", "python%d%d.zip" % sys.version_info[:2]))
+    found.add(os.path.dirname(os.__file__))
+    found.add(os.path.dirname(os.path.dirname(json.__file__)))
+    return set(os.path.realpath(path) for path in found)
+
+
+def default_search_path():
+    """The master's ``sys.path`` without its standard library."""
+    stdlib = standard_library_paths()
+    return [os.path.abspath(entry or os.curdir) for entry in sys.path
+            if os.path.realpath(entry or os.curdir) not in stdlib]
+
+
+class Located(object):
+    """A module found on the search path: what it is and where its files are."""
+
+    def __init__(self, module_type, root, path, places):
+        self.type = module_type
+        self.root = root  # the root of the file (the first portion for a namespace)
+        self.path = path  # root-relative: the .py file, __init__.py, or namespace folder
+        self.places = places  # [(root, folder)] where its submodules are looked for
+
+    @property
+    def origin(self):
+        return self.root.local(self.path)
+
+
+def _join(folder, name):
+    return folder + "/" + name if folder else name
+
+
+def _find_in(places, name):
+    """Find ``name`` in one of ``places``, in FileFinder's order (PEP 420 last)."""
+    portions = []
+    for root, folder in places:
+        base = _join(folder, name)
+        if root.isdir(base) and root.isfile(base + "/__init__.py"):
+            return Located(protocol.PACKAGE, root, base + "/__init__.py", [(root, base)])
+        if root.isfile(base + SOURCE_SUFFIX):
+            return Located(protocol.SOURCE, root, base + SOURCE_SUFFIX, [])
+        if root.isdir(base):
+            portions.append((root, base))
+    if portions:
+        return Located(protocol.NAMESPACE, portions[0][0], portions[0][1], portions)
+    return None
+
+
+class SearchPath(object):
+    """The entries the master serves from, each a folder or a zip."""
+
+    def __init__(self, entries):
+        self.entries = list(entries)
+        roots = (make_root(entry) for entry in self.entries)
+        self.roots = [root for root in roots if root is not None]
+
+    def locate(self, fullname):
+        """Return the Located for dotted ``fullname``, or None. Nothing is imported."""
+        places = [(root, "") for root in self.roots]
+        found = None
+        for part in fullname.split("."):
+            found = _find_in(places, part)
+            if found is None:
+                return None
+            places = found.places
+        return found
+
+    def data_files(self, located):
+        """Root-relative paths of a package's data: every file that is not code,
+        in its folder and in subfolders that are not packages themselves."""
+        if located.type != protocol.PACKAGE:
+            return []
+        root = located.root
+        found = []
+        pending = [located.path.rpartition("/")[0]]
+        while pending:
+            folder = pending.pop()
+            folders, files = root.listdir(folder)
+            found.extend(_join(folder, name) for name in files
+                         if not name.endswith(CODE_SUFFIXES))
+            pending.extend(_join(folder, name) for name in folders
+                           if name not in SKIPPED_FOLDERS
+                           and not root.isfile(_join(folder, name) + "/__init__.py"))
+        return sorted(found)

@@ -1,0 +1,9 @@
+"""The errors the master side raises."""
+
+
+class BridgeError(Exception):
+    """Base of every error execnet-bridge raises on the master."""
+
+
+class HandshakeError(BridgeError):
+    """The slave did not complete the install handshake (version, timeout, refusal)."""

@@ -1,0 +1,75 @@
+"""Installing and removing the import hook on the slave: the handshake.
+
+Kept apart from the importers, which only know how to import, and from the
+bootstrap, which only knows how to materialise the package.
+"""
+import atexit
+import platform
+import shutil
+import sys
+
+from . import protocol
+from .client import RequestClient
+from .mirror import Mirror
+from .neutral import ensure_text, text_type
+from .session import ImportSession
+
+HANDSHAKE_TIMEOUT = 60.0
+
+_current = {}  # the installed hook: {"finder", "session", "mirror"}
+
+
+def slave_facts():
+    """What the master needs to know to serve this interpreter."""
+    return {
+        text_type("version"): list(sys.version_info[:3]),
+        text_type("implementation"): text_type(platform.python_implementation().lower()),
+        text_type("executable"): ensure_text(sys.executable or ""),
+    }
+
+
+def _expect(channel, kind):
+    msg = channel.receive(HANDSHAKE_TIMEOUT)
+    if protocol.kind_of(msg) != kind:
+        raise RuntimeError("execnet-bridge handshake: expected %r, got %r" % (kind, msg))
+    return msg
+
+
+def serve(channel, importer):
+    """Run the slave's side of the handshake and install ``importer``'s hook."""
+    config = _expect(channel, protocol.CONFIG)
+    if config.get(protocol.PROTOCOL) != protocol.PROTOCOL_VERSION:
+        raise RuntimeError("execnet-bridge protocol mismatch: master %r, slave %r"
+                           % (config.get(protocol.PROTOCOL), protocol.PROTOCOL_VERSION))
+    if _current:
+        raise RuntimeError("execnet-bridge is already installed in this interpreter")
+    options = config.get(protocol.OPTIONS) or {}
+    cache_root = options.get("cache_root")
+    mirror = Mirror.create(ensure_text(cache_root) if cache_root else None)
+    requests = channel.gateway.newchannel()
+    channel.send(protocol.message(protocol.HELLO, protocol=protocol.PROTOCOL_VERSION,
+                                  facts=slave_facts(), channel=requests,
+                                  cache_dir=ensure_text(mirror.root)))
+    _expect(channel, protocol.READY)
+    session = ImportSession(RequestClient(requests, options.get("timeout", 30.0)), mirror)
+    _current.update(finder=importer.install(session), session=session, mirror=mirror)
+    # Bound to shutil, not to this module: 2.7 empties a dropped module's globals.
+    atexit.register(shutil.rmtree, mirror.root, True)
+    channel.send(protocol.message(protocol.INSTALLED))
+
+
+def uninstall():
+    """Leave the import system as it was; served modules already imported stay."""
+    if not _current:
+        return False
+    finder, session, mirror = _current["finder"], _current["session"], _current["mirror"]
+    _current.clear()
+    if finder in sys.meta_path:
+        sys.meta_path.remove(finder)
+    for entry in list(sys.path_importer_cache):
+        if mirror.contains(entry):
+            del sys.path_importer_cache[entry]
+    session.client.close("execnet-bridge was uninstalled")
+    for name in [name for name in sys.modules if name.split(".")[0] == "_execnet_bridge"]:
+        del sys.modules[name]
+    return True

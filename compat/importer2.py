@@ -1,0 +1,117 @@
+"""The PEP 302 hook for Python 2.7 slaves.
+
+Python 2.7 consults ``sys.meta_path`` *before* ``sys.path``, so the importer
+must first check whether the slave has the module itself (local modules win),
+and it must not ask about 2.7's implicit-relative guesses such as
+``json.re``: only top-level names and children of packages it served.
+"""
+import imp
+import os
+import pkgutil
+import sys
+
+
+
+def found_locally(name):
+    """Would 2.7's normal import find top-level ``name`` on this slave?"""
+    if imp.is_builtin(name) or imp.is_frozen(name):
+        return True
+    try:
+        handle = imp.find_module(name)[0]
+    except ImportError:
+        pass
+    else:
+        if handle is not None:
+            handle.close()
+        return True
+    for entry in sys.path:  # importers from sys.path_hooks, such as zipimport
+        importer = pkgutil.get_importer(entry)
+        if importer is not None and not isinstance(importer, pkgutil.ImpImporter):
+            if importer.find_module(name) is not None:
+                return True
+    return False
+
+
+class BridgeImporter(object):
+    """PEP 302 meta path finder that asks the master for what is missing here."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def find_module(self, fullname, path=None):
+        if "." in fullname:
+            if not self.session.should_ask(fullname):
+                return None
+        elif found_locally(fullname):
+            return None
+        try:
+            served = self.session.fetch(fullname)
+        except ImportError as error:
+            return RefusingLoader(error)
+        return None if served is None else MirrorLoader(served)
+
+
+class RefusingLoader(object):
+    """Carries the reason a module cannot be served into the import statement.
+
+    2.7 treats an ImportError raised by ``find_module`` as "not found" and
+    drops its message; raised by ``load_module``, the user sees it.
+    """
+
+    def __init__(self, error):
+        self.error = error
+
+    def load_module(self, fullname):
+        raise self.error
+
+
+class MirrorLoader(object):
+    """PEP 302 loader of one served module, from its file in the mirror."""
+
+    def __init__(self, served):
+        self.served = served
+
+    def load_module(self, fullname):
+        """Module into sys.modules before exec, popped on failure (PEP 302)."""
+        module = sys.modules.get(fullname)
+        fresh = module is None
+        if fresh:
+            module = sys.modules[fullname] = imp.new_module(fullname)
+        module.__file__ = self.served.filename
+        module.__loader__ = self
+        if self.served.is_package:
+            module.__path__ = [os.path.dirname(self.served.filename)]
+            module.__package__ = fullname
+        else:
+            module.__package__ = fullname.rpartition(".")[0] or None
+        try:
+            exec(self.get_code(fullname), module.__dict__)
+        except BaseException:
+            if fresh:
+                sys.modules.pop(fullname, None)
+            raise
+        return sys.modules[fullname]
+
+    def get_code(self, fullname):
+        return compile(self.get_source(fullname), self.served.filename, "exec",
+                       dont_inherit=True)
+
+    def get_source(self, fullname):
+        with open(self.served.filename, "rU") as stream:
+            return stream.read()
+
+    def get_data(self, path):
+        with open(path, "rb") as stream:
+            return stream.read()
+
+    def get_filename(self, fullname):
+        return self.served.filename
+
+    def is_package(self, fullname):
+        return self.served.is_package
+
+
+def install(session):
+    importer = BridgeImporter(session)
+    sys.meta_path.insert(0, importer)
+    return importer

@@ -1,0 +1,50 @@
+"""The PEP 451 hook for Python 3.4+ slaves.
+
+The finder is appended to ``sys.meta_path``, so it is asked only after every
+local finder failed: local modules win. Once the master's files are in the
+mirror, the spec is built by a ``FileFinder`` over the mirror folder, so the
+module is executed, read and traced by CPython's own file loaders
+(``exec_module``, ``get_source``, ``get_resource_reader``) exactly as if it
+were installed.
+"""
+import sys
+from importlib.machinery import (BYTECODE_SUFFIXES, EXTENSION_SUFFIXES, SOURCE_SUFFIXES,
+                                 ExtensionFileLoader, FileFinder, SourceFileLoader,
+                                 SourcelessFileLoader)
+
+from .neutral import import_error
+from .session import RemoteImportError
+
+LOADER_DETAILS = (
+    (ExtensionFileLoader, EXTENSION_SUFFIXES),
+    (SourceFileLoader, SOURCE_SUFFIXES),
+    (SourcelessFileLoader, BYTECODE_SUFFIXES),
+)
+
+
+class BridgeFinder(object):
+    """PEP 451 meta path finder that asks the master for what is missing here."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def find_spec(self, fullname, path=None, target=None):
+        if not self.session.should_ask(fullname):
+            return None
+        served = self.session.fetch(fullname)
+        if served is None:
+            return None
+        spec = FileFinder(served.directory, *LOADER_DETAILS).find_spec(fullname, target)
+        if spec is None:
+            raise import_error("execnet-bridge wrote %r to %s but cannot find it there"
+                               % (fullname, served.filename), fullname, RemoteImportError)
+        return spec
+
+    def invalidate_caches(self):
+        """Nothing is cached that a local change could make stale."""
+
+
+def install(session):
+    finder = BridgeFinder(session)
+    sys.meta_path.append(finder)
+    return finder

@@ -1,0 +1,103 @@
+"""The slave's cache directory, where served files become real files.
+
+Writing what the master serves to disk, at the same relative paths it has
+under the master's search path entry, gives served modules a real
+``__file__``: tracebacks and ``linecache`` read the lines, ``importlib.resources``
+and ``open(os.path.join(os.path.dirname(__file__), ...))`` find package data,
+and CPython's own file loaders can import them. Each install gets a fresh
+session directory, so a path is never rewritten with different bytes (glibc
+would hand back a stale shared library).
+"""
+import errno
+import os
+import shutil
+import tempfile
+
+from .protocol import relative_path_problem
+
+SESSION_PREFIX = "s-"
+
+
+def default_cache_root():
+    """A per-user folder in the temporary directory."""
+    uid = getattr(os, "getuid", lambda: "user")()
+    return os.path.join(tempfile.gettempdir(), "execnet-bridge-%s" % uid)
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except OSError as error:
+        return error.errno == errno.EPERM
+    return True
+
+
+def remove_stale_sessions(cache_root):
+    """Remove session folders whose process has died (a killed slave leaves one)."""
+    try:
+        names = os.listdir(cache_root)
+    except OSError:
+        return
+    for name in names:
+        parts = name.split("-")
+        if len(parts) >= 3 and name.startswith(SESSION_PREFIX) and parts[1].isdigit():
+            if not _pid_alive(int(parts[1])):
+                shutil.rmtree(os.path.join(cache_root, name), ignore_errors=True)
+
+
+class Mirror(object):
+    """One session folder: a tree shaped like the master's search path entries."""
+
+    def __init__(self, cache_root, root):
+        self.cache_root = cache_root
+        self.root = root
+
+    @classmethod
+    def create(cls, cache_root=None):
+        cache_root = cache_root or default_cache_root()
+        if not os.path.isdir(cache_root):
+            os.makedirs(cache_root, 0o700)
+        remove_stale_sessions(cache_root)
+        prefix = "%s%d-" % (SESSION_PREFIX, os.getpid())
+        return cls(cache_root, tempfile.mkdtemp(prefix=prefix, dir=cache_root))
+
+    def path(self, relative):
+        """The local path of a mirror-relative path, refusing anything that escapes."""
+        problem = relative_path_problem(relative)
+        if problem:
+            raise ValueError(problem)
+        return os.path.join(self.root, *relative.split("/"))
+
+    def contains(self, path):
+        """Is the local ``path`` inside this session's folder?"""
+        return os.path.abspath(path).startswith(os.path.join(self.root, ""))
+
+    def in_cache(self, path):
+        """Is the local ``path`` in any session's folder (an earlier install's too)?"""
+        return os.path.abspath(path).startswith(os.path.join(self.cache_root, ""))
+
+    def make_dir(self, relative):
+        target = self.path(relative)
+        if not os.path.isdir(target):
+            os.makedirs(target)
+        return target
+
+    def write(self, relative, data):
+        """Write ``data`` atomically; a reader never sees half a file."""
+        target = self.path(relative)
+        parent = os.path.dirname(target)
+        if not os.path.isdir(parent):
+            os.makedirs(parent)
+        handle, temporary = tempfile.mkstemp(dir=parent, prefix=".part-")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+            os.rename(temporary, target)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise
+        return target
+
+    def remove(self):
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,47 @@
+"""The few names that differ between Python 2.7 and 3.x, in one place.
+
+The slave cannot rely on six, so this is the slave's own tiny version of it.
+Python 3 is the ``else`` branch everywhere.
+"""
+import sys
+
+PY2 = sys.version_info[0] == 2
+
+if PY2:  # pragma: no cover - exercised on 2.7 slaves
+    text_type = unicode  # noqa: F821
+    binary_type = str
+    string_types = (str, unicode)  # noqa: F821
+    integer_types = (int, long)  # noqa: F821
+else:
+    text_type = str
+    binary_type = bytes
+    string_types = (str,)
+    integer_types = (int,)
+
+try:
+    ModuleNotFoundError = ModuleNotFoundError
+except NameError:  # Python < 3.6
+    ModuleNotFoundError = ImportError
+
+
+def ensure_text(value, encoding="utf-8"):
+    """Return ``value`` as text; execnet carries text and bytes as different types."""
+    if isinstance(value, binary_type):
+        return value.decode(encoding)
+    return value
+
+
+def ensure_binary(value, encoding="utf-8"):
+    """Return ``value`` as bytes."""
+    if isinstance(value, text_type):
+        return value.encode(encoding)
+    return value
+
+
+def import_error(message, name, cls=ImportError):
+    """Build an ImportError carrying ``name``, which 2.7's ImportError cannot take."""
+    if PY2:
+        error = cls(message)
+        error.name = name
+        return error
+    return cls(message, name=name)

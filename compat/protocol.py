@@ -1,0 +1,135 @@
+"""The wire protocol between the master's responder and the slave's importer.
+
+This is the only place that names message kinds and fields. A message is a
+dict with text keys whose values are data only: text, bytes, integers, bools,
+lists, dicts, None, and execnet channels during the handshake. execnet's
+serializer carries them; nothing is ever pickled. Both channels are
+reconfigured so that text stays text and bytes stay bytes between 2.7 and 3.x.
+
+Handshake, over the channel of ``remote_exec(bootstrap)``::
+
+    master -> slave   CONFIG     protocol, sources, options
+    slave  -> master  HELLO      protocol, facts, channel (the request channel)
+    master -> slave   READY      (the request channel now has its handler)
+    slave  -> master  INSTALLED
+
+Then, over the request channel, every FIND gets exactly one reply with the
+same ``id``: MODULE, MISSING, REFUSED or ERROR.
+"""
+import re
+
+from .neutral import binary_type, ensure_text, integer_types, string_types, text_type
+
+PROTOCOL_VERSION = 1
+
+# Message kinds.
+CONFIG = "config"
+HELLO = "hello"
+READY = "ready"
+INSTALLED = "installed"
+FIND = "find"
+MODULE = "module"
+MISSING = "missing"
+REFUSED = "refused"
+ERROR = "error"
+KINDS = (CONFIG, HELLO, READY, INSTALLED, FIND, MODULE, MISSING, REFUSED, ERROR)
+REPLY_KINDS = (MODULE, MISSING, REFUSED, ERROR)
+
+# Module types carried by a MODULE reply.
+SOURCE = "source"  # a single ``.py`` file
+PACKAGE = "package"  # a directory with ``__init__.py``
+NAMESPACE = "namespace"  # a PEP 420 portion: a directory without ``__init__``
+MODULE_TYPES = (SOURCE, PACKAGE, NAMESPACE)
+
+# Field names.
+KIND = "kind"
+ID = "id"
+NAME = "name"
+PROTOCOL = "protocol"
+REASON = "reason"
+TYPE = "type"
+PATH = "path"  # mirror-relative path of the module's file, or directory for NAMESPACE
+FILES = "files"  # list of [mirror-relative path, bytes] to write before importing
+DIRS = "dirs"  # list of mirror-relative directories to create
+ORIGIN = "origin"  # where the master found it, for messages only
+SOURCES = "sources"  # CONFIG: list of [module name, source text], in import order
+OPTIONS = "options"
+FACTS = "facts"
+CHANNEL = "channel"
+
+MAX_NAME_LENGTH = 500
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def message(kind, **fields):
+    """Build a message; keys become text so a 2.7 peer sends ``unicode`` keys."""
+    built = {text_type(KIND): text_type(kind)}
+    for key, value in fields.items():
+        built[text_type(key)] = value
+    return built
+
+
+def kind_of(msg):
+    """Return the kind of a received message, or None if it is not a message."""
+    if not isinstance(msg, dict):
+        return None
+    kind = msg.get(KIND)
+    if isinstance(kind, string_types) and ensure_text(kind) in KINDS:
+        return ensure_text(kind)
+    return None
+
+
+def find_request(name):
+    """A FIND request; the client adds the ``id`` when it sends it."""
+    return message(FIND, name=text_type(name))
+
+
+def module_reply(request_id, name, module_type, path, files, dirs, origin):
+    return message(MODULE, id=request_id, name=text_type(name), type=text_type(module_type),
+                   path=text_type(path), files=files, dirs=dirs, origin=text_type(origin))
+
+
+def refusal(kind, request_id, name, reason):
+    """A MISSING, REFUSED or ERROR reply: the slave raises or returns None with ``reason``."""
+    return message(kind, id=request_id, name=text_type(name or ""), reason=text_type(reason))
+
+
+def module_name_problem(name):
+    """Return why ``name`` is not a valid dotted module name, or None if it is."""
+    if not isinstance(name, string_types):
+        return "module name must be text, not %s" % type(name).__name__
+    if not name or len(name) > MAX_NAME_LENGTH:
+        return "module name must have 1 to %d characters" % MAX_NAME_LENGTH
+    for part in name.split("."):
+        if not _IDENTIFIER.match(part):
+            return "%r is not a dotted name of ASCII identifiers" % (name,)
+    return None
+
+
+def relative_path_problem(path):
+    """Return why ``path`` may not be written under the slave's mirror, or None.
+
+    The slave checks every path it is sent, so even a faulty master cannot
+    make it write outside its cache directory.
+    """
+    if not isinstance(path, string_types) or not path:
+        return "path must be non-empty text"
+    if "\\" in path or "\0" in path or path.startswith("/"):
+        return "path %r is not relative with forward slashes" % (path,)
+    for part in path.split("/"):
+        if part in ("", ".", ".."):
+            return "path %r has an empty, '.' or '..' part" % (path,)
+    return None
+
+
+def find_request_problem(msg):
+    """Return why ``msg`` is not a valid FIND request, or None."""
+    if kind_of(msg) != FIND:
+        return "expected a %r message" % FIND
+    if not isinstance(msg.get(ID), integer_types) or isinstance(msg.get(ID), bool):
+        return "request id must be an integer"
+    return module_name_problem(msg.get(NAME))
+
+
+def is_binary(value):
+    return isinstance(value, binary_type)

@@ -1,0 +1,177 @@
+"""Real interpreters, real gateways: the fixtures every test builds on.
+
+The slave matrix is every Python the project supports. Each is looked up in
+``$BRIDGE_TEST_PYTHONS`` (``label=path`` pairs separated by os.pathsep), the
+pyenv versions folder, then PATH. A missing one is skipped with the reason;
+so is one this execnet cannot start (execnet 2.x cannot start 2.7 or 3.6).
+Slaves are bare: ``-E -S``, so nothing but their standard library is on
+their path, started in an empty folder.
+"""
+import errno
+import glob
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import execnet
+import pytest
+
+MATRIX = ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "pypy3"]
+EXECNET_MAJOR = int(execnet.__version__.split(".")[0])
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+_found = {}
+
+
+def _pyenv_root():
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    return root if os.path.isdir(root) else None
+
+
+def _candidates(label):
+    explicit = dict(item.split("=", 1) for item in
+                    os.environ.get("BRIDGE_TEST_PYTHONS", "").split(os.pathsep) if "=" in item)
+    if label in explicit:
+        return [explicit[label]]
+    found = []
+    root = _pyenv_root()
+    if root and label != "pypy3":
+        found += sorted(glob.glob(os.path.join(root, "versions", label + ".*", "bin", "python")))
+    names = ["pypy3"] if label == "pypy3" else ["python" + label]
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        found += [os.path.join(folder, name) for name in names]
+    return [path for path in found if os.path.isfile(path) and os.access(path, os.X_OK)]
+
+
+def _version_of(executable):
+    code = "import sys, platform; print('%d.%d %s' % (sys.version_info[:2] + " \
+           "(platform.python_implementation(),)))"
+    try:
+        out = subprocess.check_output([executable, "-E", "-S", "-c", code])
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.decode("ascii").split()
+
+
+def find_python(label):
+    """The executable for matrix ``label``, or (None, reason)."""
+    if label not in _found:
+        result = (None, "no Python %s found (BRIDGE_TEST_PYTHONS, pyenv, PATH)" % label)
+        for path in _candidates(label):
+            version = _version_of(path)
+            wanted_impl = "PyPy" if label == "pypy3" else "CPython"
+            if version and version[1] == wanted_impl and (
+                    label == "pypy3" or version[0] == label):
+                result = (path, None)
+                break
+        _found[label] = result
+    return _found[label]
+
+
+def execnet_cannot_start(label):
+    if EXECNET_MAJOR >= 2 and label in ("2.7", "3.6"):
+        return "execnet %s cannot start Python %s slaves (execnet 1.9.0 can)" % (
+            execnet.__version__, label)
+    return None
+
+
+def slave_spec(executable, chdir):
+    return "popen//python=%s -E -S//chdir=%s" % (executable, chdir)
+
+
+def pytest_report_header(config):
+    lines = ["execnet %s, master Python %s" % (execnet.__version__, sys.version.split()[0])]
+    for label in MATRIX:
+        path, reason = find_python(label)
+        lines.append("slave %-6s %s" % (label, path or "SKIPPED: " + reason))
+    return lines
+
+
+@pytest.fixture(params=MATRIX, ids=["py" + label.replace(".", "") for label in MATRIX])
+def slave_label(request):
+    return request.param
+
+
+@pytest.fixture
+def slave_python(slave_label):
+    path, reason = find_python(slave_label)
+    if path is None:
+        pytest.skip(reason)
+    reason = execnet_cannot_start(slave_label)
+    if reason:
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture
+def slave_cwd(tmp_path):
+    folder = tmp_path / "slave-cwd"
+    folder.mkdir()
+    return str(folder)
+
+
+@pytest.fixture
+def gateway(slave_python, slave_cwd):
+    group = execnet.Group()
+    gw = group.makegateway(slave_spec(slave_python, slave_cwd))
+    yield gw
+    group.terminate(timeout=10)
+
+
+@pytest.fixture
+def cache_root(tmp_path):
+    return str(tmp_path / "slave-cache")
+
+
+def remote(gw, source, timeout=60):
+    """Run ``source`` on the slave; return everything it sent, in order.
+
+    The source is dedented; a remote exception fails the test with the
+    slave's traceback.
+    """
+    channel = gw.remote_exec(textwrap.dedent(source))
+    results = []
+    while True:
+        try:
+            results.append(channel.receive(timeout))
+        except EOFError:
+            return results
+
+
+def remote_value(gw, source, timeout=60):
+    results = remote(gw, source, timeout)
+    assert len(results) == 1, results
+    return results[0]
+
+
+def write_tree(base, files):
+    """Write ``{relative path: text}`` under ``base``; return ``base`` as text."""
+    base = str(base)
+    for relative, text in files.items():
+        path = os.path.join(base, *relative.split("/"))
+        if not os.path.isdir(os.path.dirname(path)):
+            os.makedirs(os.path.dirname(path))
+        with open(path, "w") as stream:
+            stream.write(textwrap.dedent(text))
+    return base
+
+
+def wait_until(condition, timeout=15.0):
+    """Poll ``condition`` until it holds or ``timeout`` passes; return its last value."""
+    deadline = time.time() + timeout
+    while not condition() and time.time() < deadline:
+        time.sleep(0.05)
+    return condition()
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except OSError as error:
+        return error.errno != errno.ESRCH
+    try:  # a zombie child of ours still answers kill(0): reap it
+        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    except OSError:
+        return True

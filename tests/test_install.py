@@ -1,0 +1,99 @@
+"""install(), its handle, uninstall(), groups: the hook's life cycle."""
+import os
+import signal
+
+import execnet
+import pytest
+
+import bridge
+from conftest import find_python, pid_alive, remote_value, slave_spec, wait_until
+from trees import shop_tree
+
+SNAPSHOT = """
+import sys
+channel.send([[type(finder).__module__ + "." + type(finder).__name__
+               for finder in sys.meta_path],
+              sorted(name for name in sys.modules if name.startswith("_execnet_bridge"))])
+"""
+
+
+def test_install_is_idempotent_per_gateway(gateway, tmp_path, cache_root):
+    first = bridge.install(gateway, path=[shop_tree(tmp_path)], cache_root=cache_root)
+    second = bridge.install(gateway, path=[shop_tree(tmp_path)], cache_root=cache_root)
+    assert first is second and first.installed
+    finders = remote_value(gateway, SNAPSHOT)[0]
+    assert len([name for name in finders if name.startswith("_execnet_bridge")]) == 1
+
+
+def test_handle_knows_its_slave(gateway, slave_label, tmp_path, cache_root):
+    handle = bridge.install(gateway, path=[shop_tree(tmp_path)], cache_root=cache_root)
+    version = handle.slave["version"]
+    if slave_label == "pypy3":
+        assert handle.slave["implementation"] == "pypy" and version[0] == 3
+    else:
+        assert "%d.%d" % tuple(version[:2]) == slave_label
+        assert handle.slave["implementation"] == "cpython"
+    assert handle.cache_dir.startswith(cache_root)
+
+
+def test_uninstall_leaves_the_import_system_as_it_was(gateway, tmp_path, cache_root):
+    before = remote_value(gateway, SNAPSHOT)
+    handle = bridge.install(gateway, path=[shop_tree(tmp_path)], cache_root=cache_root)
+    assert remote_value(gateway, "import shop; channel.send(shop.NAME)") == "shop"
+    assert handle.uninstall() is True
+    assert not handle.installed
+    assert remote_value(gateway, SNAPSHOT) == before
+    assert remote_value(gateway, """
+        import shop  # already imported: stays usable
+        try:
+            import shop.cart
+        except ImportError as error:
+            channel.send(str(error))
+    """).startswith("No module named")
+    assert handle.uninstall() is False
+    again = bridge.install(gateway, path=[shop_tree(tmp_path)], cache_root=cache_root)
+    assert again is not handle
+    assert remote_value(gateway, "import shop.cart; channel.send(shop.cart.total(4))") == 5.0
+
+
+def test_cache_folder_is_removed_when_the_slave_exits(slave_python, slave_cwd, tmp_path,
+                                                      cache_root):
+    gw = execnet.makegateway(slave_spec(slave_python, slave_cwd))
+    handle = bridge.install(gw, path=[shop_tree(tmp_path)], cache_root=cache_root)
+    assert remote_value(gw, "import shop.cart; channel.send(1)") == 1
+    assert os.path.isfile(os.path.join(handle.cache_dir, "shop", "cart", "items.py"))
+    gw.exit()
+    assert wait_until(lambda: not os.path.exists(handle.cache_dir))
+
+
+def test_a_killed_slaves_cache_folder_is_removed_by_the_next_install(
+        slave_python, slave_cwd, tmp_path, cache_root):
+    first = execnet.makegateway(slave_spec(slave_python, slave_cwd))
+    handle = bridge.install(first, path=[shop_tree(tmp_path)], cache_root=cache_root)
+    pid = remote_value(first, "import os, shop; channel.send(os.getpid())")
+    os.kill(pid, signal.SIGKILL)
+    assert wait_until(lambda: not pid_alive(pid))
+    assert os.path.isdir(handle.cache_dir)
+    second = execnet.makegateway(slave_spec(slave_python, slave_cwd))
+    try:
+        bridge.install(second, path=[shop_tree(tmp_path)], cache_root=cache_root)
+        assert not os.path.exists(handle.cache_dir)
+    finally:
+        second.exit()
+
+
+def test_install_on_a_group_serves_every_member(tmp_path, cache_root):
+    labels = [label for label in ("2.7", "3.13", "3.11") if find_python(label)[0]]
+    if len(labels) < 2:
+        pytest.skip("needs two of Python 2.7, 3.11, 3.13")
+    group = execnet.Group()
+    try:
+        for label in labels:
+            group.makegateway(slave_spec(find_python(label)[0], str(tmp_path)))
+        handle = bridge.install(group, path=[shop_tree(tmp_path)], cache_root=cache_root)
+        assert len(handle.bridges) == len(labels)
+        channels = group.remote_exec("import shop; channel.send(shop.total(100))")
+        assert channels.receive_each() == [125.0] * len(labels)
+        assert handle.uninstall() == [True] * len(labels)
+    finally:
+        group.terminate(timeout=10)

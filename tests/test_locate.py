@@ -1,0 +1,111 @@
+"""The master finds modules by reading files, in CPython's order, inside its path."""
+import os
+
+import pytest
+
+from bridge._locate import SearchPath, default_search_path
+from bridge._responder import Responder, Stats
+from bridge.compat import protocol
+from conftest import write_tree
+from trees import shop_tree, witness_tree, zip_tree
+
+
+def locate(entries, name):
+    found = SearchPath(entries).locate(name)
+    return None if found is None else (found.type, found.path)
+
+
+def test_lookup_order_within_one_entry(tmp_path):
+    entry = write_tree(tmp_path, {"both/__init__.py": "", "both.py": "", "mod.py": "",
+                                  "mod/README": "", "ns/data.txt": ""})
+    assert locate([entry], "both") == (protocol.PACKAGE, "both/__init__.py")
+    assert locate([entry], "mod") == (protocol.SOURCE, "mod.py")
+    assert locate([entry], "ns") == (protocol.NAMESPACE, "ns")
+    assert locate([entry], "missing") is None
+    assert locate([entry], "mod.child") is None
+
+
+def test_a_regular_package_in_a_later_entry_beats_a_namespace_portion(tmp_path):
+    first = write_tree(tmp_path / "one", {"pkg/README": ""})
+    second = write_tree(tmp_path / "two", {"pkg/__init__.py": ""})
+    found = SearchPath([first, second]).locate("pkg")
+    assert found.type == protocol.PACKAGE and found.root.path == second
+
+
+def test_namespace_submodules_are_found_in_every_portion(tmp_path):
+    first = write_tree(tmp_path / "one", {"ns/a.py": ""})
+    second = write_tree(tmp_path / "two", {"ns/b/__init__.py": ""})
+    search = SearchPath([first, second])
+    assert search.locate("ns.a").root.path == first
+    assert search.locate("ns.b").root.path == second
+
+
+def test_zip_entries(tmp_path):
+    entry = zip_tree(tmp_path)
+    assert locate([entry], "zipped") == (protocol.PACKAGE, "zipped/__init__.py")
+    assert locate([entry], "zipped.inner") == (protocol.SOURCE, "zipped/inner.py")
+    search = SearchPath([entry])
+    assert search.data_files(search.locate("zipped")) == ["zipped/data.txt"]
+
+
+def test_package_data_excludes_code_and_subpackages(tmp_path):
+    search = SearchPath([shop_tree(tmp_path)])
+    assert search.data_files(search.locate("shop")) == [
+        "shop/VERSION", "shop/data/rates.json", "shop/templates/receipt.txt"]
+
+
+def test_locating_executes_nothing(tmp_path):
+    folder, log = witness_tree(tmp_path)
+    responder = Responder(SearchPath([folder]), {"version": [3, 11, 0]}, Stats())
+    for name in ("witness", "witness.child"):
+        reply = responder.reply(protocol.message(protocol.FIND, id=1, name=name))
+        assert protocol.kind_of(reply) == protocol.MODULE
+    assert not os.path.exists(log)
+
+
+def test_default_search_path_leaves_out_the_standard_library():
+    import json
+    stdlib = os.path.dirname(os.path.dirname(json.__file__))
+    entries = default_search_path()
+    assert entries and stdlib not in entries
+    assert SearchPath(entries).locate("json") is None
+
+
+@pytest.fixture
+def responder(tmp_path):
+    inside = write_tree(tmp_path / "served", {"good.py": "X = 1\n"})
+    secret = write_tree(tmp_path / "secret", {"stolen.py": "PASSWORD = 1\n",
+                                              "pkg/__init__.py": ""})
+    os.symlink(os.path.join(secret, "stolen.py"), os.path.join(inside, "leak.py"))
+    os.symlink(os.path.join(secret, "pkg"), os.path.join(inside, "linkedpkg"))
+    return Responder(SearchPath([inside]), {"version": [3, 11, 0]}, Stats())
+
+
+def find(responder, name, request_id=1):
+    return responder.reply(protocol.message(protocol.FIND, id=request_id, name=name))
+
+
+def test_symlinks_out_of_the_served_path_are_refused(responder):
+    for name in ("leak", "linkedpkg"):
+        reply = find(responder, name)
+        assert protocol.kind_of(reply) == protocol.REFUSED
+        assert "resolves outside" in reply["reason"]
+    assert protocol.kind_of(find(responder, "good")) == protocol.MODULE
+
+
+@pytest.mark.parametrize("name", ["..", "../secret/stolen", "secret/stolen", "/etc/passwd",
+                                  ".leak", "good\0", "a" * 1000])
+def test_traversal_names_get_an_error_reply(responder, name):
+    reply = find(responder, name)
+    assert protocol.kind_of(reply) == protocol.ERROR
+    assert reply["reason"].startswith("bad request")
+    assert "files" not in reply
+
+
+@pytest.mark.parametrize("msg", [None, 42, [], {}, {"kind": "find"}, {"kind": "nope", "id": 3},
+                                 {"kind": "find", "id": 4, "name": ["x"]}])
+def test_malformed_messages_get_an_error_and_serving_goes_on(responder, msg):
+    reply = responder.reply(msg)
+    assert protocol.kind_of(reply) == protocol.ERROR
+    assert protocol.kind_of(find(responder, "good", 9)) == protocol.MODULE
+    assert responder.stats.errors == 1 and responder.stats.modules == 1

@@ -1,0 +1,51 @@
+"""The wire protocol is frozen: changing it means a new PROTOCOL_VERSION."""
+import pytest
+
+from bridge.compat import protocol
+
+
+def test_message_kinds_and_version_are_frozen():
+    assert protocol.PROTOCOL_VERSION == 1
+    assert protocol.KINDS == ("config", "hello", "ready", "installed", "find", "module",
+                              "missing", "refused", "error")
+    assert protocol.MODULE_TYPES == ("source", "package", "namespace")
+
+
+def test_messages_are_plain_data_with_text_keys():
+    reply = protocol.module_reply(7, "a.b", protocol.SOURCE, "a/b.py", [["a/b.py", b"x = 1\n"]],
+                                  [], "/master/a/b.py")
+    assert protocol.kind_of(reply) == protocol.MODULE
+    assert reply == {"kind": "module", "id": 7, "name": "a.b", "type": "source",
+                     "path": "a/b.py", "files": [["a/b.py", b"x = 1\n"]], "dirs": [],
+                     "origin": "/master/a/b.py"}
+
+
+@pytest.mark.parametrize("name", ["a", "a.b", "_private.x2", "A" * 100])
+def test_valid_module_names(name):
+    assert protocol.module_name_problem(name) is None
+
+
+@pytest.mark.parametrize("name", ["", ".a", "a.", "a..b", "../etc", "a/b", "a\\b", "a\0",
+                                  "1a", "a-b", "a b", "a" * 501, None, 3, b"\xff"])
+def test_invalid_module_names(name):
+    assert protocol.module_name_problem(name)
+
+
+@pytest.mark.parametrize("path", ["a", "a/b.py", "a/b/c.txt", ".hidden"])
+def test_valid_mirror_paths(path):
+    assert protocol.relative_path_problem(path) is None
+
+
+@pytest.mark.parametrize("path", ["", "/etc/passwd", "../x", "a/../../x", "a//b", "a/./b",
+                                  "a\\b", "a\0b", None])
+def test_invalid_mirror_paths(path):
+    assert protocol.relative_path_problem(path)
+
+
+@pytest.mark.parametrize("msg", [None, [], "find", {"kind": "find"},
+                                 {"kind": "find", "id": "1", "name": "a"},
+                                 {"kind": "find", "id": True, "name": "a"},
+                                 {"kind": "find", "id": 1, "name": "a/../b"},
+                                 {"kind": "module", "id": 1, "name": "a"}])
+def test_malformed_requests_are_recognised(msg):
+    assert protocol.find_request_problem(msg)

@@ -1,0 +1,74 @@
+"""Packages built on disk per test: what the master serves and the slaves lack."""
+import os
+import zipfile
+
+from conftest import write_tree
+
+SHOP = {
+    "shop/__init__.py": '''
+        """The shop package: it lives only on the master."""
+        from . import prices
+        from .prices import total
+        NAME = "shop"
+        ''',
+    "shop/prices.py": '''
+        from .tax import RATE
+
+
+        def total(amount):
+            return round(amount * (1 + RATE), 2)
+        ''',
+    "shop/tax.py": "RATE = 0.25\n",
+    "shop/cart/__init__.py": '''
+        from ..prices import total
+        from . import items
+        ''',
+    "shop/cart/items.py": '''
+        import shop.tax
+        from shop import prices
+
+
+        def first():
+            return "apple"
+
+
+        def fail():
+            detail = "raised in shop.cart.items"
+            raise ValueError(detail)
+        ''',
+    "shop/broken.py": '''
+        PARTIAL = True
+        raise RuntimeError("shop.broken fails on purpose")
+        ''',
+    "shop/importsbroken.py": '''
+        from . import broken
+        ''',
+    "shop/VERSION": "1.2.3\n",
+    "shop/templates/receipt.txt": "Total: {total}\n",
+    "shop/data/rates.json": '{"standard": 0.25}\n',
+    "standalone.py": 'WHERE = "master"\n',
+}
+
+
+def shop_tree(tmp_path):
+    """The shop tree under ``tmp_path/master``; returns that folder."""
+    return write_tree(tmp_path / "master", SHOP)
+
+
+def witness_tree(tmp_path):
+    """A module that logs the pid of every process that executes it."""
+    log = str(tmp_path / "witness.log")
+    source = "import os\nwith open(%r, 'a') as log:\n    log.write('%%d\\n' %% os.getpid())\n" % log
+    folder = write_tree(tmp_path / "witness", {"witness/__init__.py": source,
+                                               "witness/child.py": source})
+    return folder, log
+
+
+def zip_tree(tmp_path):
+    """A zip with a package and its data, as a path entry: ``archive.zip/lib``."""
+    archive = str(tmp_path / "archive.zip")
+    with zipfile.ZipFile(archive, "w") as out:
+        out.writestr("lib/zipped/__init__.py", "from .inner import VALUE\n")
+        out.writestr("lib/zipped/inner.py", "VALUE = 'from the zip'\n")
+        out.writestr("lib/zipped/data.txt", "zip data\n")
+    return os.path.join(archive, "lib")
