@@ -19,7 +19,10 @@ import execnet
 import pytest
 
 MATRIX = ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "pypy3"]
-EXECNET_MAJOR = int(execnet.__version__.split(".")[0])
+EXECNET_VERSION = tuple(int(part) for part in execnet.__version__.split(".")[:2])
+# The oldest slave each execnet can start: its bootstrap is sent as source.
+OLDEST_SLAVE = (3, 8) if EXECNET_VERSION >= (2, 1) else (3, 7) if EXECNET_VERSION >= (2, 0) \
+    else (2, 7)
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 _found = {}
@@ -71,7 +74,7 @@ def find_python(label):
 
 
 def execnet_cannot_start(label):
-    if EXECNET_MAJOR >= 2 and label in ("2.7", "3.6"):
+    if label != "pypy3" and tuple(int(part) for part in label.split(".")) < OLDEST_SLAVE:
         return "execnet %s cannot start Python %s slaves (execnet 1.9.0 can)" % (
             execnet.__version__, label)
     return None

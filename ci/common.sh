@@ -1,0 +1,42 @@
+# Shared by ci/demo.sh and ci/test.sh: find the interpreters, make a venv.
+# Sourced, not run.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PYENV_ROOT=${PYENV_ROOT:-$( (pyenv root 2>/dev/null) || echo "$HOME/.pyenv")}
+export PYENV_ROOT
+
+# Every pyenv Python first on PATH, so tox finds python2.7 ... python3.13.
+for bin in "$PYENV_ROOT"/versions/*/bin; do
+    [ -d "$bin" ] && PATH="$bin:$PATH"
+done
+export PATH
+
+master_python() {
+    # The master: the machine's main Python 3.11 when there, else any python3.
+    local candidate
+    for candidate in "$PYENV_ROOT"/versions/3.11*/bin/python "$(command -v python3 || true)"; do
+        if [ -x "$candidate" ]; then echo "$candidate"; return; fi
+    done
+    echo "no Python 3 found" >&2; exit 1
+}
+
+ensure_pypy() {
+    # PyPy is part of the slave matrix; Debian ships it.
+    if command -v pypy3 >/dev/null; then return; fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "== installing pypy3 (apt-get)"
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pypy3 >/dev/null
+    else
+        echo "== pypy3 missing and cannot be installed here: its tests will be skipped"
+    fi
+}
+
+make_venv() {
+    # make_venv DIR PACKAGE...: a venv of the master Python with PACKAGES installed.
+    local venv=$1; shift
+    if [ ! -x "$venv/bin/python" ]; then
+        "$(master_python)" -m venv "$venv"
+    fi
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@"
+}

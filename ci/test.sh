@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The tests: the tox master matrix (py27 ... py313, pypy3, and a current
+# execnet), each master against every slave interpreter. Arguments go to tox,
+# e.g. `bash ci/test.sh -e py27,py313`.
+source "$(dirname "$0")/common.sh"
+ensure_pypy
+# tox 4 cannot make Python 2.7 envs: tox 3 with virtualenv < 20.22 can.
+make_venv "$ROOT/.venv-ci" "tox<4" "virtualenv<20.22"
+cd "$ROOT"
+exec "$ROOT/.venv-ci/bin/tox" "$@"
