@@ -8,13 +8,13 @@ import six
 
 from ._locate import SearchPath, default_search_path
 from ._responder import Responder, Stats
-from .compat import protocol
-from .errors import BridgeError, HandshakeError
+from .compat import protocol, tags
+from .errors import HandshakeError
 
 log = logging.getLogger("bridge")
 
 # The slave modules, in dependency order: compat names, protocol, the rest, the hook.
-SLAVE_MODULES = ("neutral", "protocol", "mirror", "client", "session", "importer2", "importer3",
+SLAVE_MODULES = ("neutral", "protocol", "tags", "mirror", "client", "session", "importer2", "importer3",
                  "hook")
 
 UNINSTALL_SOURCE = """
@@ -25,6 +25,16 @@ channel.send(bool(hook and hook.uninstall()))
 
 _installed = weakref.WeakKeyDictionary()  # gateway -> Bridge
 _installed_lock = threading.Lock()
+
+
+def master_facts():
+    """This interpreter's tags: what the binaries on its own path were built for."""
+    if not _master_facts:
+        _master_facts.update(tags.facts())
+    return _master_facts
+
+
+_master_facts = {}
 
 
 def _slave_source(name):
@@ -41,8 +51,9 @@ def _open_channel(gateway, source):
 class Bridge(object):
     """The handle of one gateway's install: its stats, its slave, ``uninstall()``."""
 
-    def __init__(self, gateway, search_path, options, timeout):
+    def __init__(self, gateway, search_path, options, timeout, allow_extensions):
         self.gateway = gateway
+        self.allow_extensions = allow_extensions
         self.search_path = search_path
         self.stats = Stats()
         self.slave = {}
@@ -86,7 +97,8 @@ class Bridge(object):
 
     def _serve(self, requests):
         requests.reconfigure(py2str_as_py3str=False, py3str_as_py2str=False)
-        responder = Responder(self.search_path, self.slave, self.stats)
+        responder = Responder(self.search_path, self.slave, self.stats, master_facts(),
+                              self.allow_extensions)
 
         def answer(msg):
             reply = responder.reply(msg)
@@ -134,8 +146,6 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
     if hasattr(gateway, "remote_exec") and not hasattr(gateway, "newchannel"):
         return GroupBridge(install(member, allow_extensions, path, timeout, cache_root)
                            for member in gateway)
-    if allow_extensions:
-        raise BridgeError("allow_extensions=True is not supported yet")
     with _installed_lock:
         existing = _installed.get(gateway)
         if existing is not None and existing.installed:
@@ -144,6 +154,6 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
         if cache_root:
             options[six.text_type("cache_root")] = six.text_type(cache_root)
         search_path = SearchPath(default_search_path() if path is None else path)
-        bridge = Bridge(gateway, search_path, options, timeout)
+        bridge = Bridge(gateway, search_path, options, timeout, bool(allow_extensions))
         _installed[gateway] = bridge
         return bridge

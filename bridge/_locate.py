@@ -4,9 +4,10 @@
 ``__path__``; serving must never execute a served module on the master. So
 this module answers the question from the file system (and zip archives)
 alone, in the order CPython's ``FileFinder`` uses inside one path entry: a
-package folder with ``__init__.py``, then a ``.py`` file, then a namespace
-portion (a folder without ``__init__``), which counts only if no entry has a
-regular module or package of that name (PEP 420).
+package folder with ``__init__.py``, then compiled extensions, then a ``.py``
+file, then a namespace portion (a folder without ``__init__``), which counts
+only if no entry has a regular module or package of that name (PEP 420).
+Which extension file suits a slave is the responder's decision, not ours.
 
 Every read is confined to its path entry: a name cannot climb out of it (it
 is a dotted identifier), and a symlink that points outside is refused.
@@ -20,6 +21,7 @@ import zipfile
 from .compat import protocol
 
 SOURCE_SUFFIX = ".py"
+EXTENSION_SUFFIX = ".so"
 # Files that are code, not package data: imported on demand, never sent as data.
 CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyd", ".so")
 SKIPPED_FOLDERS = ("__pycache__",)
@@ -54,6 +56,13 @@ class DirectoryRoot(object):
             raise OutsideRoot("%s resolves outside %s" % (local, self.path))
         with open(local, "rb") as stream:
             return stream.read()
+
+    def names(self, relative):
+        """Every name directly inside ``relative`` (cheaper than ``listdir``)."""
+        try:
+            return os.listdir(self.local(relative))
+        except OSError:
+            return []
 
     def listdir(self, relative):
         """(folders, files) directly inside ``relative``."""
@@ -95,8 +104,11 @@ class ZipRoot(object):
         with zipfile.ZipFile(self.archive) as opened:
             return opened.read(self.prefix + relative)
 
+    def names(self, relative):
+        return sum(self.listdir(relative), [])
+
     def listdir(self, relative):
-        start = relative + "/"
+        start = relative + "/" if relative else ""
         children = set(name[len(start):].split("/")[0]
                        for name in self.files | self.folders if name.startswith(start))
         folders = sorted(name for name in children if start + name in self.folders)
@@ -151,11 +163,13 @@ def default_search_path():
 class Located(object):
     """A module found on the search path: what it is and where its files are."""
 
-    def __init__(self, module_type, root, path, places):
+    def __init__(self, module_type, root, path, places, extensions=(), source=None):
         self.type = module_type
         self.root = root  # the root of the file (the first portion for a namespace)
         self.path = path  # root-relative: the .py file, __init__.py, or namespace folder
         self.places = places  # [(root, folder)] where its submodules are looked for
+        self.extensions = list(extensions)  # EXTENSION: the binaries found, any tag
+        self.source = source  # EXTENSION: a .py of the same module beside them, if any
 
     @property
     def origin(self):
@@ -166,6 +180,14 @@ def _join(folder, name):
     return folder + "/" + name if folder else name
 
 
+def _extensions_in(root, folder, name):
+    """Root-relative paths of compiled modules ``name``: ``name.so``, ``name.<tag>.so``."""
+    prefix = name + "."
+    return sorted(_join(folder, entry) for entry in root.names(folder)
+                  if entry.startswith(prefix) and entry.endswith(EXTENSION_SUFFIX)
+                  and "/" not in entry and root.isfile(_join(folder, entry)))
+
+
 def _find_in(places, name):
     """Find ``name`` in one of ``places``, in FileFinder's order (PEP 420 last)."""
     portions = []
@@ -173,6 +195,10 @@ def _find_in(places, name):
         base = _join(folder, name)
         if root.isdir(base) and root.isfile(base + "/__init__.py"):
             return Located(protocol.PACKAGE, root, base + "/__init__.py", [(root, base)])
+        extensions = _extensions_in(root, folder, name)
+        if extensions:
+            source = base + SOURCE_SUFFIX if root.isfile(base + SOURCE_SUFFIX) else None
+            return Located(protocol.EXTENSION, root, extensions[0], [], extensions, source)
         if root.isfile(base + SOURCE_SUFFIX):
             return Located(protocol.SOURCE, root, base + SOURCE_SUFFIX, [])
         if root.isdir(base):
@@ -189,6 +215,14 @@ class SearchPath(object):
         self.entries = list(entries)
         roots = (make_root(entry) for entry in self.entries)
         self.roots = [root for root in roots if root is not None]
+        self._wheels = {}  # root -> {top-level name in RECORD: [wheel tags]}
+
+    def wheel_tags(self, root, path):
+        """The ``Tag:`` lines of the wheel that installed root-relative ``path``,
+        as ``[(interpreter, abi, platform)]``; empty if no distribution lists it."""
+        if root not in self._wheels:
+            self._wheels[root] = _wheel_index(root)
+        return self._wheels[root].get(path.split("/")[0], [])
 
     def locate(self, fullname):
         """Return the Located for dotted ``fullname``, or None. Nothing is imported."""
@@ -218,3 +252,25 @@ class SearchPath(object):
                            if name not in SKIPPED_FOLDERS
                            and not root.isfile(_join(folder, name) + "/__init__.py"))
         return sorted(found)
+
+
+def _wheel_index(root):
+    """Map each top-level name an installed distribution's RECORD lists to its
+    wheel tags (``cp36-abi3-manylinux…`` -> ``("cp36", "abi3", "manylinux…")``)."""
+    index = {}
+    for name in root.names(""):
+        if not name.endswith(".dist-info") or not root.isfile(name + "/WHEEL"):
+            continue
+        wheel = root.read(name + "/WHEEL").decode("utf-8", "replace")
+        tags = []
+        for line in wheel.splitlines():
+            if line.startswith("Tag:"):
+                interpreters, abi, platform = line.split(":", 1)[1].strip().split("-", 2)
+                tags.extend((each, abi, platform) for each in interpreters.split("."))
+        record = root.read(name + "/RECORD").decode("utf-8", "replace") \
+            if root.isfile(name + "/RECORD") else ""
+        for line in record.splitlines():
+            top = line.split(",", 1)[0].split("/", 1)[0]
+            if top and not top.endswith(".dist-info"):
+                index.setdefault(top, tags)
+    return index

@@ -10,6 +10,7 @@ import time
 
 import six
 
+from ._binaries import binary_tag, extension_problem, slave_tag, suffix_of
 from ._locate import OutsideRoot
 from .compat import protocol
 from .compat.neutral import ensure_text
@@ -44,10 +45,13 @@ class Stats(object):
 class Responder(object):
     """Turns FIND requests into replies from a SearchPath."""
 
-    def __init__(self, search_path, facts, stats):
+    def __init__(self, search_path, facts, stats, master=None, allow_extensions=False):
         self.search_path = search_path
         self.facts = facts
         self.stats = stats
+        self.master = master or {}  # the master's own tags: what its binaries were built for
+        self.allow_extensions = allow_extensions
+        self._sent = set()  # (root path, file) already sent to this slave: never again
 
     def slave_version(self):
         return tuple(self.facts.get("version") or (3,))
@@ -86,20 +90,55 @@ class Responder(object):
                                 "which Python %d.%d cannot import"
                                 % ((name,) + self.slave_version()[:2]))
         try:
+            if located.type == protocol.EXTENSION:
+                return self._extension(msg, name, located)
             return self._module(msg, name, located)
         except OutsideRoot as error:
             return self._refuse(protocol.REFUSED, msg, "refused: %s" % error)
 
-    def _module(self, msg, name, located):
-        root = located.root
-        if located.type == protocol.NAMESPACE:
-            files, dirs = [], [located.path]
+    def _extension(self, msg, name, located):
+        """The first binary the send rule allows; else the .py beside it; else why not."""
+        module = name.rpartition(".")[2]
+        problems = []
+        if not self.allow_extensions:
+            problems.append("compiled modules are not served (install with allow_extensions=True)")
         else:
-            paths = [located.path] + self.search_path.data_files(located)
-            files = [[six.text_type(path), root.read(path)] for path in paths]
-            dirs = []
+            for path in self._by_preference(located.extensions, module):
+                filename = path.rpartition("/")[2]
+                tags = self.search_path.wheel_tags(located.root, path)
+                problem, libraries = extension_problem(located.root, path, module, self.facts,
+                                                       self.master, tags)
+                if problem is None:
+                    return self._module(msg, name, located, protocol.EXTENSION, path, libraries)
+                problems.append("%s is built for %s: %s" % (
+                    filename, binary_tag(suffix_of(filename, module), tags, self.master), problem))
+        if located.source:  # mypyc wheels and accelerators keep the .py beside the binary
+            return self._module(msg, name, located, protocol.SOURCE, located.source)
+        return self._refuse(protocol.REFUSED, msg, "no compiled module %r for this slave, %s: %s"
+                            % (name, slave_tag(self.facts), "; ".join(problems)))
+
+    def _by_preference(self, paths, module):
+        """In the slave's own suffix order; suffixes it does not know go last."""
+        order = self.facts.get("extension_suffixes") or []
+
+        def rank(path):
+            suffix = suffix_of(path.rpartition("/")[2], module)
+            return order.index(suffix) if suffix in order else len(order)
+
+        return sorted(paths, key=rank)
+
+    def _module(self, msg, name, located, module_type=None, path=None, extra=()):
+        root = located.root
+        module_type, path = module_type or located.type, path or located.path
+        if module_type == protocol.NAMESPACE:
+            paths, dirs = [], [path]
+        else:
+            paths, dirs = [path] + list(extra) + self.search_path.data_files(located), []
+        files = [[six.text_type(each), root.read(each)] for each in paths
+                 if (root.path, each) not in self._sent]
+        self._sent.update((root.path, each) for each in paths)
         size = sum(len(data) for _, data in files)
         self.stats.add(modules=1, files=len(files), bytes_sent=size)
-        log.debug("serving %s (%s, %d files, %d bytes)", name, located.type, len(files), size)
-        return protocol.module_reply(msg[protocol.ID], name, located.type, located.path,
-                                     files, dirs, located.origin)
+        log.debug("serving %s (%s, %d files, %d bytes)", name, module_type, len(files), size)
+        return protocol.module_reply(msg[protocol.ID], name, module_type, path, files, dirs,
+                                     root.local(path))

@@ -4,28 +4,18 @@ Kept apart from the importers, which only know how to import, and from the
 bootstrap, which only knows how to materialise the package.
 """
 import atexit
-import platform
 import shutil
 import sys
 
-from . import protocol
+from . import protocol, tags
 from .client import RequestClient
 from .mirror import Mirror
-from .neutral import ensure_text, text_type
+from .neutral import ensure_text
 from .session import ImportSession
 
 HANDSHAKE_TIMEOUT = 60.0
 
 _current = {}  # the installed hook: {"finder", "session", "mirror"}
-
-
-def slave_facts():
-    """What the master needs to know to serve this interpreter."""
-    return {
-        text_type("version"): list(sys.version_info[:3]),
-        text_type("implementation"): text_type(platform.python_implementation().lower()),
-        text_type("executable"): ensure_text(sys.executable or ""),
-    }
 
 
 def _expect(channel, kind):
@@ -48,7 +38,7 @@ def serve(channel, importer):
     mirror = Mirror.create(ensure_text(cache_root) if cache_root else None)
     requests = channel.gateway.newchannel()
     channel.send(protocol.message(protocol.HELLO, protocol=protocol.PROTOCOL_VERSION,
-                                  facts=slave_facts(), channel=requests,
+                                  facts=tags.facts(), channel=requests,
                                   cache_dir=ensure_text(mirror.root)))
     _expect(channel, protocol.READY)
     session = ImportSession(RequestClient(requests, options.get("timeout", 30.0)), mirror)

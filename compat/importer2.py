@@ -10,6 +10,7 @@ import os
 import pkgutil
 import sys
 
+from . import protocol
 
 
 def found_locally(name):
@@ -73,6 +74,8 @@ class MirrorLoader(object):
 
     def load_module(self, fullname):
         """Module into sys.modules before exec, popped on failure (PEP 302)."""
+        if self.served.type == protocol.EXTENSION:
+            return self._load_extension(fullname)
         module = sys.modules.get(fullname)
         fresh = module is None
         if fresh:
@@ -92,11 +95,27 @@ class MirrorLoader(object):
             raise
         return sys.modules[fullname]
 
+    def _load_extension(self, fullname):
+        """The init symbol comes from the name's last part, not from the file name."""
+        fresh = fullname not in sys.modules
+        try:
+            module = imp.load_dynamic(fullname, self.served.filename)
+        except BaseException:
+            if fresh:
+                sys.modules.pop(fullname, None)
+            raise
+        module.__loader__ = self
+        return sys.modules[fullname]
+
     def get_code(self, fullname):
+        if self.served.type == protocol.EXTENSION:
+            return None
         return compile(self.get_source(fullname), self.served.filename, "exec",
                        dont_inherit=True)
 
     def get_source(self, fullname):
+        if self.served.type == protocol.EXTENSION:
+            return None
         with open(self.served.filename, "rU") as stream:
             return stream.read()
 

@@ -83,8 +83,17 @@ class Mirror(object):
         return target
 
     def write(self, relative, data):
-        """Write ``data`` atomically; a reader never sees half a file."""
+        """Write ``data`` atomically; a reader never sees half a file.
+
+        A path is written once: glibc hands back the library already loaded
+        from a path, so different bytes there would be silently ignored.
+        """
         target = self.path(relative)
+        if os.path.exists(target):
+            with open(target, "rb") as stream:
+                if stream.read() == data:
+                    return target
+            raise ValueError("refusing to rewrite %s with different bytes" % target)
         parent = os.path.dirname(target)
         if not os.path.isdir(parent):
             os.makedirs(parent)

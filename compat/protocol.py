@@ -20,7 +20,7 @@ import re
 
 from .neutral import binary_type, ensure_text, integer_types, string_types, text_type
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: the EXTENSION module type
 
 # Message kinds.
 CONFIG = "config"
@@ -39,7 +39,8 @@ REPLY_KINDS = (MODULE, MISSING, REFUSED, ERROR)
 SOURCE = "source"  # a single ``.py`` file
 PACKAGE = "package"  # a directory with ``__init__.py``
 NAMESPACE = "namespace"  # a PEP 420 portion: a directory without ``__init__``
-MODULE_TYPES = (SOURCE, PACKAGE, NAMESPACE)
+EXTENSION = "extension"  # a compiled module, with the libraries that travel with it
+MODULE_TYPES = (SOURCE, PACKAGE, NAMESPACE, EXTENSION)
 
 # Field names.
 KIND = "kind"

@@ -5,10 +5,10 @@ from bridge.compat import protocol
 
 
 def test_message_kinds_and_version_are_frozen():
-    assert protocol.PROTOCOL_VERSION == 1
+    assert protocol.PROTOCOL_VERSION == 2
     assert protocol.KINDS == ("config", "hello", "ready", "installed", "find", "module",
                               "missing", "refused", "error")
-    assert protocol.MODULE_TYPES == ("source", "package", "namespace")
+    assert protocol.MODULE_TYPES == ("source", "package", "namespace", "extension")
 
 
 def test_messages_are_plain_data_with_text_keys():

@@ -1,0 +1,152 @@
+"""The send rule for compiled extensions, decided on the master, per binary.
+
+A binary is sent to a slave only if every clause holds (README, "The send
+rule"):
+
+1. ``allow_extensions=True`` was given to ``install()``.
+2. It is an ELF shared object for the slave's machine, word size and byte
+   order, and the slave runs Linux.
+3. Its file name suffix is one the slave loads, with these refinements:
+   a tagged suffix (``.cpython-311-x86_64-linux-gnu.so``, ``.pypy39-pp73-…``)
+   must be in the slave's extension suffixes; ``.abi3.so`` needs a CPython
+   slave that is not free-threaded, at or above the binary's floor (the
+   ``cpXY-abi3`` wheel tag, else the master's own version); a plain ``.so``
+   needs the slave's ABI tag to equal the binary's (the wheel's, else the
+   master's own: it was found on the master's path).
+4. It needs no libpython other than the slave's own.
+5. The newest ``GLIBC_x.y`` it or any library that travels with it requires
+   is no newer than the slave's glibc.
+
+Libraries travel with the binary when the dynamic loader would find them
+inside the same search path entry through ``$ORIGIN`` in its ``RUNPATH`` /
+``RPATH`` (auditwheel's ``<pkg>.libs/``), recursively.
+"""
+import posixpath
+
+from ._elf import NotElf, read_elf
+
+ABI3_SUFFIX = ".abi3.so"
+PLAIN_SUFFIX = ".so"
+
+
+def suffix_of(filename, module):
+    """The part of ``filename`` after the module's name: ``.cpython-311-….so``."""
+    return filename[len(module):]
+
+
+def binary_tag(suffix, wheel_tags, master):
+    """What a binary's suffix (and wheel) says it was built for, for messages."""
+    if suffix == ABI3_SUFFIX:
+        return "abi3 (CPython >= %d.%d)" % abi3_floor(wheel_tags, master)
+    if suffix == PLAIN_SUFFIX:
+        return "%s (plain .so)" % plain_abi(wheel_tags, master)
+    return suffix[1:-len(".so")]  # .cpython-311-x86_64-linux-gnu.so -> cpython-311-…
+
+
+def slave_tag(slave):
+    return "%s %s (%s, %s)" % (slave.get("implementation"), ".".join(
+        str(part) for part in slave.get("version", [])[:2]), slave.get("abi"),
+        slave.get("platform"))
+
+
+def abi3_floor(wheel_tags, master):
+    for interpreter, abi, _ in wheel_tags:
+        if abi == "abi3" and interpreter.startswith("cp") and interpreter[2:].isdigit():
+            return int(interpreter[2]), int(interpreter[3:])
+    return tuple(master["version"][:2])
+
+
+def plain_abi(wheel_tags, master):
+    for _, abi, _ in wheel_tags:
+        if abi not in ("none", "abi3"):
+            return abi
+    return master["abi"]
+
+
+def suffix_problem(suffix, slave, wheel_tags, master):
+    """Clause 3: does the slave load files with this suffix, for this ABI?"""
+    suffixes = slave.get("extension_suffixes") or []
+    if suffix == ABI3_SUFFIX:
+        floor = abi3_floor(wheel_tags, master)
+        if slave.get("implementation") != "cpython" or slave.get("free_threaded"):
+            return "abi3 binaries load only on CPython builds with the GIL"
+        if tuple(slave["version"][:2]) < floor:
+            return "this abi3 binary needs CPython >= %d.%d" % floor
+        return None if suffix in suffixes else "the slave does not load .abi3.so"
+    if suffix == PLAIN_SUFFIX:
+        binary_abi = plain_abi(wheel_tags, master)
+        if suffix not in suffixes or slave.get("abi") != binary_abi:
+            return "a plain .so built for %s loads only on that ABI" % binary_abi
+        return None
+    if suffix not in suffixes:
+        return "the slave loads %s, not %s" % (", ".join(suffixes) or "no extensions", suffix)
+    return None
+
+
+def elf_problem(facts, slave, label):
+    """Clauses 2, 4 and 5 for one shared object (a module or a library)."""
+    if not (slave.get("system") or "").startswith("linux"):
+        return "%s is an ELF binary; the slave runs %s" % (label, slave.get("system"))
+    if not facts.runs_on(slave.get("machine") or "", slave.get("bits"), slave.get("byteorder")):
+        return "%s is built for another machine than %s" % (label, slave.get("machine"))
+    own = slave.get("libpython")
+    for soname in facts.needed:
+        if soname.startswith("libpython") and soname != own:
+            return "%s links %s; the slave runs on %s" % (label, soname, own or "a static libpython")
+    if facts.glibc:
+        needed = "%d.%d" % facts.glibc
+        if slave.get("libc") != "glibc":
+            return "%s needs glibc %s; the slave has no glibc" % (label, needed)
+        if tuple(slave["libc_version"]) < facts.glibc:
+            return "%s needs glibc %s; the slave has %s" % (
+                label, needed, ".".join(str(part) for part in slave["libc_version"]))
+    return None
+
+
+def travelling_libraries(root, binary_path, facts):
+    """Root-relative paths of the libraries found through ``$ORIGIN``, recursively,
+    with their ELF facts: ``[(path, facts)]``."""
+    found = []
+    pending = [(binary_path, facts)]
+    seen = set([binary_path])
+    while pending:
+        path, current = pending.pop()
+        origin = posixpath.dirname(path)
+        for soname in current.needed:
+            for entry in current.search:
+                if not entry.startswith("$ORIGIN"):
+                    continue
+                candidate = posixpath.normpath(posixpath.join(
+                    origin, entry.replace("$ORIGIN", ".", 1), soname))
+                if candidate.startswith("../") or candidate in seen:
+                    continue
+                if root.isfile(candidate):
+                    seen.add(candidate)
+                    library = read_elf(root.read(candidate))
+                    found.append((candidate, library))
+                    pending.append((candidate, library))
+                    break
+    return found
+
+
+def extension_problem(root, path, module, slave, master, wheel_tags):
+    """Why the extension at root-relative ``path`` may not go to ``slave``, or None.
+
+    Returns ``(problem, libraries)``; ``libraries`` are the root-relative paths
+    that must travel with it.
+    """
+    suffix = suffix_of(posixpath.basename(path), module)
+    problem = suffix_problem(suffix, slave, wheel_tags, master)
+    if problem:
+        return problem, []
+    try:
+        facts = read_elf(root.read(path))
+        libraries = travelling_libraries(root, path, facts)
+    except NotElf as error:
+        return "%s: %s" % (path, error), []
+    for label, each in [(posixpath.basename(path), facts)] + [
+            (posixpath.basename(library), library_facts) for library, library_facts in libraries]:
+        problem = elf_problem(each, slave, label)
+        if problem:
+            return problem, []
+    return None, [library for library, _ in libraries]

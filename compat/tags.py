@@ -1,0 +1,97 @@
+"""What a compiled extension must match to run on this interpreter.
+
+The slave reports these facts at the handshake; the master decides, per
+binary, whether it may be sent. The loader cannot decide: CPython's
+``ExtensionFileLoader`` and 2.7's ``imp.load_dynamic`` check no tags, and a
+mismatched binary may load and crash later.
+"""
+import os
+import platform
+import struct
+import sys
+import sysconfig
+
+from .neutral import ensure_text, text_type
+
+CS_GNU_LIBC_VERSION = 2  # os.confstr name, unknown to 2.7's os.confstr_names
+
+
+def implementation():
+    return platform.python_implementation().lower()
+
+
+def abi_tag():
+    """The PEP 425 ABI tag: cp27mu, cp36m, cp311, cp313t, pypy39_pp73."""
+    soabi = sysconfig.get_config_var("SOABI")
+    if implementation() == "cpython" and soabi:
+        return "cp" + soabi.split("-")[1]  # cpython-36m-x86_64-linux-gnu -> cp36m
+    if soabi:
+        return soabi.replace("-", "_").replace(".", "_")  # pypy39-pp73 -> pypy39_pp73
+    flags = ""  # Python 2.7 has no SOABI: build the tag from its build flags
+    if sysconfig.get_config_var("Py_DEBUG"):
+        flags += "d"
+    if sysconfig.get_config_var("WITH_PYMALLOC"):
+        flags += "m"
+    if sys.maxunicode == 0x10FFFF:
+        flags += "u"
+    return "cp%d%d%s" % (sys.version_info[0], sys.version_info[1], flags)
+
+
+def extension_suffixes():
+    """The file endings this interpreter loads as extensions, in its order."""
+    try:
+        from importlib.machinery import EXTENSION_SUFFIXES
+    except ImportError:  # Python 2.7
+        import imp
+        return [suffix for suffix, _, kind in imp.get_suffixes() if kind == imp.C_EXTENSION]
+    return list(EXTENSION_SUFFIXES)
+
+
+def libc():
+    """("glibc", [2, 36]), or (None, None) where the C library is not glibc."""
+    try:
+        value = os.confstr(CS_GNU_LIBC_VERSION)
+    except (AttributeError, ValueError, OSError):
+        return None, None
+    if not value or not value.startswith("glibc "):
+        return None, None
+    return "glibc", [int(part) for part in value.split()[1].split(".")[:2]]
+
+
+def libpython():
+    """The shared libpython this interpreter runs on, if it was built shared."""
+    if sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        return sysconfig.get_config_var("INSTSONAME")
+    return None
+
+
+def facts():
+    """Everything the master needs to serve this interpreter, as plain data."""
+    family, version = libc()
+    found = {
+        "implementation": implementation(),
+        "version": list(sys.version_info[:3]),
+        "abi": abi_tag(),
+        "soabi": sysconfig.get_config_var("SOABI"),
+        "extension_suffixes": extension_suffixes(),
+        "platform": sysconfig.get_platform(),
+        "system": sys.platform,
+        "machine": platform.machine(),
+        "bits": struct.calcsize("P") * 8,
+        "byteorder": sys.byteorder,
+        "libc": family,
+        "libc_version": version,
+        "libpython": libpython(),
+        "free_threaded": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
+        "executable": sys.executable or "",
+    }
+    return dict((text_type(key), _plain(value)) for key, value in found.items())
+
+
+def _plain(value):
+    """Text for every string, so a 2.7 slave's facts arrive as text on 3.x."""
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, (bytes, text_type)):
+        return ensure_text(value)
+    return value

@@ -1,0 +1,1 @@
+"""C extensions for the bridge's tests; only the master has them."""
