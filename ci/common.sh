@@ -21,15 +21,34 @@ master_python() {
 }
 
 ensure_pypy() {
-    # PyPy is part of the slave matrix; Debian ships it.
-    if command -v pypy3 >/dev/null; then return; fi
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "== installing pypy3 (apt-get)"
-        apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pypy3 >/dev/null
-    else
-        echo "== pypy3 missing and cannot be installed here: its tests will be skipped"
+    # PyPy is part of the slave matrix; Debian ships it, its headers (to build the
+    # test extension) and the pip it uses. objdump (binutils) reads test binaries.
+    if command -v pypy3 >/dev/null && [ -f /usr/include/pypy3.9/Python.h ] \
+            && pypy3 -m pip --version >/dev/null 2>&1 && command -v objdump >/dev/null; then
+        return
     fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "== installing pypy3, pypy3-dev, python3-pip, binutils (apt-get)"
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pypy3 pypy3-dev python3-pip \
+            binutils >/dev/null
+    else
+        echo "== pypy3 (with headers and pip) missing and cannot be installed: skipped"
+    fi
+}
+
+ensure_numpy() {
+    # A real numpy wheel (vendored numpy.libs) for the master Python's version,
+    # installed into a folder of its own: the extension tests serve it to a bare slave.
+    local python label site
+    python=$(master_python)
+    label=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    site="$ROOT/.cache/numpy-$label"
+    if [ ! -d "$site/numpy" ]; then
+        echo "== installing numpy for Python $label into $site"
+        "$python" -m pip install -q --disable-pip-version-check --target "$site" numpy
+    fi
+    export BRIDGE_TEST_NUMPY="$label=$site"
 }
 
 make_venv() {

@@ -5,7 +5,8 @@ Each interpreter builds ``tests/extsrc/extdemo`` (and, CPython 3.6+,
 wheel is unpacked into a folder as ``pip install`` would, so WHEEL and
 RECORD are the real tools' output. Results are cached by source hash in
 ``$BRIDGE_TEST_CACHE`` (default ``~/.cache/execnet-bridge-tests``), so tox
-envs build once.
+envs build once. With ``$BRIDGE_TEST_WHEELHOUSE`` set (cibuildwheel's output
+in CI), the wheels there are unpacked instead of building.
 """
 import hashlib
 import os
@@ -66,8 +67,31 @@ def projects_for(label):
     return ["extdemo"] + (["extlimited"] if label not in ("2.7", "pypy3") else [])
 
 
+def wheel_tag(label):
+    """The interpreter-abi part of a wheel name built by ``label``: cp311-cp311."""
+    special = {"2.7": "cp27-cp27mu", "3.6": "cp36-cp36m", "3.7": "cp37-cp37m",
+               "pypy3": "pp39-pypy39_pp73"}
+    return special.get(label) or "cp%s-cp%s" % ((label.replace(".", ""),) * 2)
+
+
+def wheelhouse_site(label, wheelhouse):
+    """Unpack ``label``'s wheels from ``wheelhouse`` (extlimited: the cp36-abi3 one)."""
+    site = os.path.join(cache_root(), "wheelhouse", label)
+    shutil.rmtree(site, ignore_errors=True)
+    for project in projects_for(label):
+        tag = "cp36-abi3" if project == "extlimited" else wheel_tag(label)
+        wheels = sorted(name for name in os.listdir(wheelhouse)
+                        if name.startswith(project + "-") and "-%s-" % tag in name)
+        if not wheels:
+            raise LookupError("no %s wheel tagged %s in %s" % (project, tag, wheelhouse))
+        unpack_wheel(os.path.join(wheelhouse, wheels[-1]), site)
+    return site
+
+
 def built_site(label, python):
     """The folder where ``label``'s build of the test distributions is installed."""
+    if os.environ.get("BRIDGE_TEST_WHEELHOUSE"):
+        return wheelhouse_site(label, os.environ["BRIDGE_TEST_WHEELHOUSE"])
     final = os.path.join(cache_root(), source_hash(), label)
     if os.path.isdir(final):
         return final
