@@ -4,9 +4,11 @@ import pkgutil
 import threading
 import weakref
 
+import execnet
 import six
 
 from ._locate import SearchPath, default_search_path
+from ._policy import Policy
 from ._responder import Responder, Stats
 from .compat import protocol, tags
 from .errors import HandshakeError
@@ -51,12 +53,12 @@ def _open_channel(gateway, source):
 class Bridge(object):
     """The handle of one gateway's install: its stats, its slave, ``uninstall()``."""
 
-    def __init__(self, gateway, search_path, options, timeout, allow_extensions):
+    def __init__(self, gateway, responder, options, timeout):
         self.gateway = gateway
-        self.allow_extensions = allow_extensions
-        self.search_path = search_path
-        self.stats = Stats()
-        self.slave = {}
+        self.responder = responder
+        self.search_path = responder.search_path
+        self.stats = responder.stats
+        self.slave = responder.facts
         self.cache_dir = None
         self._requests = None
         self._handshake(options, timeout)
@@ -78,7 +80,7 @@ class Bridge(object):
             if hello.get(protocol.PROTOCOL) != protocol.PROTOCOL_VERSION:
                 raise HandshakeError("slave speaks protocol %r, master %r"
                                      % (hello.get(protocol.PROTOCOL), protocol.PROTOCOL_VERSION))
-            self.slave = dict(hello.get(protocol.FACTS) or {})
+            self.slave.update(hello.get(protocol.FACTS) or {})
             self.cache_dir = hello.get("cache_dir")
             self._serve(hello[protocol.CHANNEL])
             channel.send(protocol.message(protocol.READY))
@@ -97,11 +99,9 @@ class Bridge(object):
 
     def _serve(self, requests):
         requests.reconfigure(py2str_as_py3str=False, py3str_as_py2str=False)
-        responder = Responder(self.search_path, self.slave, self.stats, master_facts(),
-                              self.allow_extensions)
 
         def answer(msg):
-            reply = responder.reply(msg)
+            reply = self.responder.reply(msg)
             try:
                 requests.send(reply)
             except (IOError, EOFError, ValueError) as error:
@@ -125,27 +125,54 @@ class Bridge(object):
 
 
 class GroupBridge(object):
-    """The handles of every gateway of an execnet Group."""
+    """The handles of every gateway of an execnet Group; ``makegateway`` bridges new ones."""
 
-    def __init__(self, bridges):
-        self.bridges = list(bridges)
+    def __init__(self, group, settings):
+        self.group = group
+        self.settings = settings
+        self.bridges = []
+        self.sync()
+
+    def sync(self):
+        """Install on every gateway of the group that has no bridge yet."""
+        bridged = set(id(bridge.gateway) for bridge in self.bridges)
+        for gateway in list(self.group):
+            if id(gateway) not in bridged:
+                self.bridges.append(install(gateway, **self.settings))
+        return self.bridges
+
+    def makegateway(self, spec=None):
+        """``group.makegateway(spec)``, bridged like the others."""
+        gateway = self.group.makegateway(spec)
+        self.bridges.append(install(gateway, **self.settings))
+        return gateway
 
     def uninstall(self, timeout=30.0):
         return [bridge.uninstall(timeout) for bridge in self.bridges]
 
 
-def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root=None):
+DEFAULT_MAX_REPLY_BYTES = 512 * 1024 * 1024
+
+
+def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root=None,
+            allow=None, deny=None, max_reply_bytes=DEFAULT_MAX_REPLY_BYTES):
     """Let the slave behind ``gateway`` import modules that only the master has.
 
-    ``path``: the entries to serve from (default: the master's ``sys.path``
-    without its standard library). ``timeout``: seconds any one wait may take,
-    on either side. ``cache_root``: the folder on the slave under which served
-    files are mirrored (default: a per-user folder in its temporary directory).
+    ``gateway`` may be an execnet Group: every member gets a bridge, and
+    ``handle.makegateway(spec)`` adds bridged members later. ``path``: the
+    entries to serve from (default: the master's ``sys.path`` without its
+    standard library). ``timeout``: seconds any one wait may take, on either
+    side. ``cache_root``: the folder on the slave under which served files are
+    mirrored. ``allow``/``deny``: module name rules, exact (``"six"``) or prefix
+    (``"requests.*"``); deny wins. ``max_reply_bytes``: the largest reply sent.
     Installing twice on one gateway returns the first handle.
     """
-    if hasattr(gateway, "remote_exec") and not hasattr(gateway, "newchannel"):
-        return GroupBridge(install(member, allow_extensions, path, timeout, cache_root)
-                           for member in gateway)
+    settings = dict(allow_extensions=allow_extensions, path=path, timeout=timeout,
+                    cache_root=cache_root, allow=allow, deny=deny,
+                    max_reply_bytes=max_reply_bytes)
+    if isinstance(gateway, execnet.Group):
+        return GroupBridge(gateway, settings)
+    policy = Policy(allow, deny)  # a malformed rule fails here, before anything is sent
     with _installed_lock:
         existing = _installed.get(gateway)
         if existing is not None and existing.installed:
@@ -154,6 +181,8 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
         if cache_root:
             options[six.text_type("cache_root")] = six.text_type(cache_root)
         search_path = SearchPath(default_search_path() if path is None else path)
-        bridge = Bridge(gateway, search_path, options, timeout, bool(allow_extensions))
+        responder = Responder(search_path, {}, Stats(), master_facts(), bool(allow_extensions),
+                              policy, max_reply_bytes)
+        bridge = Bridge(gateway, responder, options, timeout)
         _installed[gateway] = bridge
         return bridge

@@ -50,11 +50,18 @@ class DirectoryRoot(object):
     def isfile(self, relative):
         return os.path.isfile(self.local(relative))
 
-    def read(self, relative):
+    def confined(self, relative):
+        """The local path of ``relative``, refusing one that resolves outside the root."""
         local = self.local(relative)
         if not os.path.realpath(local).startswith(self.real):
             raise OutsideRoot("%s resolves outside %s" % (local, self.path))
-        with open(local, "rb") as stream:
+        return local
+
+    def size(self, relative):
+        return os.path.getsize(self.confined(relative))
+
+    def read(self, relative):
+        with open(self.confined(relative), "rb") as stream:
             return stream.read()
 
     def names(self, relative):
@@ -99,6 +106,13 @@ class ZipRoot(object):
 
     def isfile(self, relative):
         return relative in self.files
+
+    def confined(self, relative):
+        return self.local(relative)  # a zip member cannot point outside its archive
+
+    def size(self, relative):
+        with zipfile.ZipFile(self.archive) as opened:
+            return opened.getinfo(self.prefix + relative).file_size
 
     def read(self, relative):
         with zipfile.ZipFile(self.archive) as opened:
@@ -208,6 +222,15 @@ def _find_in(places, name):
     return None
 
 
+def _inside(root, relative):
+    """Data that resolves outside the root is left out, never sent."""
+    try:
+        root.confined(relative)
+    except OutsideRoot:
+        return False
+    return True
+
+
 class SearchPath(object):
     """The entries the master serves from, each a folder or a zip."""
 
@@ -247,7 +270,7 @@ class SearchPath(object):
             folder = pending.pop()
             folders, files = root.listdir(folder)
             found.extend(_join(folder, name) for name in files
-                         if not name.endswith(CODE_SUFFIXES))
+                         if not name.endswith(CODE_SUFFIXES) and _inside(root, _join(folder, name)))
             pending.extend(_join(folder, name) for name in folders
                            if name not in SKIPPED_FOLDERS
                            and not root.isfile(_join(folder, name) + "/__init__.py"))

@@ -12,6 +12,7 @@ import six
 
 from ._binaries import binary_tag, extension_problem, slave_tag, suffix_of
 from ._locate import OutsideRoot
+from ._policy import Policy
 from .compat import protocol
 from .compat.neutral import ensure_text
 
@@ -45,8 +46,11 @@ class Stats(object):
 class Responder(object):
     """Turns FIND requests into replies from a SearchPath."""
 
-    def __init__(self, search_path, facts, stats, master=None, allow_extensions=False):
+    def __init__(self, search_path, facts, stats, master=None, allow_extensions=False,
+                 policy=None, max_reply_bytes=None):
         self.search_path = search_path
+        self.policy = policy or Policy()
+        self.max_reply_bytes = max_reply_bytes
         self.facts = facts
         self.stats = stats
         self.master = master or {}  # the master's own tags: what its binaries were built for
@@ -81,6 +85,9 @@ class Responder(object):
         if problem:
             return self._refuse(protocol.ERROR, msg, "bad request: %s" % problem)
         name = ensure_text(msg[protocol.NAME])
+        refused = self.policy.problem(name)
+        if refused:
+            return self._refuse(protocol.REFUSED, msg, refused)
         located = self.search_path.locate(name)
         if located is None:
             return self._refuse(protocol.MISSING, msg, "no module named %r on the master's "
@@ -134,10 +141,13 @@ class Responder(object):
             paths, dirs = [], [path]
         else:
             paths, dirs = [path] + list(extra) + self.search_path.data_files(located), []
-        files = [[six.text_type(each), root.read(each)] for each in paths
-                 if (root.path, each) not in self._sent]
+        paths = [each for each in paths if (root.path, each) not in self._sent]
+        size = sum(root.size(each) for each in paths)
+        if self.max_reply_bytes is not None and size > self.max_reply_bytes:
+            return self._refuse(protocol.REFUSED, msg, "%r is too large to send: %d bytes, "
+                                "the master's limit is %d" % (name, size, self.max_reply_bytes))
+        files = [[six.text_type(each), root.read(each)] for each in paths]
         self._sent.update((root.path, each) for each in paths)
-        size = sum(len(data) for _, data in files)
         self.stats.add(modules=1, files=len(files), bytes_sent=size)
         log.debug("serving %s (%s, %d files, %d bytes)", name, module_type, len(files), size)
         return protocol.module_reply(msg[protocol.ID], name, module_type, path, files, dirs,

@@ -8,11 +8,19 @@ finder runs. Waiting for the network with it held would stall every other
 import in the process, and deadlock if anything on the reply's way needed an
 import; so the lock is released, as many times as this thread holds it, for
 the duration of the wait and re-acquired afterwards.
+
+Python 3.3+ also guard each module being imported with a lock of its own, so
+no thread ever sees another's half-executed module. Python 2.7 has only the
+global lock: there it is released only by an import statement that is not
+nested in a module's execution (held once). Held more often, a module is
+half-executed and releasing would show it to other threads; 2.7 itself lets
+no other thread import meanwhile, and neither do we. Nothing on the reply's
+way (execnet's receiver thread, ``_receive``) imports, so holding it is safe.
 """
 import threading
 
 from . import protocol
-from .neutral import ensure_text, text_type
+from .neutral import PY2, ensure_text, text_type
 
 try:
     import _imp as _import_lock
@@ -20,8 +28,10 @@ except ImportError:  # Python 2.7
     import imp as _import_lock
 
 
-def release_import_lock():
-    """Release the import lock as often as this thread holds it; return how often."""
+PER_MODULE_LOCKS = not PY2
+
+
+def _release_all():
     count = 0
     while True:
         try:
@@ -31,9 +41,40 @@ def release_import_lock():
         count += 1
 
 
-def acquire_import_lock(count):
-    for _ in range(count):
+def release_import_lock():
+    """Release the import lock where that is safe.
+
+    Returns how often to re-acquire it, or None where it was kept. On 2.7 it
+    is released once: if it is still held after that, this thread holds it
+    again at a deeper level (or another thread just took it), so it is taken
+    back at once. It is never free while this thread's module is half-made.
+    """
+    if PER_MODULE_LOCKS:
+        return _release_all()
+    try:
+        _import_lock.release_lock()
+    except RuntimeError:  # not inside an import (pkgutil.get_data, say)
+        return 0
+    if _import_lock.lock_held():
         _import_lock.acquire_lock()
+        return None
+    return 1
+
+
+def acquire_import_lock(count):
+    for _ in range(count or 0):
+        _import_lock.acquire_lock()
+
+
+class ImportLockReleased(object):
+    """``with ImportLockReleased() as released:``, released is False where it was kept."""
+
+    def __enter__(self):
+        self.count = release_import_lock()
+        return self.count is not None
+
+    def __exit__(self, *exc_info):
+        acquire_import_lock(self.count)
 
 
 class BridgeUnavailable(Exception):
@@ -70,11 +111,8 @@ class RequestClient(object):
         msg[text_type(protocol.ID)] = request_id
         try:
             self._channel.send(msg)
-            held = release_import_lock()
-            try:
+            with ImportLockReleased():
                 answered = waiter.event.wait(self.timeout)
-            finally:
-                acquire_import_lock(held)
         except (IOError, EOFError, ValueError) as error:
             raise BridgeUnavailable("cannot send to the master: %s" % (error,))
         finally:

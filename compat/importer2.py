@@ -40,6 +40,7 @@ class BridgeImporter(object):
         self.session = session
 
     def find_module(self, fullname, path=None):
+        existed = fullname in sys.modules  # now, before waiting: only reload() finds one
         if "." in fullname:
             if not self.session.should_ask(fullname):
                 return None
@@ -49,7 +50,7 @@ class BridgeImporter(object):
             served = self.session.fetch(fullname)
         except ImportError as error:
             return RefusingLoader(error)
-        return None if served is None else MirrorLoader(served)
+        return None if served is None else MirrorLoader(served, existed)
 
 
 class RefusingLoader(object):
@@ -69,11 +70,19 @@ class RefusingLoader(object):
 class MirrorLoader(object):
     """PEP 302 loader of one served module, from its file in the mirror."""
 
-    def __init__(self, served):
+    def __init__(self, served, reloading=False):
         self.served = served
+        self.reloading = reloading  # the module existed when it was found: reload()
 
     def load_module(self, fullname):
-        """Module into sys.modules before exec, popped on failure (PEP 302)."""
+        """Module into sys.modules before exec, popped on failure (PEP 302).
+
+        2.7 calls this without looking at sys.modules again after
+        ``find_module``; if another thread imported the module meanwhile,
+        executing it again would make a second copy.
+        """
+        if not self.reloading and fullname in sys.modules:
+            return sys.modules[fullname]
         if self.served.type == protocol.EXTENSION:
             return self._load_extension(fullname)
         module = sys.modules.get(fullname)

@@ -7,7 +7,7 @@ import sys
 import threading
 
 from . import protocol
-from .client import BridgeUnavailable
+from .client import BridgeUnavailable, ImportLockReleased
 from .neutral import ModuleNotFoundError, ensure_text, import_error
 
 
@@ -59,7 +59,10 @@ class ImportSession(object):
     def fetch(self, fullname):
         """Return the ServedModule for ``fullname``, or None if the master has none.
 
-        Concurrent imports of one name share a single request.
+        Concurrent imports of one name share a single request, except where this
+        thread may not release the import lock (2.7, nested in a module's
+        execution): waiting there would keep the asking thread from finishing,
+        so it asks for itself.
         """
         while True:
             with self._lock:
@@ -71,7 +74,11 @@ class ImportSession(object):
                 if event is None:
                     event = self._fetching[fullname] = threading.Event()
                     break
-            event.wait(self.client.timeout)  # another thread is asking; then look again
+            with ImportLockReleased() as released:
+                if released:  # another thread asks; wait for it, then look again
+                    event.wait(self.client.timeout)
+            if not released:
+                return self._ask(fullname)
         try:
             return self._ask(fullname)
         finally:

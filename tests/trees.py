@@ -72,3 +72,22 @@ def zip_tree(tmp_path):
         out.writestr("lib/zipped/inner.py", "VALUE = 'from the zip'\n")
         out.writestr("lib/zipped/data.txt", "zip data\n")
     return os.path.join(archive, "lib")
+
+
+def fleet_tree(tmp_path, modules=8):
+    """``fleet.m0`` ... ``fleet.m<N-1>`` (slow to import, to widen races), and
+    ``fleet.shared``, which records every execution in ``fleet.EXECUTIONS``."""
+    files = {"fleet/__init__.py": "EXECUTIONS = []\n",
+             "fleet/shared.py": "import time\nimport fleet\nfleet.EXECUTIONS.append(1)\n"
+                                "time.sleep(0.05)\nVALUE = 'shared'\n"}
+    for index in range(modules):
+        files["fleet/m%d.py" % index] = "import time\ntime.sleep(0.05)\nVALUE = %d\n" % index
+    return write_tree(tmp_path / "fleet-master", files)
+
+
+def big_tree(tmp_path, megabytes=30):
+    """A package whose data makes one reply large."""
+    folder = write_tree(tmp_path / "big-master", {"big/__init__.py": "VALUE = 'big'\n"})
+    with open(os.path.join(folder, "big", "blob.bin"), "wb") as stream:
+        stream.write(os.urandom(megabytes * 1024 * 1024))
+    return folder
