@@ -1,10 +1,17 @@
 """No hang, ever: when the master cannot answer, imports fail fast and say why."""
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
+import execnet
+import pytest
+
 import bridge
-from conftest import remote_value
-from trees import shop_tree
+from conftest import pid_alive, remote_value, slave_spec, wait_until
+from trees import big_tree, shop_tree
 
 
 def test_import_after_the_master_closed_the_channel_fails_fast(gateway, tmp_path, cache_root):
@@ -51,3 +58,99 @@ def test_a_reply_that_never_comes_times_out(gateway, tmp_path, cache_root):
     error, waited = received[1]
     assert "no reply from the master within 1.0 s" in error
     assert 1.0 <= waited < 2.5
+
+
+def test_a_slave_killed_mid_transfer_disturbs_neither_master_nor_others(
+        slave_python, slave_cwd, tmp_path, cache_root):
+    group = execnet.Group()
+    try:
+        victim = group.makegateway(slave_spec(slave_python, slave_cwd))
+        other = group.makegateway(slave_spec(slave_python, slave_cwd))
+        handle = bridge.install(group, path=[big_tree(tmp_path), shop_tree(tmp_path)],
+                                cache_root=cache_root)
+        pid = remote_value(victim, "import os; channel.send(os.getpid())")
+        victim.remote_exec("import big")  # a 30 MB reply is on its way
+        time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)
+        assert wait_until(lambda: not pid_alive(pid))
+        assert remote_value(other, "import big, shop; channel.send([big.VALUE, shop.NAME])") \
+            == ["big", "shop"]
+        assert handle.bridges[1].stats.errors == 0
+    finally:
+        group.terminate(timeout=10)
+
+
+MASTER_THAT_DIES = r'''
+import os, sys, time, execnet, bridge
+gw = execnet.makegateway(sys.argv[1])
+bridge.install(gw, path=[sys.argv[2]], timeout=60)
+blocker = gw.remote_exec("""
+import threading
+def importer():
+    try:
+        import shop
+        outcome = "imported"
+    except ImportError as error:
+        outcome = "ImportError: %%s" %% error
+    with open(%r, "w") as stream:
+        stream.write(outcome)
+channel.send("stall the master")
+thread = threading.Thread(target=importer)
+thread.start()
+channel.send("importing")
+thread.join()
+""" % sys.argv[3])
+blocker.setcallback(lambda message: time.sleep(60))  # shop's reply never leaves
+time.sleep(1.5)
+os._exit(0)  # the master dies while the slave waits
+'''
+
+
+def read_text(path):
+    if not os.path.exists(path):
+        return ""
+    with open(path) as stream:
+        return stream.read()
+
+
+def test_the_master_dying_fails_a_pending_import_quickly(slave_python, slave_cwd, tmp_path):
+    script, outcome = str(tmp_path / "master.py"), str(tmp_path / "outcome.txt")
+    with open(script, "w") as stream:
+        stream.write(MASTER_THAT_DIES)
+    started = time.time()
+    subprocess.check_call([sys.executable, script, slave_spec(slave_python, slave_cwd),
+                           shop_tree(tmp_path), outcome])
+    assert wait_until(lambda: read_text(outcome), timeout=20)
+    text = read_text(outcome)
+    assert text.startswith("ImportError: execnet-bridge cannot import 'shop'"), text
+    assert "closed" in text
+    assert time.time() - started < 20  # the slave's timeout is 60 s: this was not it
+
+
+def test_garbage_on_the_request_channel_gets_error_replies_and_serving_goes_on(
+        gateway, tmp_path, cache_root):
+    handle = bridge.install(gateway, path=[shop_tree(tmp_path)], cache_root=cache_root)
+    assert remote_value(gateway, """
+        import sys
+        client = sys.modules["_execnet_bridge.hook"]._current["session"].client
+        for garbage in (None, 42, "find", [1, 2], {"kind": "find"}, {"kind": "bogus", "id": 7},
+                        {"kind": "find", "id": 8, "name": "../../etc/passwd"},
+                        {"kind": "find", "id": 9, "name": "a" * 10000}):
+            client._channel.send(garbage)
+        import shop.cart
+        channel.send(shop.cart.total(8))
+    """) == 10.0
+    assert wait_until(lambda: handle.stats.errors == 8, timeout=10)
+    assert handle.stats.modules == 5  # shop, shop.prices, shop.tax, shop.cart, .items
+
+
+def test_a_protocol_mismatch_is_a_clear_handshake_error(gateway):
+    from bridge._install import SLAVE_MODULES, _open_channel, _slave_source
+    from bridge.compat import protocol
+    channel = _open_channel(gateway, _slave_source("bootstrap"))
+    channel.send([[name, _slave_source(name)] for name in SLAVE_MODULES])
+    channel.send(protocol.message(protocol.CONFIG, protocol=999, options={}))
+    with pytest.raises(channel.RemoteError) as raised:
+        channel.receive(30)
+    assert "protocol mismatch: master 999, slave %d" % protocol.PROTOCOL_VERSION \
+        in str(raised.value)

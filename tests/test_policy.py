@@ -1,0 +1,83 @@
+"""What the master serves: allow/deny rules, size limits, only files inside its path."""
+import os
+
+import pytest
+
+import bridge
+from bridge._locate import SearchPath
+from bridge._policy import Policy
+from conftest import remote_value, write_tree
+from trees import shop_tree
+
+TRY = """
+out = []
+for name in %r:
+    try:
+        __import__(name)
+        out.append([name, "ok"])
+    except ImportError as error:
+        out.append([name, str(error)])
+channel.send(out)
+"""
+
+
+def attempt(gateway, *names):
+    return dict(remote_value(gateway, TRY % (list(names),)))
+
+
+def test_deny_rules_exact_and_prefix(gateway, tmp_path, cache_root):
+    bridge.install(gateway, path=[shop_tree(tmp_path)], cache_root=cache_root,
+                   deny=["shop.cart.*", "standalone"])
+    out = attempt(gateway, "shop", "shop.cart", "shop.cart.items", "standalone")
+    assert out["shop"] == "ok"
+    assert "denied by the master's rule 'shop.cart.*'" in out["shop.cart"]
+    assert "denied by the master's rule 'shop.cart.*'" in out["shop.cart.items"]
+    assert "denied by the master's rule 'standalone'" in out["standalone"]
+
+
+def test_allow_list_serves_only_what_it_matches(gateway, tmp_path, cache_root):
+    handle = bridge.install(gateway, path=[shop_tree(tmp_path)], cache_root=cache_root,
+                            allow=["shop.*"], deny=["shop.broken"])
+    out = attempt(gateway, "shop.cart", "standalone", "shop.broken")
+    assert out["shop.cart"] == "ok"
+    assert "not in the master's allow list" in out["standalone"]
+    assert "denied by the master's rule 'shop.broken'" in out["shop.broken"]
+    assert handle.stats.refused == 2
+
+
+def test_policy_rules_are_checked_before_any_lookup(tmp_path):
+    policy = Policy(allow=["a.*", "b"], deny=["a.secret.*"])
+    assert policy.problem("a") is None and policy.problem("a.x.y") is None
+    assert policy.problem("b") is None
+    assert policy.problem("b.c") == "not in the master's allow list"
+    assert policy.problem("ab") == "not in the master's allow list"
+    assert "denied" in policy.problem("a.secret") and "denied" in policy.problem("a.secret.k")
+    for rule in ("a/b", "../x", "", "a..b", "*"):
+        with pytest.raises(ValueError):
+            Policy(deny=[rule])
+
+
+def test_a_reply_over_the_size_limit_is_refused_with_the_numbers(gateway, tmp_path, cache_root):
+    bridge.install(gateway, path=[shop_tree(tmp_path)], cache_root=cache_root,
+                   max_reply_bytes=50)
+    out = attempt(gateway, "standalone", "shop")
+    assert out["standalone"] == "ok"  # 17 bytes
+    assert "'shop' is too large to send" in out["shop"] and "limit is 50" in out["shop"]
+
+
+def test_data_that_resolves_outside_the_path_is_never_sent(gateway, tmp_path, cache_root):
+    served = write_tree(tmp_path / "served", {"pkg/__init__.py": "", "pkg/ok.txt": "fine\n"})
+    secret = write_tree(tmp_path / "secret", {"password.txt": "hunter2\n"})
+    os.symlink(os.path.join(secret, "password.txt"), os.path.join(served, "pkg", "leak.txt"))
+    os.symlink(secret, os.path.join(served, "pkg", "leakdir"))
+    handle = bridge.install(gateway, path=[served], cache_root=cache_root)
+    assert remote_value(gateway, """
+        import os, pkg
+        here = os.path.dirname(pkg.__file__)
+        channel.send(sorted(name for name in os.listdir(here) if name != "__pycache__"))
+    """) == ["__init__.py", "ok.txt"]
+    for folder, _, files in os.walk(handle.cache_dir):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as stream:
+                assert b"hunter2" not in stream.read()
+    assert SearchPath([served]).data_files(SearchPath([served]).locate("pkg")) == ["pkg/ok.txt"]
