@@ -7,7 +7,7 @@ rule"):
 2. It is an ELF shared object for the slave's machine, word size and byte
    order, and the slave runs Linux.
 3. Its file name suffix is one the slave loads, with these refinements:
-   a tagged suffix (``.cpython-311-x86_64-linux-gnu.so``, ``.pypy39-pp73-…``)
+   a tagged suffix (``.cpython-311-x86_64-linux-gnu.so``, ``.pypy39-pp73-...``)
    must be in the slave's extension suffixes; ``.abi3.so`` needs a CPython
    slave that is not free-threaded, at or above the binary's floor (the
    ``cpXY-abi3`` wheel tag, else the master's own version); a plain ``.so``
@@ -30,7 +30,7 @@ PLAIN_SUFFIX = ".so"
 
 
 def suffix_of(filename, module):
-    """The part of ``filename`` after the module's name: ``.cpython-311-….so``."""
+    """The part of ``filename`` after the module's name: ``.cpython-311-....so``."""
     return filename[len(module):]
 
 
@@ -40,7 +40,7 @@ def binary_tag(suffix, wheel_tags, master):
         return "abi3 (CPython >= %d.%d)" % abi3_floor(wheel_tags, master)
     if suffix == PLAIN_SUFFIX:
         return "%s (plain .so)" % plain_abi(wheel_tags, master)
-    return suffix[1:-len(".so")]  # .cpython-311-x86_64-linux-gnu.so -> cpython-311-…
+    return suffix[1:-len(".so")]  # .cpython-311-x86_64-linux-gnu.so -> cpython-311-...
 
 
 def slave_tag(slave):

@@ -43,6 +43,11 @@ def _slave_source(name):
     return pkgutil.get_data("bridge.compat", name + ".py").decode("utf-8")
 
 
+def slave_sources():
+    """The bootstrap's first message: [[name, source]] of the slave modules, as text."""
+    return [[six.text_type(name), _slave_source(name)] for name in SLAVE_MODULES]
+
+
 def _open_channel(gateway, source):
     """A channel on which text stays text and bytes stay bytes between 2.7 and 3.x."""
     channel = gateway.remote_exec(source)
@@ -73,7 +78,7 @@ class Bridge(object):
     def _handshake(self, options, timeout):
         channel = _open_channel(self.gateway, _slave_source("bootstrap"))
         try:
-            channel.send([[six.text_type(name), _slave_source(name)] for name in SLAVE_MODULES])
+            channel.send(slave_sources())
             channel.send(protocol.message(protocol.CONFIG, protocol=protocol.PROTOCOL_VERSION,
                                           options=options))
             hello = self._expect(channel, protocol.HELLO, timeout)

@@ -279,7 +279,7 @@ class SearchPath(object):
 
 def _wheel_index(root):
     """Map each top-level name an installed distribution's RECORD lists to its
-    wheel tags (``cp36-abi3-manylinux…`` -> ``("cp36", "abi3", "manylinux…")``)."""
+    wheel tags (``cp36-abi3-manylinux...`` -> ``("cp36", "abi3", "manylinux...")``)."""
     index = {}
     for name in root.names(""):
         if not name.endswith(".dist-info") or not root.isfile(name + "/WHEEL"):

@@ -145,10 +145,10 @@ def test_garbage_on_the_request_channel_gets_error_replies_and_serving_goes_on(
 
 
 def test_a_protocol_mismatch_is_a_clear_handshake_error(gateway):
-    from bridge._install import SLAVE_MODULES, _open_channel, _slave_source
+    from bridge._install import _open_channel, _slave_source, slave_sources
     from bridge.compat import protocol
     channel = _open_channel(gateway, _slave_source("bootstrap"))
-    channel.send([[name, _slave_source(name)] for name in SLAVE_MODULES])
+    channel.send(slave_sources())
     channel.send(protocol.message(protocol.CONFIG, protocol=999, options={}))
     with pytest.raises(channel.RemoteError) as raised:
         channel.receive(30)

@@ -49,3 +49,15 @@ def test_slave_files_import_the_standard_library_and_each_other_only():
                 assert level == 1 and module in SLAVE_MODULES, (name, module)
             else:
                 assert module.split(".")[0] in STDLIB_USED, (name, module)
+
+
+def test_every_source_file_is_ascii_for_python_2():
+    """2.7 refuses non-ASCII source without a coding line; both worlds run there."""
+    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package = os.path.dirname(COMPAT)
+    folders = [package, COMPAT] + [os.path.join(top, name) for name in ("tests", "benchmarks", "ci")]
+    for folder in folders:
+        for name in os.listdir(folder) if os.path.isdir(folder) else []:
+            if name.endswith(".py"):
+                with open(os.path.join(folder, name), "rb") as stream:
+                    stream.read().decode("ascii")
