@@ -16,7 +16,7 @@ from .errors import HandshakeError
 log = logging.getLogger("bridge")
 
 # The slave modules, in dependency order: compat names, protocol, the rest, the hook.
-SLAVE_MODULES = ("neutral", "protocol", "tags", "mirror", "client", "session", "importer2", "importer3",
+SLAVE_MODULES = ("neutral", "protocol", "tags", "blobs", "mirror", "client", "session", "importer2", "importer3",
                  "hook")
 
 UNINSTALL_SOURCE = """
@@ -86,6 +86,7 @@ class Bridge(object):
                 raise HandshakeError("slave speaks protocol %r, master %r"
                                      % (hello.get(protocol.PROTOCOL), protocol.PROTOCOL_VERSION))
             self.slave.update(hello.get(protocol.FACTS) or {})
+            self.responder.known.update(hello.get(protocol.BLOBS) or [])
             self.cache_dir = hello.get("cache_dir")
             self._serve(hello[protocol.CHANNEL])
             channel.send(protocol.message(protocol.READY))

@@ -60,6 +60,12 @@ class DirectoryRoot(object):
     def size(self, relative):
         return os.path.getsize(self.confined(relative))
 
+    def stamp(self, relative):
+        """What identifies this version of a file: path, mtime, size."""
+        local = self.confined(relative)
+        status = os.stat(local)
+        return local, status.st_mtime, status.st_size
+
     def read(self, relative):
         with open(self.confined(relative), "rb") as stream:
             return stream.read()
@@ -113,6 +119,10 @@ class ZipRoot(object):
     def size(self, relative):
         with zipfile.ZipFile(self.archive) as opened:
             return opened.getinfo(self.prefix + relative).file_size
+
+    def stamp(self, relative):
+        status = os.stat(self.archive)
+        return self.archive, self.prefix + relative, status.st_mtime, status.st_size
 
     def read(self, relative):
         with zipfile.ZipFile(self.archive) as opened:
@@ -257,6 +267,21 @@ class SearchPath(object):
                 return None
             places = found.places
         return found
+
+    def children(self, located):
+        """Every submodule name of a package or namespace, from all its folders, so the
+        slave can answer "no such submodule" without asking."""
+        found = set()
+        for root, folder in located.places:
+            for entry in root.names(folder):
+                stem = entry.split(".")[0]
+                if entry.endswith(SOURCE_SUFFIX) or entry.endswith(EXTENSION_SUFFIX):
+                    found.add(stem)
+                elif "." not in entry and root.isdir(_join(folder, entry)):
+                    found.add(entry)
+        found.discard("__init__")
+        found.discard("__pycache__")
+        return sorted(name for name in found if protocol.module_name_problem(name) is None)
 
     def data_files(self, located):
         """Root-relative paths of a package's data: every file that is not code,

@@ -3,7 +3,14 @@
 A Responder belongs to one gateway. It runs on that gateway's execnet
 receiver thread, so a slow or faulty slave never delays another, and it never
 lets an exception escape: every request gets exactly one reply.
+
+A MODULE reply holds the requested module's record and, prefetched, the
+records of what it will import from the same top-level package (scanned with
+``ast``, never run), as far as the prefetch budget goes. Bodies the slave
+already holds (its cache, or earlier replies) are sent as their hash alone.
 """
+import collections
+import hashlib
 import logging
 import threading
 import time
@@ -11,6 +18,7 @@ import time
 import six
 
 from ._binaries import binary_tag, extension_problem, slave_tag, suffix_of
+from ._imports import imported_names
 from ._locate import OutsideRoot
 from ._policy import Policy
 from .compat import protocol
@@ -18,12 +26,29 @@ from .compat.neutral import ensure_text
 
 log = logging.getLogger("bridge.responder")
 
+PREFETCH_MODULES = 2000  # records in one reply, at most
+PREFETCH_BYTES = 64 * 1024 * 1024  # bodies prefetched into one reply, at most
+
+_hashes = {}  # (file, mtime, size) -> sha256: one master, many slaves, hashed once
+_hashes_lock = threading.Lock()
+
+
+def file_hash(root, path, data=None):
+    stamp = root.stamp(path)
+    with _hashes_lock:
+        known = _hashes.get(stamp)
+    if known is None:
+        known = hashlib.sha256(root.read(path) if data is None else data).hexdigest()
+        with _hashes_lock:
+            _hashes[stamp] = known
+    return known
+
 
 class Stats(object):
     """Counters of one install, readable while it serves."""
 
-    FIELDS = ("requests", "modules", "missing", "refused", "errors", "files", "bytes_sent",
-              "seconds")
+    FIELDS = ("requests", "modules", "prefetched", "missing", "refused", "errors", "files",
+              "bytes_sent", "bytes_cached", "seconds")
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -43,19 +68,27 @@ class Stats(object):
         return "Stats(%s)" % ", ".join("%s=%r" % item for item in sorted(self.as_dict().items()))
 
 
+class Refused(Exception):
+    """A module exists but may not be served to this slave; the message says why."""
+
+
+COUNTERS = {protocol.MISSING: "missing", protocol.REFUSED: "refused", protocol.ERROR: "errors"}
+
+
 class Responder(object):
     """Turns FIND requests into replies from a SearchPath."""
 
     def __init__(self, search_path, facts, stats, master=None, allow_extensions=False,
                  policy=None, max_reply_bytes=None):
         self.search_path = search_path
-        self.policy = policy or Policy()
-        self.max_reply_bytes = max_reply_bytes
         self.facts = facts
         self.stats = stats
         self.master = master or {}  # the master's own tags: what its binaries were built for
         self.allow_extensions = allow_extensions
-        self._sent = set()  # (root path, file) already sent to this slave: never again
+        self.policy = policy or Policy()
+        self.max_reply_bytes = max_reply_bytes
+        self.known = set()  # hashes the slave holds: its cache, and what we sent it
+        self.sent = set()  # names whose records this slave has had
 
     def slave_version(self):
         return tuple(self.facts.get("version") or (3,))
@@ -75,8 +108,7 @@ class Responder(object):
         fields = msg if isinstance(msg, dict) else {}
         request_id = fields.get(protocol.ID)
         name = fields.get(protocol.NAME)
-        self.stats.add(**{{protocol.MISSING: "missing", protocol.REFUSED: "refused"}
-                          .get(kind, "errors"): 1})
+        self.stats.add(**{COUNTERS[kind]: 1})
         return protocol.refusal(kind, request_id if isinstance(request_id, int) else None,
                                 name if isinstance(name, six.string_types) else "", reason)
 
@@ -85,6 +117,9 @@ class Responder(object):
         if problem:
             return self._refuse(protocol.ERROR, msg, "bad request: %s" % problem)
         name = ensure_text(msg[protocol.NAME])
+        lost = msg.get(protocol.LOST) or []
+        self.known.difference_update(ensure_text(sha) for sha in lost if isinstance(
+            sha, six.string_types))
         refused = self.policy.problem(name)
         if refused:
             return self._refuse(protocol.REFUSED, msg, refused)
@@ -92,19 +127,55 @@ class Responder(object):
         if located is None:
             return self._refuse(protocol.MISSING, msg, "no module named %r on the master's "
                                 "search path" % name)
-        if located.type == protocol.NAMESPACE and self.slave_version() < (3, 3):
-            return self._refuse(protocol.REFUSED, msg, "%r is a namespace package (PEP 420), "
-                                "which Python %d.%d cannot import"
-                                % ((name,) + self.slave_version()[:2]))
         try:
-            if located.type == protocol.EXTENSION:
-                return self._extension(msg, name, located)
-            return self._module(msg, name, located)
-        except OutsideRoot as error:
-            return self._refuse(protocol.REFUSED, msg, "refused: %s" % error)
+            record, size = self._record(name, located, self.max_reply_bytes)
+        except (Refused, OutsideRoot) as error:
+            return self._refuse(protocol.REFUSED, msg, str(error))
+        records = [record] + self._prefetch(name, located, size)
+        self.sent.update(each[protocol.NAME] for each in records)
+        self.stats.add(modules=1, prefetched=len(records) - 1)
+        return protocol.module_reply(msg[protocol.ID], records)
 
-    def _extension(self, msg, name, located):
-        """The first binary the send rule allows; else the .py beside it; else why not."""
+    def _record(self, name, located, budget):
+        """(record, bytes sent) of one module; Refused if it may not go to this slave."""
+        if located.type == protocol.NAMESPACE and self.slave_version() < (3, 3):
+            raise Refused("%r is a namespace package (PEP 420), which Python %d.%d cannot "
+                          "import" % ((name,) + self.slave_version()[:2]))
+        module_type, path, extra = located.type, located.path, []
+        if located.type == protocol.EXTENSION:
+            module_type, path, extra = self._extension(name, located)
+        root = located.root
+        if module_type == protocol.NAMESPACE:
+            paths, dirs = [], [path]
+        else:
+            paths, dirs = [path] + extra + self.search_path.data_files(located), []
+        files, size = self._files(root, paths)
+        if budget is not None and size > budget:
+            raise Refused("%r is too large to send: %d bytes, the master's limit is %d"
+                          % (name, size, budget))
+        self.known.update(sha for _, sha, _ in files)
+        self.stats.add(files=len(files), bytes_sent=size,
+                       bytes_cached=sum(root.size(each[0]) for each in files if each[2] is None))
+        children = self.search_path.children(located) if located.places else []
+        record = protocol.module_record(name, module_type, path, files, dirs, children,
+                                        root.local(path))
+        return record, size
+
+    def _files(self, root, paths):
+        """[[path, sha, bytes or None]] and the bytes that travel."""
+        files, size = [], 0
+        for path in paths:
+            data = None
+            sha = file_hash(root, path)
+            if sha not in self.known:
+                data = root.read(path)
+                size += len(data)
+            files.append([six.text_type(path), six.text_type(sha), data])
+        return files, size
+
+    def _extension(self, name, located):
+        """(type, path, libraries) of the first binary the send rule allows; else the .py
+        beside it; else Refused with every binary's tag and the slave's."""
         module = name.rpartition(".")[2]
         problems = []
         if not self.allow_extensions:
@@ -116,13 +187,13 @@ class Responder(object):
                 problem, libraries = extension_problem(located.root, path, module, self.facts,
                                                        self.master, tags)
                 if problem is None:
-                    return self._module(msg, name, located, protocol.EXTENSION, path, libraries)
+                    return protocol.EXTENSION, path, libraries
                 problems.append("%s is built for %s: %s" % (
                     filename, binary_tag(suffix_of(filename, module), tags, self.master), problem))
         if located.source:  # mypyc wheels and accelerators keep the .py beside the binary
-            return self._module(msg, name, located, protocol.SOURCE, located.source)
-        return self._refuse(protocol.REFUSED, msg, "no compiled module %r for this slave, %s: %s"
-                            % (name, slave_tag(self.facts), "; ".join(problems)))
+            return protocol.SOURCE, located.source, []
+        raise Refused("no compiled module %r for this slave, %s: %s"
+                      % (name, slave_tag(self.facts), "; ".join(problems)))
 
     def _by_preference(self, paths, module):
         """In the slave's own suffix order; suffixes it does not know go last."""
@@ -134,21 +205,34 @@ class Responder(object):
 
         return sorted(paths, key=rank)
 
-    def _module(self, msg, name, located, module_type=None, path=None, extra=()):
-        root = located.root
-        module_type, path = module_type or located.type, path or located.path
-        if module_type == protocol.NAMESPACE:
-            paths, dirs = [], [path]
-        else:
-            paths, dirs = [path] + list(extra) + self.search_path.data_files(located), []
-        paths = [each for each in paths if (root.path, each) not in self._sent]
-        size = sum(root.size(each) for each in paths)
-        if self.max_reply_bytes is not None and size > self.max_reply_bytes:
-            return self._refuse(protocol.REFUSED, msg, "%r is too large to send: %d bytes, "
-                                "the master's limit is %d" % (name, size, self.max_reply_bytes))
-        files = [[six.text_type(each), root.read(each)] for each in paths]
-        self._sent.update((root.path, each) for each in paths)
-        self.stats.add(modules=1, files=len(files), bytes_sent=size)
-        log.debug("serving %s (%s, %d files, %d bytes)", name, module_type, len(files), size)
-        return protocol.module_reply(msg[protocol.ID], name, module_type, path, files, dirs,
-                                     root.local(path))
+    def _prefetch(self, name, located, used):
+        """Records of what ``name`` will import from its own top-level package."""
+        top = name.split(".")[0]
+        budget = PREFETCH_BYTES if self.max_reply_bytes is None \
+            else min(PREFETCH_BYTES, self.max_reply_bytes - used)
+        queue = collections.deque(self._imports_of(name, located))
+        seen, records = set([name]), []
+        while queue and len(records) < PREFETCH_MODULES and budget > 0:
+            candidate = queue.popleft()
+            if candidate in seen or candidate in self.sent or candidate.split(".")[0] != top:
+                continue
+            seen.add(candidate)
+            if self.policy.problem(candidate):
+                continue
+            found = self.search_path.locate(candidate)
+            if found is None:
+                continue
+            try:
+                record, size = self._record(candidate, found, budget)
+            except (Refused, OutsideRoot):
+                continue  # asked for explicitly, it gets its reason then
+            budget -= size
+            records.append(record)
+            queue.extend(self._imports_of(candidate, found))
+        return records
+
+    def _imports_of(self, name, located):
+        if located.type not in (protocol.SOURCE, protocol.PACKAGE):
+            return []
+        source = located.root.read(located.path)
+        return imported_names(source, name, located.type == protocol.PACKAGE)

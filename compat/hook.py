@@ -8,6 +8,7 @@ import shutil
 import sys
 
 from . import protocol, tags
+from .blobs import BlobStore
 from .client import RequestClient
 from .mirror import Mirror
 from .neutral import ensure_text
@@ -36,14 +37,17 @@ def serve(channel, importer):
     options = config.get(protocol.OPTIONS) or {}
     cache_root = options.get("cache_root")
     mirror = Mirror.create(ensure_text(cache_root) if cache_root else None)
+    blobs = BlobStore(mirror.cache_root)
     requests = channel.gateway.newchannel()
     channel.send(protocol.message(protocol.HELLO, protocol=protocol.PROTOCOL_VERSION,
                                   facts=tags.facts(), channel=requests,
-                                  cache_dir=ensure_text(mirror.root)))
+                                  cache_dir=ensure_text(mirror.root), blobs=blobs.hashes()))
     _expect(channel, protocol.READY)
-    session = ImportSession(RequestClient(requests, options.get("timeout", 30.0)), mirror)
+    session = ImportSession(RequestClient(requests, options.get("timeout", 30.0)), mirror,
+                            blobs)
     _current.update(finder=importer.install(session), session=session, mirror=mirror)
-    # Bound to shutil, not to this module: 2.7 empties a dropped module's globals.
+    # The session folder goes, the blobs stay for the next gateway. Bound to shutil,
+    # not to this module: 2.7 empties a dropped module's globals.
     atexit.register(shutil.rmtree, mirror.root, True)
     channel.send(protocol.message(protocol.INSTALLED))
 

@@ -51,6 +51,7 @@ class Mirror(object):
     def __init__(self, cache_root, root):
         self.cache_root = cache_root
         self.root = root
+        self.placed = {}  # local path -> sha256 of what was placed there
 
     @classmethod
     def create(cls, cache_root=None):
@@ -82,30 +83,29 @@ class Mirror(object):
             os.makedirs(target)
         return target
 
-    def write(self, relative, data):
-        """Write ``data`` atomically; a reader never sees half a file.
+    def place(self, relative, blob, sha):
+        """Put the verified ``blob`` at ``relative``: a hard link, else a copy.
 
-        A path is written once: glibc hands back the library already loaded
+        A path is placed once: glibc hands back the library already loaded
         from a path, so different bytes there would be silently ignored.
+        Blobs are content-addressed, so one inode always holds one content.
         """
         target = self.path(relative)
         if os.path.exists(target):
-            with open(target, "rb") as stream:
-                if stream.read() == data:
-                    return target
-            raise ValueError("refusing to rewrite %s with different bytes" % target)
+            if os.path.samefile(target, blob) or self.placed.get(target) == sha:
+                return target
+            raise ValueError("refusing to replace %s with different bytes" % target)
         parent = os.path.dirname(target)
         if not os.path.isdir(parent):
             os.makedirs(parent)
-        handle, temporary = tempfile.mkstemp(dir=parent, prefix=".part-")
         try:
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(data)
+            os.link(blob, target)
+        except OSError:  # another file system: copy, atomically
+            handle, temporary = tempfile.mkstemp(dir=parent, prefix=".part-")
+            os.close(handle)
+            shutil.copyfile(blob, temporary)
             os.rename(temporary, target)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
+        self.placed[target] = sha
         return target
 
     def remove(self):

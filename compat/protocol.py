@@ -14,13 +14,18 @@ Handshake, over the channel of ``remote_exec(bootstrap)``::
     slave  -> master  INSTALLED
 
 Then, over the request channel, every FIND gets exactly one reply with the
-same ``id``: MODULE, MISSING, REFUSED or ERROR.
+same ``id``: MODULE, MISSING, REFUSED or ERROR. A MODULE reply carries module
+*records*: the one asked for first, then modules it will import from the
+same top-level package (prefetched, so an import statement costs one round
+trip). A record lists its files as ``[path, sha256, bytes or None]``: None
+where the slave's cache already holds that hash (HELLO's ``blobs``), and a
+package's ``children`` so the slave answers "no such submodule" itself.
 """
 import re
 
 from .neutral import binary_type, ensure_text, integer_types, string_types, text_type
 
-PROTOCOL_VERSION = 2  # 2: the EXTENSION module type
+PROTOCOL_VERSION = 3  # 2: EXTENSION; 3: records, blobs, children, prefetch
 
 # Message kinds.
 CONFIG = "config"
@@ -50,9 +55,13 @@ PROTOCOL = "protocol"
 REASON = "reason"
 TYPE = "type"
 PATH = "path"  # mirror-relative path of the module's file, or directory for NAMESPACE
-FILES = "files"  # list of [mirror-relative path, bytes] to write before importing
+FILES = "files"  # [[mirror-relative path, sha256 hex, bytes or None]] to place
 DIRS = "dirs"  # list of mirror-relative directories to create
+CHILDREN = "children"  # a package's submodule names, all of them
 ORIGIN = "origin"  # where the master found it, for messages only
+MODULES = "modules"  # MODULE reply: the records, the requested one first
+BLOBS = "blobs"  # HELLO: hashes in the slave's persistent cache
+LOST = "lost"  # FIND: hashes the slave was told it had but could not use
 SOURCES = "sources"  # CONFIG: list of [module name, source text], in import order
 OPTIONS = "options"
 FACTS = "facts"
@@ -80,14 +89,19 @@ def kind_of(msg):
     return None
 
 
-def find_request(name):
+def find_request(name, lost=()):
     """A FIND request; the client adds the ``id`` when it sends it."""
-    return message(FIND, name=text_type(name))
+    return message(FIND, name=text_type(name), lost=[text_type(sha) for sha in lost])
 
 
-def module_reply(request_id, name, module_type, path, files, dirs, origin):
-    return message(MODULE, id=request_id, name=text_type(name), type=text_type(module_type),
-                   path=text_type(path), files=files, dirs=dirs, origin=text_type(origin))
+def module_record(name, module_type, path, files, dirs, children, origin):
+    return dict((text_type(key), value) for key, value in (
+        (NAME, text_type(name)), (TYPE, text_type(module_type)), (PATH, text_type(path)),
+        (FILES, files), (DIRS, dirs), (CHILDREN, children), (ORIGIN, text_type(origin))))
+
+
+def module_reply(request_id, records):
+    return message(MODULE, id=request_id, modules=records)
 
 
 def refusal(kind, request_id, name, reason):

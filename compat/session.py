@@ -33,11 +33,13 @@ class ServedModule(object):
 class ImportSession(object):
     """One install's state on the slave: the mirror, the client, the answers so far."""
 
-    def __init__(self, client, mirror):
+    def __init__(self, client, mirror, blobs):
         self.client = client
         self.mirror = mirror
+        self.blobs = blobs
         self.served = {}
         self.missing = {}
+        self.children = {}  # package -> the names of all its submodules, from the master
         self._lock = threading.Lock()
         self._fetching = {}
 
@@ -52,9 +54,15 @@ class ImportSession(object):
         return any(self.mirror.in_cache(entry) for entry in path)
 
     def should_ask(self, fullname):
-        """Top-level names, and children of packages this bridge served."""
-        parent = fullname.rpartition(".")[0]
-        return not parent or self.is_served_package(parent)
+        """Top-level names, and children of packages this bridge served that the
+        package's listing has (2.7's implicit-relative guesses cost nothing)."""
+        parent, _, last = fullname.rpartition(".")
+        if not parent:
+            return True
+        if not self.is_served_package(parent):
+            return False
+        children = self.children.get(parent)
+        return children is None or last in children
 
     def fetch(self, fullname):
         """Return the ServedModule for ``fullname``, or None if the master has none.
@@ -86,17 +94,22 @@ class ImportSession(object):
                 del self._fetching[fullname]
             event.set()
 
-    def _ask(self, fullname):
+    def _ask(self, fullname, lost=()):
         try:
-            reply = self.client.request(protocol.find_request(fullname))
+            reply = self.client.request(protocol.find_request(fullname, lost))
         except BridgeUnavailable as error:
             raise import_error("execnet-bridge cannot import %r: %s" % (fullname, error),
                                fullname, RemoteImportError)
         kind = protocol.kind_of(reply)
         if kind == protocol.MODULE:
-            served = self._store(fullname, reply)
-            self.served[fullname] = served
-            return served
+            records = reply.get(protocol.MODULES) or []
+            missing = self._missing_blobs(records)
+            if missing and not lost:  # our cache lost bodies the master thought we had
+                return self._ask(fullname, missing)
+            for record in records:
+                served = self._store(record)
+                self.served.setdefault(served.name, served)
+            return self.served.get(fullname)
         reason = ensure_text(reply.get(protocol.REASON, "")) if kind else "malformed reply"
         if kind == protocol.MISSING:
             self.missing[fullname] = reason
@@ -104,17 +117,39 @@ class ImportSession(object):
         raise import_error("execnet-bridge cannot import %r: %s" % (fullname, reason),
                            fullname, RemoteImportError)
 
-    def _store(self, fullname, reply):
-        """Write the reply's files and folders into the mirror."""
-        for relative in reply.get(protocol.DIRS) or ():
+    def _missing_blobs(self, records):
+        """Store the bodies that came; return the hashes we were sent none for and lack."""
+        missing = []
+        for record in records:
+            for _, sha, data in record.get(protocol.FILES) or ():
+                sha = ensure_text(sha)
+                if data is not None:
+                    self.blobs.put(sha, data)
+                elif self.blobs.verified(sha) is None:
+                    missing.append(sha)
+        return missing
+
+    def _store(self, record):
+        """Place a record's files and folders in the mirror; its ServedModule."""
+        fullname = ensure_text(record[protocol.NAME])
+        for relative in record.get(protocol.DIRS) or ():
             self.mirror.make_dir(ensure_text(relative))
-        for relative, data in reply.get(protocol.FILES) or ():
-            self.mirror.write(ensure_text(relative), data)
-        module_type = ensure_text(reply[protocol.TYPE])
-        relative = ensure_text(reply[protocol.PATH])
+        for relative, sha, _ in record.get(protocol.FILES) or ():
+            sha = ensure_text(sha)
+            blob = self.blobs.verified(sha)
+            if blob is None:
+                raise import_error("execnet-bridge cannot import %r: the body of %s did not "
+                                   "arrive intact" % (fullname, relative), fullname,
+                                   RemoteImportError)
+            self.mirror.place(ensure_text(relative), blob, sha)
+        if record.get(protocol.CHILDREN) is not None and ensure_text(
+                record[protocol.TYPE]) in (protocol.PACKAGE, protocol.NAMESPACE):
+            self.children[fullname] = set(ensure_text(name) for name in record[protocol.CHILDREN])
+        module_type = ensure_text(record[protocol.TYPE])
+        relative = ensure_text(record[protocol.PATH])
         # A package's own place is its folder, not its __init__ file.
         own = relative.rpartition("/")[0] if module_type == protocol.PACKAGE else relative
         holder = own.rpartition("/")[0]
         directory = self.mirror.path(holder) if holder else self.mirror.root
         return ServedModule(fullname, module_type, directory, self.mirror.path(relative),
-                            ensure_text(reply.get(protocol.ORIGIN, "")))
+                            ensure_text(record.get(protocol.ORIGIN, "")))

@@ -1,4 +1,5 @@
 """Whatever arrives on the request channel, the master answers and keeps serving."""
+import hashlib
 import os
 
 from hypothesis import HealthCheck, given, settings
@@ -46,9 +47,11 @@ def test_every_request_gets_one_reply_and_nothing_leaves_the_path(tmp_path_facto
     reply = responder.reply(msg)
     assert protocol.kind_of(reply) in protocol.REPLY_KINDS
     if protocol.kind_of(reply) == protocol.MODULE:
-        for path, _ in reply[protocol.FILES]:
-            assert protocol.relative_path_problem(path) is None
-            real = os.path.realpath(os.path.join(served, path))
-            assert real.startswith(os.path.realpath(served) + os.sep)
+        for record in reply[protocol.MODULES]:
+            for path, sha, data in record[protocol.FILES]:
+                assert protocol.relative_path_problem(path) is None
+                real = os.path.realpath(os.path.join(served, path))
+                assert real.startswith(os.path.realpath(served) + os.sep)
+                assert data is None or hashlib.sha256(data).hexdigest() == sha
     good = responder.reply(protocol.message(protocol.FIND, id=5, name="good"))
     assert protocol.kind_of(good) == protocol.MODULE and good["id"] == 5

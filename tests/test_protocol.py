@@ -5,19 +5,23 @@ from bridge.compat import protocol
 
 
 def test_message_kinds_and_version_are_frozen():
-    assert protocol.PROTOCOL_VERSION == 2
+    assert protocol.PROTOCOL_VERSION == 3
     assert protocol.KINDS == ("config", "hello", "ready", "installed", "find", "module",
                               "missing", "refused", "error")
     assert protocol.MODULE_TYPES == ("source", "package", "namespace", "extension")
 
 
 def test_messages_are_plain_data_with_text_keys():
-    reply = protocol.module_reply(7, "a.b", protocol.SOURCE, "a/b.py", [["a/b.py", b"x = 1\n"]],
-                                  [], "/master/a/b.py")
+    record = protocol.module_record("a.b", protocol.SOURCE, "a/b.py",
+                                    [["a/b.py", "0" * 64, b"x = 1\n"]], [], [], "/m/a/b.py")
+    reply = protocol.module_reply(7, [record])
     assert protocol.kind_of(reply) == protocol.MODULE
-    assert reply == {"kind": "module", "id": 7, "name": "a.b", "type": "source",
-                     "path": "a/b.py", "files": [["a/b.py", b"x = 1\n"]], "dirs": [],
-                     "origin": "/master/a/b.py"}
+    assert reply == {"kind": "module", "id": 7, "modules": [{
+        "name": "a.b", "type": "source", "path": "a/b.py",
+        "files": [["a/b.py", "0" * 64, b"x = 1\n"]], "dirs": [], "children": [],
+        "origin": "/m/a/b.py"}]}
+    assert protocol.find_request("a.b", ["f" * 64]) == {"kind": "find", "name": "a.b",
+                                                        "lost": ["f" * 64]}
 
 
 @pytest.mark.parametrize("name", ["a", "a.b", "_private.x2", "A" * 100])

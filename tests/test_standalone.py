@@ -8,7 +8,7 @@ from bridge._install import SLAVE_MODULES
 
 COMPAT = os.path.dirname(os.path.abspath(bridge.compat.__file__))
 SHIPPED = SLAVE_MODULES + ("bootstrap",)
-STDLIB_USED = {"atexit", "errno", "imp", "_imp", "importlib", "linecache", "os", "pkgutil",
+STDLIB_USED = {"atexit", "errno", "hashlib", "imp", "_imp", "importlib", "linecache", "os", "pkgutil",
                "platform", "re", "shutil", "struct", "sys", "sysconfig", "tempfile",
                "threading", "types"}
 COMPILE_ALL = """

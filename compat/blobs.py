@@ -1,0 +1,64 @@
+"""The slave's persistent cache: file bodies stored by their sha256.
+
+It outlives the slave process, so a new gateway to the same machine moves
+only what the cache lacks: the slave tells the master which hashes it has,
+and the master sends ``None`` for those bodies. Every body is checked against
+its hash before it is used; one that does not match is deleted and fetched
+again, never loaded.
+"""
+import hashlib
+import os
+import tempfile
+
+FOLDER = "blobs"
+
+
+def digest(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+class BlobStore(object):
+    def __init__(self, cache_root):
+        self.root = os.path.join(cache_root, FOLDER)
+
+    def path(self, sha):
+        return os.path.join(self.root, sha[:2], sha)
+
+    def hashes(self):
+        """Every hash stored (unverified: checked when used)."""
+        found = []
+        for prefix in os.listdir(self.root) if os.path.isdir(self.root) else ():
+            folder = os.path.join(self.root, prefix)
+            if os.path.isdir(folder):
+                found.extend(name for name in os.listdir(folder) if len(name) == 64)
+        return found
+
+    def put(self, sha, data):
+        """Store ``data`` under ``sha``, refusing bytes that do not match it."""
+        if digest(data) != sha:
+            raise ValueError("received bytes do not match their sha256 %s" % sha)
+        target = self.path(sha)
+        if os.path.exists(target):
+            return target
+        if not os.path.isdir(os.path.dirname(target)):
+            try:
+                os.makedirs(os.path.dirname(target))
+            except OSError:  # another slave made it first
+                pass
+        handle, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".part-")
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.rename(temporary, target)
+        return target
+
+    def verified(self, sha):
+        """The blob's path if its bytes still match ``sha``; a bad blob is removed."""
+        target = self.path(sha)
+        try:
+            with open(target, "rb") as stream:
+                if digest(stream.read()) == sha:
+                    return target
+        except (IOError, OSError):
+            return None
+        os.unlink(target)
+        return None

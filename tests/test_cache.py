@@ -1,0 +1,78 @@
+"""Fewer bytes and round trips: the persistent cache, listings, prefetch."""
+import os
+
+import execnet
+
+import bridge
+from conftest import remote_value, slave_spec
+from trees import big_tree, shop_tree
+
+IMPORT_BOTH = """
+import big, shop.cart
+channel.send([big.VALUE, shop.cart.total(8), len(open(big.__file__[:-len("__init__.py")]
+              + "blob.bin", "rb").read())])
+"""
+
+
+def bridged_import(python, cwd, entries, cache_root, source):
+    gateway = execnet.makegateway(slave_spec(python, cwd))
+    try:
+        handle = bridge.install(gateway, path=entries, cache_root=cache_root)
+        return remote_value(gateway, source), handle.stats.as_dict()
+    finally:
+        gateway.exit()
+
+
+def test_a_warm_gateway_moves_no_bodies(slave_python, slave_cwd, tmp_path, cache_root):
+    entries = [big_tree(tmp_path, megabytes=4), shop_tree(tmp_path)]
+    cold, cold_stats = bridged_import(slave_python, slave_cwd, entries, cache_root, IMPORT_BOTH)
+    warm, warm_stats = bridged_import(slave_python, slave_cwd, entries, cache_root, IMPORT_BOTH)
+    assert cold == warm == ["big", 10.0, 4 * 1024 * 1024]
+    assert cold_stats["bytes_sent"] > 4 * 1024 * 1024
+    assert warm_stats["bytes_sent"] == 0
+    assert warm_stats["bytes_cached"] >= 4 * 1024 * 1024
+
+
+def test_a_corrupted_cache_entry_is_fetched_again_never_loaded(slave_python, slave_cwd,
+                                                               tmp_path, cache_root):
+    entries = [shop_tree(tmp_path)]
+    source = "import shop.tax\nchannel.send(shop.tax.RATE)"
+    assert bridged_import(slave_python, slave_cwd, entries, cache_root, source)[0] == 0.25
+    blobs = os.path.join(cache_root, "blobs")
+    corrupted = 0
+    for folder, _, files in os.walk(blobs):
+        for name in files:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as stream:
+                if stream.read() == b"RATE = 0.25\n":
+                    with open(path, "wb") as stream:
+                        stream.write(b"RATE = 99\n")
+                    corrupted += 1
+    assert corrupted == 1
+    rate, stats = bridged_import(slave_python, slave_cwd, entries, cache_root, source)
+    assert rate == 0.25
+    assert stats["bytes_sent"] == len(b"RATE = 0.25\n")  # only the bad body moved again
+
+
+def test_the_listing_answers_no_such_submodule_without_asking(gateway, tmp_path, cache_root):
+    handle = bridge.install(gateway, path=[shop_tree(tmp_path)], cache_root=cache_root)
+    assert remote_value(gateway, "import shop; channel.send(1)") == 1
+    asked = handle.stats.requests
+    errors = remote_value(gateway, """
+        errors = []
+        for name in ("shop.nope", "shop.os", "shop.cart.missing"):
+            try:
+                __import__(name)
+            except ImportError:
+                errors.append(name)
+        channel.send(errors)
+    """)
+    assert errors == ["shop.nope", "shop.os", "shop.cart.missing"]
+    assert handle.stats.requests == asked + 1  # shop.cart itself; nothing for the misses
+
+
+def test_an_import_statement_costs_one_round_trip(gateway, tmp_path, cache_root):
+    handle = bridge.install(gateway, path=[shop_tree(tmp_path)], cache_root=cache_root)
+    assert remote_value(gateway, "import shop; channel.send(shop.total(100))") == 125.0
+    assert handle.stats.requests == 1
+    assert handle.stats.prefetched == 2  # shop.prices, shop.tax came with shop
