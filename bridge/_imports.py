@@ -1,9 +1,11 @@
 """What a module will import, read from its source with ``ast``; nothing is run.
 
-The master sends these along with the module (from the same top-level
-package only), so that an import statement costs one round trip, not one
-per module. Source the master's Python cannot parse (2.7-only syntax on a
-3.x master) simply gets no prefetch.
+The master sends these along with the module, so that an import statement
+costs one round trip, not one per module. Only statements that run when the
+module is imported count: module level, including ``if``/``try``/``with``
+blocks and class bodies, but not function bodies (lazy imports stay lazy, so
+an optional heavy dependency is not dragged along). Source the master's
+Python cannot parse (2.7-only syntax on a 3.x master) gets no prefetch.
 """
 import ast
 
@@ -17,6 +19,20 @@ def _prefixes(dotted):
     return [".".join(parts[:end]) for end in range(1, len(parts) + 1)]
 
 
+LAZY = (ast.FunctionDef, ast.Lambda) + ((ast.AsyncFunctionDef,) if hasattr(
+    ast, "AsyncFunctionDef") else ())
+
+
+def _run_at_import(tree):
+    """Every node executed by importing the module: not inside a function."""
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        yield node
+        pending.extend(child for child in ast.iter_child_nodes(node)
+                       if not isinstance(child, LAZY))
+
+
 def imported_names(source, name, is_package):
     """Absolute dotted names ``name``'s source may import, in source order."""
     try:
@@ -25,7 +41,7 @@ def imported_names(source, name, is_package):
         return []
     package = _package_of(name, is_package)
     found = []
-    for node in ast.walk(tree):
+    for node in _run_at_import(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 found.extend(_prefixes(alias.name))

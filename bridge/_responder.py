@@ -131,10 +131,11 @@ class Responder(object):
             record, size = self._record(name, located, self.max_reply_bytes)
         except (Refused, OutsideRoot) as error:
             return self._refuse(protocol.REFUSED, msg, str(error))
-        records = [record] + self._prefetch(name, located, size)
+        related, absent = self._prefetch(name, located, size)
+        records = [record] + related
         self.sent.update(each[protocol.NAME] for each in records)
-        self.stats.add(modules=1, prefetched=len(records) - 1)
-        return protocol.module_reply(msg[protocol.ID], records)
+        self.stats.add(modules=1, prefetched=len(related))
+        return protocol.module_reply(msg[protocol.ID], records, absent)
 
     def _record(self, name, located, budget):
         """(record, bytes sent) of one module; Refused if it may not go to this slave."""
@@ -206,21 +207,24 @@ class Responder(object):
         return sorted(paths, key=rank)
 
     def _prefetch(self, name, located, used):
-        """Records of what ``name`` will import from its own top-level package."""
-        top = name.split(".")[0]
+        """(records, absent names) of what importing ``name`` will import: from its own
+        top-level package, and from distributions the slave does not have itself."""
+        local = set(self.facts.get("top_level") or ())
         budget = PREFETCH_BYTES if self.max_reply_bytes is None \
             else min(PREFETCH_BYTES, self.max_reply_bytes - used)
         queue = collections.deque(self._imports_of(name, located))
-        seen, records = set([name]), []
+        seen, records, absent = set([name]), [], []
         while queue and len(records) < PREFETCH_MODULES and budget > 0:
             candidate = queue.popleft()
-            if candidate in seen or candidate in self.sent or candidate.split(".")[0] != top:
+            top = candidate.split(".")[0]
+            if candidate in seen or candidate in self.sent or top in local:
                 continue
             seen.add(candidate)
             if self.policy.problem(candidate):
                 continue
             found = self.search_path.locate(candidate)
             if found is None:
+                absent.append(candidate)
                 continue
             try:
                 record, size = self._record(candidate, found, budget)
@@ -229,7 +233,7 @@ class Responder(object):
             budget -= size
             records.append(record)
             queue.extend(self._imports_of(candidate, found))
-        return records
+        return records, absent
 
     def _imports_of(self, name, located):
         if located.type not in (protocol.SOURCE, protocol.PACKAGE):

@@ -62,6 +62,7 @@ ORIGIN = "origin"  # where the master found it, for messages only
 MODULES = "modules"  # MODULE reply: the records, the requested one first
 BLOBS = "blobs"  # HELLO: hashes in the slave's persistent cache
 LOST = "lost"  # FIND: hashes the slave was told it had but could not use
+ABSENT = "absent"  # MODULE reply: names it imports that neither side has
 SOURCES = "sources"  # CONFIG: list of [module name, source text], in import order
 OPTIONS = "options"
 FACTS = "facts"
@@ -100,8 +101,9 @@ def module_record(name, module_type, path, files, dirs, children, origin):
         (FILES, files), (DIRS, dirs), (CHILDREN, children), (ORIGIN, text_type(origin))))
 
 
-def module_reply(request_id, records):
-    return message(MODULE, id=request_id, modules=records)
+def module_reply(request_id, records, absent=()):
+    return message(MODULE, id=request_id, modules=records,
+                   absent=[text_type(name) for name in absent])
 
 
 def refusal(kind, request_id, name, reason):

@@ -109,6 +109,8 @@ class ImportSession(object):
             for record in records:
                 served = self._store(record)
                 self.served.setdefault(served.name, served)
+            for name in reply.get(protocol.ABSENT) or ():  # no round trip for these later
+                self.missing.setdefault(ensure_text(name), "the master has none")
             return self.served.get(fullname)
         reason = ensure_text(reply.get(protocol.REASON, "")) if kind else "malformed reply"
         if kind == protocol.MISSING:

@@ -65,6 +65,15 @@ def libpython():
     return None
 
 
+def local_top_level_names():
+    """The top-level modules this slave can import by itself (builtins and its path),
+    so the master knows which distributions to send along and which not."""
+    import pkgutil
+    names = set(sys.builtin_module_names)
+    names.update(name for _, name, _ in pkgutil.iter_modules())
+    return sorted(text_type(name) for name in names)
+
+
 def facts():
     """Everything the master needs to serve this interpreter, as plain data."""
     family, version = libc()
@@ -84,6 +93,7 @@ def facts():
         "libpython": libpython(),
         "free_threaded": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
         "executable": sys.executable or "",
+        "top_level": local_top_level_names(),
     }
     return dict((text_type(key), _plain(value)) for key, value in found.items())
 

@@ -76,3 +76,40 @@ def test_an_import_statement_costs_one_round_trip(gateway, tmp_path, cache_root)
     assert remote_value(gateway, "import shop; channel.send(shop.total(100))") == 125.0
     assert handle.stats.requests == 1
     assert handle.stats.prefetched == 2  # shop.prices, shop.tax came with shop
+
+
+def test_one_round_trip_brings_other_distributions_and_absent_names(gateway, tmp_path,
+                                                                    cache_root):
+    from conftest import write_tree
+    entry = write_tree(tmp_path / "apps", {
+        "app/__init__.py": '''
+            import libdep.core
+            try:
+                import optional_speedup
+            except ImportError:
+                optional_speedup = None
+
+            def later():
+                import lazydep
+                return lazydep.VALUE
+            ''',
+        "libdep/__init__.py": "",
+        "libdep/core.py": "from . import util\n",
+        "libdep/util.py": "VALUE = 'util'\n",
+        "lazydep.py": "VALUE = 'lazy'\n",
+    })
+    handle = bridge.install(gateway, path=[entry], cache_root=cache_root)
+    assert remote_value(gateway, """
+        import app
+        channel.send([app.libdep.core.util.VALUE, app.optional_speedup])
+    """) == ["util", None]
+    assert handle.stats.requests == 1 and handle.stats.prefetched == 3  # libdep, .core, .util
+    assert remote_value(gateway, """
+        try:
+            import optional_speedup
+        except ImportError:
+            channel.send("absent")
+    """) == "absent"
+    assert handle.stats.requests == 1  # known absent: not asked again
+    assert remote_value(gateway, "import app; channel.send(app.later())") == "lazy"
+    assert handle.stats.requests == 2  # the function-level import was not prefetched
