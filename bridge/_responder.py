@@ -17,6 +17,7 @@ import time
 
 import six
 
+from . import _bytecode
 from ._binaries import binary_tag, extension_problem, slave_tag, suffix_of
 from ._imports import imported_names
 from ._locate import OutsideRoot
@@ -30,6 +31,7 @@ PREFETCH_MODULES = 2000  # records in one reply, at most
 PREFETCH_BYTES = 64 * 1024 * 1024  # bodies prefetched into one reply, at most
 
 _hashes = {}  # (file, mtime, size) -> sha256: one master, many slaves, hashed once
+_imports = {}  # (file, mtime, size, module name) -> the names it imports: parsed once
 _hashes_lock = threading.Lock()
 
 
@@ -151,6 +153,8 @@ class Responder(object):
         else:
             paths, dirs = [path] + extra + self.search_path.data_files(located), []
         files, size = self._files(root, paths)
+        if module_type in (protocol.SOURCE, protocol.PACKAGE) and _bytecode.fits(self.facts):
+            size += self._add_bytecode(root, path, files)
         if budget is not None and size > budget:
             raise Refused("%r is too large to send: %d bytes, the master's limit is %d"
                           % (name, size, budget))
@@ -161,6 +165,17 @@ class Responder(object):
         record = protocol.module_record(name, module_type, path, files, dirs, children,
                                         root.local(path))
         return record, size
+
+    def _add_bytecode(self, root, path, files):
+        """Append the master-compiled .pyc of ``path`` to ``files``; bytes that travel."""
+        pyc = _bytecode.compiled(files[0][1], lambda: root.read(path))
+        if pyc is None:
+            return 0
+        sha = hashlib.sha256(pyc).hexdigest()
+        data = None if sha in self.known else pyc
+        files.append([six.text_type(_bytecode.pyc_path(path, self.facts["cache_tag"])),
+                      six.text_type(sha), data])
+        return len(pyc) if data is not None else 0
 
     def _files(self, root, paths):
         """[[path, sha, bytes or None]] and the bytes that travel."""
@@ -238,5 +253,12 @@ class Responder(object):
     def _imports_of(self, name, located):
         if located.type not in (protocol.SOURCE, protocol.PACKAGE):
             return []
-        source = located.root.read(located.path)
-        return imported_names(source, name, located.type == protocol.PACKAGE)
+        stamp = located.root.stamp(located.path) + (name,)  # relative imports need the name
+        with _hashes_lock:
+            known = _imports.get(stamp)
+        if known is None:
+            source = located.root.read(located.path)
+            known = imported_names(source, name, located.type == protocol.PACKAGE)
+            with _hashes_lock:
+                _imports[stamp] = known
+        return known

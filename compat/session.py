@@ -11,6 +11,22 @@ from .client import BridgeUnavailable, ImportLockReleased
 from .neutral import ModuleNotFoundError, ensure_text, import_error
 
 
+# Standard library modules of other platforms and implementations, which the
+# standard library itself probes for (subprocess: _winapi; mimetypes: winreg;
+# 2.7's copy: org.python.core). 3.10+ also list every stdlib name themselves.
+OTHER_PLATFORMS = frozenset([
+    "_winapi", "winreg", "_winreg", "nt", "msvcrt", "_msi", "msilib", "_overlapped",
+    "winsound", "_wmi", "_scproxy", "org", "java", "riscos", "riscosenviron", "ce", "os2",
+    "vms_lib", "MacOS",
+])
+
+
+def never_served(name):
+    """A top-level standard library name this slave lacks: it belongs to another
+    platform, and the master never serves the standard library."""
+    return name in OTHER_PLATFORMS or name in getattr(sys, "stdlib_module_names", ())
+
+
 class RemoteImportError(ModuleNotFoundError):
     """The bridge could not serve a module; the message says why."""
 
@@ -40,6 +56,7 @@ class ImportSession(object):
         self.served = {}
         self.missing = {}
         self.children = {}  # package -> the names of all its submodules, from the master
+        self.intact = set()  # hashes whose blobs were checked (or written) in this session
         self._lock = threading.Lock()
         self._fetching = {}
 
@@ -58,7 +75,7 @@ class ImportSession(object):
         package's listing has (2.7's implicit-relative guesses cost nothing)."""
         parent, _, last = fullname.rpartition(".")
         if not parent:
-            return True
+            return not never_served(fullname)
         if not self.is_served_package(parent):
             return False
         children = self.children.get(parent)
@@ -126,9 +143,13 @@ class ImportSession(object):
             for _, sha, data in record.get(protocol.FILES) or ():
                 sha = ensure_text(sha)
                 if data is not None:
-                    self.blobs.put(sha, data)
-                elif self.blobs.verified(sha) is None:
-                    missing.append(sha)
+                    self.blobs.put(sha, data)  # checks the bytes against the hash
+                    self.intact.add(sha)
+                elif sha not in self.intact:
+                    if self.blobs.verified(sha) is None:
+                        missing.append(sha)
+                    else:
+                        self.intact.add(sha)
         return missing
 
     def _store(self, record):
@@ -138,7 +159,7 @@ class ImportSession(object):
             self.mirror.make_dir(ensure_text(relative))
         for relative, sha, _ in record.get(protocol.FILES) or ():
             sha = ensure_text(sha)
-            blob = self.blobs.verified(sha)
+            blob = self.blobs.path(sha) if sha in self.intact else None
             if blob is None:
                 raise import_error("execnet-bridge cannot import %r: the body of %s did not "
                                    "arrive intact" % (fullname, relative), fullname,

@@ -74,6 +74,16 @@ def local_top_level_names():
     return sorted(text_type(name) for name in names)
 
 
+def bytecode():
+    """(magic number as hex, cache tag): whether the master's .pyc fit this slave."""
+    try:
+        from importlib.util import MAGIC_NUMBER
+    except ImportError:  # Python 2.7: .pyc beside the source, no hash-based pycs
+        return None, None
+    tag = getattr(getattr(sys, "implementation", None), "cache_tag", None)
+    return MAGIC_NUMBER.hex() if hasattr(MAGIC_NUMBER, "hex") else None, tag
+
+
 def facts():
     """Everything the master needs to serve this interpreter, as plain data."""
     family, version = libc()
@@ -94,6 +104,8 @@ def facts():
         "free_threaded": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
         "executable": sys.executable or "",
         "top_level": local_top_level_names(),
+        "magic": bytecode()[0],
+        "cache_tag": bytecode()[1],
     }
     return dict((text_type(key), _plain(value)) for key, value in found.items())
 

@@ -1,0 +1,179 @@
+"""Cold and warm imports over the bridge against local imports and mitogen.
+
+    python benchmarks/imports.py --site DIR [--numpy-site DIR] [--python PATH] [--runs N]
+
+For each package, on a bare slave of one interpreter (a ``venv
+--without-pip`` of --python: nothing but the standard library, also for
+mitogen, whose bootstrap re-executes the interpreter without ``-E -S``),
+side by side in one run, at 0 ms (direct pipe) and 10 ms one-way delay (20 ms RTT,
+through benchmarks/relay.py, capped at --rate bytes/s):
+
+- local: the package installed on the slave's path (warm .pyc): the limit;
+- bridge cold: a new gateway and an empty slave cache;
+- bridge warm: a new gateway, the cache of the cold run (only missing bodies move);
+- mitogen: its importer, a new local context (``router.local``).
+
+Seconds are medians of N runs of the import statement alone, timed on the
+slave. Requests are blocking round trips of the importing thread.
+"""
+from __future__ import print_function
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+import execnet
+
+import bridge
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RELAY = os.path.join(HERE, "relay.py")
+PACKAGES = [  # (label, import statement's module, needs extensions)
+    ("requests (HTTP client)", "requests", False),
+    ("jinja2 (templates)", "jinja2", False),
+    ("docutils.core", "docutils.core", False),
+    ("sympy (hundreds of modules)", "sympy", False),
+    ("numpy (extensions)", "numpy", True),
+]
+TIMED = """
+import time
+started = time.perf_counter()
+import %s
+channel.send(time.perf_counter() - started)
+"""
+
+
+def python_command(python, delay, rate):
+    if not delay:
+        return [python, "-E", "-S"]
+    return [sys.executable, RELAY, "--delay", str(delay), "--rate", str(rate), "--",
+            python, "-E", "-S"]
+
+
+def local(python, site, module):
+    code = ("import sys, time; sys.path.insert(0, %r); started = time.perf_counter()\n"
+            "import %s\nprint(time.perf_counter() - started)" % (site, module))
+    return float(subprocess.check_output([python, "-E", "-S", "-c", code]))
+
+
+def bridged(command, site, module, cache, extensions):
+    spec = "popen//python=%s//chdir=%s" % (" ".join(command), cache)
+    gateway = execnet.makegateway(spec)
+    try:
+        handle = bridge.install(gateway, path=[site], allow_extensions=extensions,
+                                cache_root=cache)
+        seconds = gateway.remote_exec(TIMED % module).receive(600)
+        stats = handle.stats.as_dict()
+        return seconds, stats["requests"], stats["bytes_sent"]
+    finally:
+        gateway.exit()
+
+
+def with_mitogen(command, site, module):
+    """mitogen's importer serves from the master's own sys.path."""
+    import mitogen.master
+    import mitogen_probe
+    sys.path.insert(0, site)
+    broker = mitogen.master.Broker()
+    try:
+        router = mitogen.master.Router(broker)
+        before = router.responder.get_module_count
+        context = router.local(python_path=command)
+        seconds = context.call(mitogen_probe.timed_import, module)
+        return seconds, router.responder.get_module_count - before
+    except Exception as error:  # mitogen cannot serve extensions: report, go on
+        return "fails: %s" % str(error).splitlines()[0][:40], None
+    finally:
+        broker.shutdown()
+        broker.join()
+        sys.path.remove(site)
+
+
+def median(values):
+    numbers = [value for value in values if not isinstance(value, str)]
+    return statistics.median(numbers) if len(numbers) == len(values) else values[0]
+
+
+def measure(python, site, module, extensions, delay, rate, runs, use_mitogen):
+    row = {"local": median([local(python, site, module) for _ in range(runs)])}
+    command = python_command(python, delay, rate)
+    cold, warm = [], []
+    for _ in range(runs):
+        cache = tempfile.mkdtemp(prefix="bench-")
+        try:
+            cold.append(bridged(command, site, module, cache, extensions))
+            warm.append(bridged(command, site, module, cache, extensions))
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
+    row["cold"] = median([each[0] for each in cold])
+    row["cold_requests"], row["cold_bytes"] = cold[-1][1], cold[-1][2]
+    row["warm"] = median([each[0] for each in warm])
+    row["warm_bytes"] = warm[-1][2]
+    if use_mitogen:
+        results = [with_mitogen(command, site, module) for _ in range(runs)]
+        row["mitogen"] = median([each[0] for each in results])
+        row["mitogen_requests"] = results[-1][1]
+    return row
+
+
+def ratio(value, limit):
+    return "%6.2fx" % (value / limit) if not isinstance(value, str) else "     -"
+
+
+def seconds(value):
+    return "%7.3f" % value if not isinstance(value, str) else "%7s" % value[:7]
+
+
+def bare_venv(python):
+    """A venv of ``python`` without pip: its interpreter sees only the stdlib."""
+    version = subprocess.check_output([python, "-c", "import sys; print('%d.%d' % "
+                                       "sys.version_info[:2])"]).decode().strip()
+    folder = os.path.join(tempfile.gettempdir(), "bridge-bench-bare-%s" % version)
+    if not os.path.exists(os.path.join(folder, "bin", "python")):
+        subprocess.check_call([python, "-m", "venv", "--without-pip", folder])
+    return os.path.join(folder, "bin", "python")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--site", required=True, help="pure-Python packages (pip --target)")
+    parser.add_argument("--numpy-site", help="a numpy installed with pip --target")
+    parser.add_argument("--python", default=sys.executable, help="the slave interpreter")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=125e6, help="bytes/s at 10 ms (1 Gbit)")
+    parser.add_argument("--only", help="run only packages whose label contains this")
+    parser.add_argument("--no-mitogen", action="store_true")
+    args = parser.parse_args()
+    sys.path.insert(0, HERE)  # mitogen_probe, served to mitogen's child
+    args.python = bare_venv(args.python)
+    print("slave %s, %d runs, medians; 10 ms rows: relay, 20 ms RTT, %.0f MB/s cap"
+          % (args.python, args.runs, args.rate / 1e6))
+    print("%-28s %5s %7s | %7s %7s %5s %8s | %7s %7s %7s | %7s %7s %5s" % (
+        "package", "link", "local", "cold", "x", "trips", "MB", "warm", "x", "MB",
+        "mitogen", "x", "trips"))
+    for label, module, extensions in PACKAGES:
+        if args.only and args.only not in label:
+            continue
+        site = args.numpy_site if extensions else args.site
+        if not site:
+            continue
+        for delay in (0.0, 0.010):
+            row = measure(args.python, site, module, extensions, delay, args.rate, args.runs,
+                          not args.no_mitogen)
+            print("%-28s %5s %s | %s %s %5d %8.2f | %s %s %7.3f | %s %s %5s" % (
+                label[:28], "%dms" % (delay * 1000), seconds(row["local"]),
+                seconds(row["cold"]), ratio(row["cold"], row["local"]), row["cold_requests"],
+                row["cold_bytes"] / 1e6, seconds(row["warm"]), ratio(row["warm"], row["local"]),
+                row["warm_bytes"] / 1e6, seconds(row.get("mitogen", "-")),
+                ratio(row.get("mitogen", "-"), row["local"]),
+                row.get("mitogen_requests") if row.get("mitogen_requests") is not None else "-"))
+            sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Bytecode for slaves whose magic number is the master's: compiled once, on the master.
+
+The slave would otherwise compile every served module in every session (its
+mirror folder is new each time). When the slave runs the master's bytecode
+version, the master compiles the source once (cached by its hash) into an
+*unchecked hash-based* .pyc (PEP 552, Python 3.7+): valid whatever mtime the
+slave's copy of the source gets. It travels as one more content-addressed
+file, ``__pycache__/<name>.<cache tag>.pyc``; CPython's loader points the code's
+``co_filename`` at the slave's source path. Compiling runs nothing.
+"""
+import marshal
+import threading
+
+try:
+    from importlib.util import MAGIC_NUMBER, source_hash
+except ImportError:  # Python 2.7 or 3.6 masters: no hash-based pycs, no shipped bytecode
+    MAGIC_NUMBER = source_hash = None
+
+UNCHECKED_HASH_BASED = 0b01
+
+_compiled = {}  # source sha256 -> .pyc bytes, or None where it did not compile
+_lock = threading.Lock()
+
+
+def fits(slave):
+    """Does this master's bytecode run on ``slave``?"""
+    return (source_hash is not None and slave.get("magic") == MAGIC_NUMBER.hex()
+            and bool(slave.get("cache_tag")))
+
+
+def pyc_path(source_path, cache_tag):
+    """``a/b.py`` -> ``a/__pycache__/b.<tag>.pyc``."""
+    folder, _, filename = source_path.rpartition("/")
+    name = "__pycache__/%s.%s.pyc" % (filename[:-len(".py")], cache_tag)
+    return folder + "/" + name if folder else name
+
+
+def compiled(sha, read):
+    """The .pyc bytes of the source whose sha256 is ``sha`` (``read()`` returns it,
+    called only when not compiled before), or None where it does not compile."""
+    with _lock:
+        if sha in _compiled:
+            return _compiled[sha]
+    source = read()
+    try:
+        code = compile(source, "<execnet-bridge>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        result = None  # the slave compiles it and reports the error itself
+    else:
+        result = (MAGIC_NUMBER + UNCHECKED_HASH_BASED.to_bytes(4, "little")
+                  + source_hash(source) + marshal.dumps(code))
+    with _lock:
+        _compiled[sha] = result
+    return result
