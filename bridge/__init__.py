@@ -6,7 +6,9 @@
     gw.remote_exec("import mypackage")   # served from the master, nothing installed
 """
 from ._install import Bridge, GroupBridge, install
-from .errors import BridgeError, HandshakeError
+from ._run import remote_exec
+from .errors import BridgeError, EnvironmentMismatchWarning, HandshakeError
 
 __version__ = "0.1.0"
-__all__ = ["install", "Bridge", "GroupBridge", "BridgeError", "HandshakeError", "__version__"]
+__all__ = ["install", "remote_exec", "Bridge", "GroupBridge", "BridgeError", "HandshakeError",
+           "EnvironmentMismatchWarning", "__version__"]

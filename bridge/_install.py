@@ -2,6 +2,7 @@
 import logging
 import pkgutil
 import threading
+import warnings
 import weakref
 
 import execnet
@@ -11,7 +12,8 @@ from ._locate import SearchPath, default_search_path
 from ._policy import Policy
 from ._responder import Responder, Stats
 from .compat import protocol, tags
-from .errors import HandshakeError
+from ._environment import read_environment
+from .errors import BridgeError, EnvironmentMismatchWarning, HandshakeError
 
 log = logging.getLogger("bridge")
 
@@ -58,7 +60,7 @@ def _open_channel(gateway, source):
 class Bridge(object):
     """The handle of one gateway's install: its stats, its slave, ``uninstall()``."""
 
-    def __init__(self, gateway, responder, options, timeout):
+    def __init__(self, gateway, responder, options, timeout, environment=None):
         self.gateway = gateway
         self.responder = responder
         self.search_path = responder.search_path
@@ -67,6 +69,22 @@ class Bridge(object):
         self.cache_dir = None
         self._requests = None
         self._handshake(options, timeout)
+        if environment is not None:
+            self._check_versions(environment)
+
+    def _check_versions(self, environment):
+        """Serving an environment made for another Python is a risk: say so."""
+        served = environment.get("version", [])[:2]
+        if served != self.slave.get("version", [])[:2] or environment.get(
+                "implementation") != self.slave.get("implementation"):
+            message = ("execnet-bridge serves %s %s's environment to the %s %s slave %s: "
+                       "its packages may not import there; pass install(..., python=) an "
+                       "interpreter of the slave's version" % (
+                           environment.get("implementation"), _version(served),
+                           self.slave.get("implementation"),
+                           _version(self.slave.get("version", [])[:2]), self.gateway.id))
+            log.warning(message)
+            warnings.warn(message, EnvironmentMismatchWarning, stacklevel=4)
 
     def __repr__(self):
         return "<Bridge %s %s>" % (self.gateway.id, "installed" if self.installed else "removed")
@@ -160,8 +178,12 @@ class GroupBridge(object):
 DEFAULT_MAX_REPLY_BYTES = 512 * 1024 * 1024
 
 
+def _version(parts):
+    return ".".join(str(part) for part in parts)
+
+
 def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root=None,
-            allow=None, deny=None, max_reply_bytes=DEFAULT_MAX_REPLY_BYTES):
+            allow=None, deny=None, max_reply_bytes=DEFAULT_MAX_REPLY_BYTES, python=None):
     """Let the slave behind ``gateway`` import modules that only the master has.
 
     ``gateway`` may be an execnet Group: every member gets a bridge, and
@@ -171,11 +193,15 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
     side. ``cache_root``: the folder on the slave under which served files are
     mirrored. ``allow``/``deny``: module name rules, exact (``"six"``) or prefix
     (``"requests.*"``); deny wins. ``max_reply_bytes``: the largest reply sent.
+    ``python``: serve the environment of this interpreter (on the master)
+    instead of the master's own, e.g. a 2.7 one for 2.7 slaves.
     Installing twice on one gateway returns the first handle.
     """
     settings = dict(allow_extensions=allow_extensions, path=path, timeout=timeout,
                     cache_root=cache_root, allow=allow, deny=deny,
-                    max_reply_bytes=max_reply_bytes)
+                    max_reply_bytes=max_reply_bytes, python=python)
+    if path is not None and python is not None:
+        raise BridgeError("give install() path= or python=, not both")
     if isinstance(gateway, execnet.Group):
         return GroupBridge(gateway, settings)
     policy = Policy(allow, deny)  # a malformed rule fails here, before anything is sent
@@ -186,9 +212,17 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
         options = {six.text_type("timeout"): float(timeout)}
         if cache_root:
             options[six.text_type("cache_root")] = six.text_type(cache_root)
-        search_path = SearchPath(default_search_path() if path is None else path)
-        responder = Responder(search_path, {}, Stats(), master_facts(), bool(allow_extensions),
-                              policy, max_reply_bytes)
-        bridge = Bridge(gateway, responder, options, timeout)
+        environment = None  # the facts of the interpreter whose environment is served
+        if python is not None:
+            entries, environment = read_environment(python)
+        elif path is None:
+            entries, environment = default_search_path(), master_facts()
+        else:
+            entries = path
+        if environment is not None:
+            options[six.text_type("environment")] = environment["version"][:2]
+        responder = Responder(SearchPath(entries), {}, Stats(), environment or master_facts(),
+                              bool(allow_extensions), policy, max_reply_bytes)
+        bridge = Bridge(gateway, responder, options, timeout, environment)
         _installed[gateway] = bridge
         return bridge

@@ -12,13 +12,11 @@ Which extension file suits a slave is the responder's decision, not ours.
 Every read is confined to its path entry: a name cannot climb out of it (it
 is a dotted identifier), and a symlink that points outside is refused.
 """
-import json
 import os
-import sys
-import sysconfig
 import zipfile
 
 from .compat import protocol
+from .compat.paths import search_path as default_search_path  # noqa: F401 - re-exported
 
 SOURCE_SUFFIX = ".py"
 EXTENSION_SUFFIX = ".so"
@@ -153,35 +151,6 @@ def make_root(entry):
     if archive and zipfile.is_zipfile(archive):
         return ZipRoot(archive, prefix)
     return None
-
-
-def standard_library_paths():
-    """The master's own standard library: never served (a slave has its own).
-
-    A virtual environment keeps the real one under ``base_prefix`` (venv) or
-    ``real_prefix`` (2.7 virtualenv), so every prefix is asked.
-    """
-    prefixes = set(getattr(sys, name, None) for name in
-                   ("prefix", "exec_prefix", "base_prefix", "base_exec_prefix", "real_prefix"))
-    found = set()
-    for prefix in prefixes.difference([None]):
-        chosen = dict((key, prefix) for key in ("base", "platbase", "installed_base",
-                                                "installed_platbase"))
-        paths = sysconfig.get_paths(vars=chosen)
-        for key in ("stdlib", "platstdlib"):
-            found.add(paths[key])
-            found.add(os.path.join(paths[key], "lib-dynload"))
-        found.add(os.path.join(prefix, "lib", "python%d%d.zip" % sys.version_info[:2]))
-    found.add(os.path.dirname(os.__file__))
-    found.add(os.path.dirname(os.path.dirname(json.__file__)))
-    return set(os.path.realpath(path) for path in found)
-
-
-def default_search_path():
-    """The master's ``sys.path`` without its standard library."""
-    stdlib = standard_library_paths()
-    return [os.path.abspath(entry or os.curdir) for entry in sys.path
-            if os.path.realpath(entry or os.curdir) not in stdlib]
 
 
 class Located(object):

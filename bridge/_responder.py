@@ -152,42 +152,45 @@ class Responder(object):
             paths, dirs = [], [path]
         else:
             paths, dirs = [path] + extra + self.search_path.data_files(located), []
-        files, size = self._files(root, paths)
+        files, size, cached = self._files(root, paths)
         if module_type in (protocol.SOURCE, protocol.PACKAGE) and _bytecode.fits(self.facts):
-            size += self._add_bytecode(root, path, files)
+            sent, kept = self._add_bytecode(root, path, files)
+            size, cached = size + sent, cached + kept
         if budget is not None and size > budget:
             raise Refused("%r is too large to send: %d bytes, the master's limit is %d"
                           % (name, size, budget))
         self.known.update(sha for _, sha, _ in files)
-        self.stats.add(files=len(files), bytes_sent=size,
-                       bytes_cached=sum(root.size(each[0]) for each in files if each[2] is None))
+        self.stats.add(files=len(files), bytes_sent=size, bytes_cached=cached)
         children = self.search_path.children(located) if located.places else []
         record = protocol.module_record(name, module_type, path, files, dirs, children,
                                         root.local(path))
         return record, size
 
     def _add_bytecode(self, root, path, files):
-        """Append the master-compiled .pyc of ``path`` to ``files``; bytes that travel."""
+        """Append the master-compiled .pyc of ``path`` to ``files``;
+        (bytes that travel, bytes the slave already has)."""
         pyc = _bytecode.compiled(files[0][1], lambda: root.read(path))
         if pyc is None:
-            return 0
+            return 0, 0
         sha = hashlib.sha256(pyc).hexdigest()
         data = None if sha in self.known else pyc
         files.append([six.text_type(_bytecode.pyc_path(path, self.facts["cache_tag"])),
                       six.text_type(sha), data])
-        return len(pyc) if data is not None else 0
+        return (len(pyc), 0) if data is not None else (0, len(pyc))
 
     def _files(self, root, paths):
-        """[[path, sha, bytes or None]] and the bytes that travel."""
-        files, size = [], 0
+        """[[path, sha, bytes or None]], bytes that travel, bytes the slave already has."""
+        files, size, cached = [], 0, 0
         for path in paths:
             data = None
             sha = file_hash(root, path)
             if sha not in self.known:
                 data = root.read(path)
                 size += len(data)
+            else:
+                cached += root.size(path)
             files.append([six.text_type(path), six.text_type(sha), data])
-        return files, size
+        return files, size, cached
 
     def _extension(self, name, located):
         """(type, path, libraries) of the first binary the send rule allows; else the .py

@@ -44,12 +44,23 @@ def serve(channel, importer):
                                   cache_dir=ensure_text(mirror.root), blobs=blobs.hashes()))
     _expect(channel, protocol.READY)
     session = ImportSession(RequestClient(requests, options.get("timeout", 30.0)), mirror,
-                            blobs)
+                            blobs, options.get("environment"))
     _current.update(finder=importer.install(session), session=session, mirror=mirror)
     # The session folder goes, the blobs stay for the next gateway. Bound to shutil,
     # not to this module: 2.7 empties a dropped module's globals.
     atexit.register(shutil.rmtree, mirror.root, True)
     channel.send(protocol.message(protocol.INSTALLED))
+
+
+def make_available(name):
+    """Put a served module's files in the mirror without running it (its parent is
+    imported): for tools that look for files, such as 2.7's runpy, which asks the
+    parent's ``__path__`` and never ``sys.meta_path``."""
+    parent = name.rpartition(".")[0]
+    if parent:
+        __import__(parent)
+    if _current and name not in sys.modules and _current["session"].should_ask(name):
+        _current["session"].fetch(name)
 
 
 def uninstall():

@@ -11,6 +11,7 @@ import pkgutil
 import sys
 
 from . import protocol
+from .session import version_mismatch
 
 
 def found_locally(name):
@@ -50,7 +51,9 @@ class BridgeImporter(object):
             served = self.session.fetch(fullname)
         except ImportError as error:
             return RefusingLoader(error)
-        return None if served is None else MirrorLoader(served, existed)
+        if served is None:
+            return None
+        return MirrorLoader(served, existed, self.session.environment)
 
 
 class RefusingLoader(object):
@@ -70,8 +73,9 @@ class RefusingLoader(object):
 class MirrorLoader(object):
     """PEP 302 loader of one served module, from its file in the mirror."""
 
-    def __init__(self, served, reloading=False):
+    def __init__(self, served, reloading=False, environment=None):
         self.served = served
+        self.environment = environment
         self.reloading = reloading  # the module existed when it was found: reload()
 
     def load_module(self, fullname):
@@ -119,8 +123,14 @@ class MirrorLoader(object):
     def get_code(self, fullname):
         if self.served.type == protocol.EXTENSION:
             return None
-        return compile(self.get_source(fullname), self.served.filename, "exec",
-                       dont_inherit=True)
+        try:
+            return compile(self.get_source(fullname), self.served.filename, "exec",
+                           dont_inherit=True)
+        except SyntaxError as error:
+            problem = version_mismatch(fullname, error, self.environment)
+            if problem is None:
+                raise
+            raise problem
 
     def get_source(self, fullname):
         if self.served.type == protocol.EXTENSION:

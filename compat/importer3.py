@@ -13,11 +13,28 @@ from importlib.machinery import (BYTECODE_SUFFIXES, EXTENSION_SUFFIXES, SOURCE_S
                                  SourcelessFileLoader)
 
 from .neutral import import_error
-from .session import RemoteImportError
+from .session import RemoteImportError, version_mismatch
+
+
+class ServedSourceLoader(SourceFileLoader):
+    """CPython's source loader, except that a module which does not parse because it was
+    made for another Python fails with an ImportError that says so."""
+
+    environment = None  # set by install(): [major, minor] of the served environment
+
+    def source_to_code(self, data, path, *args, **kwargs):
+        try:
+            return SourceFileLoader.source_to_code(self, data, path, *args, **kwargs)
+        except SyntaxError as error:
+            problem = version_mismatch(self.name, error, self.environment)
+            if problem is None:
+                raise
+            raise problem
+
 
 LOADER_DETAILS = (
     (ExtensionFileLoader, EXTENSION_SUFFIXES),
-    (SourceFileLoader, SOURCE_SUFFIXES),
+    (ServedSourceLoader, SOURCE_SUFFIXES),
     (SourcelessFileLoader, BYTECODE_SUFFIXES),
 )
 
@@ -45,6 +62,7 @@ class BridgeFinder(object):
 
 
 def install(session):
+    ServedSourceLoader.environment = session.environment
     finder = BridgeFinder(session)
     sys.meta_path.append(finder)
     return finder

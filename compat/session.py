@@ -31,6 +31,23 @@ class RemoteImportError(ModuleNotFoundError):
     """The bridge could not serve a module; the message says why."""
 
 
+def version_mismatch(fullname, error, environment):
+    """The ImportError to raise for a served module that does not parse here because it
+    came from an environment made for another Python, or None (a plain SyntaxError)."""
+    if not environment or list(environment)[:2] == list(sys.version_info[:2]):
+        return None
+    problem = import_error(
+        "execnet-bridge cannot import %r: it does not parse on Python %d.%d (%s, line %s: "
+        "%s); it was served from the master's Python %s environment. Serve this slave "
+        "from an environment of its own version: bridge.install(gateway, python=...)"
+        % ((fullname,) + tuple(sys.version_info[:2]) + (error.filename, error.lineno,
+                                                        error.msg,
+                                                        ".".join(map(str, environment)))),
+        fullname, RemoteImportError)
+    problem.__cause__ = error
+    return problem
+
+
 class ServedModule(object):
     """Where a module the master served sits in the mirror."""
 
@@ -49,7 +66,8 @@ class ServedModule(object):
 class ImportSession(object):
     """One install's state on the slave: the mirror, the client, the answers so far."""
 
-    def __init__(self, client, mirror, blobs):
+    def __init__(self, client, mirror, blobs, environment=None):
+        self.environment = environment  # [major, minor] the served packages were made for
         self.client = client
         self.mirror = mirror
         self.blobs = blobs

@@ -57,12 +57,14 @@ def test_policy_rules_are_checked_before_any_lookup(tmp_path):
             Policy(deny=[rule])
 
 
-def test_a_reply_over_the_size_limit_is_refused_with_the_numbers(gateway, tmp_path, cache_root):
-    bridge.install(gateway, path=[shop_tree(tmp_path)], cache_root=cache_root,
-                   max_reply_bytes=50)
-    out = attempt(gateway, "standalone", "shop")
-    assert out["standalone"] == "ok"  # 17 bytes
-    assert "'shop' is too large to send" in out["shop"] and "limit is 50" in out["shop"]
+def test_a_reply_over_the_size_limit_is_refused_with_the_numbers(gateway, tmp_path,
+                                                                 cache_root):
+    entry = write_tree(tmp_path / "sized", {"small.py": "X = 1\n", "large/__init__.py": "",
+                                            "large/blob.txt": "x" * 20000})
+    bridge.install(gateway, path=[entry], cache_root=cache_root, max_reply_bytes=5000)
+    out = attempt(gateway, "small", "large")
+    assert out["small"] == "ok"
+    assert "'large' is too large to send" in out["large"] and "limit is 5000" in out["large"]
 
 
 def test_data_that_resolves_outside_the_path_is_never_sent(gateway, tmp_path, cache_root):
