@@ -20,20 +20,22 @@ master_python() {
     echo "no Python 3 found" >&2; exit 1
 }
 
-ensure_pypy() {
-    # PyPy is part of the slave matrix; Debian ships it, its headers (to build the
-    # test extension) and the pip it uses. objdump (binutils) reads test binaries.
+ensure_system_packages() {
+    # From Debian: PyPy (a slave of the matrix), its headers (to build the test
+    # extension) and the pip it uses; objdump (binutils) reads test binaries;
+    # sshd and ssh for the ssh gateway tests.
     if command -v pypy3 >/dev/null && [ -f /usr/include/pypy3.9/Python.h ] \
-            && pypy3 -m pip --version >/dev/null 2>&1 && command -v objdump >/dev/null; then
+            && pypy3 -m pip --version >/dev/null 2>&1 && command -v objdump >/dev/null \
+            && [ -x /usr/sbin/sshd ] && command -v ssh >/dev/null; then
         return
     fi
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "== installing pypy3, pypy3-dev, python3-pip, binutils (apt-get)"
+        echo "== installing pypy3, pypy3-dev, python3-pip, binutils, openssh (apt-get)"
         apt-get update -qq >/dev/null
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pypy3 pypy3-dev python3-pip \
-            binutils >/dev/null
+            binutils openssh-server openssh-client >/dev/null
     else
-        echo "== pypy3 (with headers and pip) missing and cannot be installed: skipped"
+        echo "== system packages missing and cannot be installed: their tests are skipped"
     fi
 }
 

@@ -3,7 +3,7 @@
 # execnet), each master against every slave interpreter. Arguments go to tox,
 # e.g. `bash ci/test.sh -e py27,py313`.
 source "$(dirname "$0")/common.sh"
-ensure_pypy
+ensure_system_packages
 ensure_numpy
 # tox 4 cannot make Python 2.7 envs: tox 3 with virtualenv < 20.22 can.
 make_venv "$ROOT/.venv-ci" "tox<4" "virtualenv<20.22"

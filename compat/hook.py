@@ -54,13 +54,16 @@ def serve(channel, importer):
 
 def make_available(name):
     """Put a served module's files in the mirror without running it (its parent is
-    imported): for tools that look for files, such as 2.7's runpy, which asks the
-    parent's ``__path__`` and never ``sys.meta_path``."""
+    imported; for a package, its ``__main__`` too, which runpy runs): for tools that
+    look for files, such as 2.7's runpy, which never asks ``sys.meta_path``."""
     parent = name.rpartition(".")[0]
     if parent:
         __import__(parent)
-    if _current and name not in sys.modules and _current["session"].should_ask(name):
-        _current["session"].fetch(name)
+    session = _current.get("session")
+    if session is not None and name not in sys.modules and session.should_ask(name):
+        served = session.fetch(name)
+        if served is not None and served.is_package:
+            make_available(name + ".__main__")
 
 
 def uninstall():

@@ -53,7 +53,7 @@ class BridgeFinder(object):
             return None
         spec = FileFinder(served.directory, *LOADER_DETAILS).find_spec(fullname, target)
         if spec is None:
-            raise import_error("execnet-bridge wrote %r to %s but cannot find it there"
+            raise import_error("execnet-bridge wrote '%s' to %s but cannot find it there"
                                % (fullname, served.filename), fullname, RemoteImportError)
         return spec
 

@@ -37,7 +37,7 @@ def version_mismatch(fullname, error, environment):
     if not environment or list(environment)[:2] == list(sys.version_info[:2]):
         return None
     problem = import_error(
-        "execnet-bridge cannot import %r: it does not parse on Python %d.%d (%s, line %s: "
+        "execnet-bridge cannot import '%s': it does not parse on Python %d.%d (%s, line %s: "
         "%s); it was served from the master's Python %s environment. Serve this slave "
         "from an environment of its own version: bridge.install(gateway, python=...)"
         % ((fullname,) + tuple(sys.version_info[:2]) + (error.filename, error.lineno,
@@ -133,7 +133,7 @@ class ImportSession(object):
         try:
             reply = self.client.request(protocol.find_request(fullname, lost))
         except BridgeUnavailable as error:
-            raise import_error("execnet-bridge cannot import %r: %s" % (fullname, error),
+            raise import_error("execnet-bridge cannot import '%s': %s" % (fullname, error),
                                fullname, RemoteImportError)
         kind = protocol.kind_of(reply)
         if kind == protocol.MODULE:
@@ -151,7 +151,7 @@ class ImportSession(object):
         if kind == protocol.MISSING:
             self.missing[fullname] = reason
             return None
-        raise import_error("execnet-bridge cannot import %r: %s" % (fullname, reason),
+        raise import_error("execnet-bridge cannot import '%s': %s" % (fullname, reason),
                            fullname, RemoteImportError)
 
     def _missing_blobs(self, records):
@@ -179,7 +179,7 @@ class ImportSession(object):
             sha = ensure_text(sha)
             blob = self.blobs.path(sha) if sha in self.intact else None
             if blob is None:
-                raise import_error("execnet-bridge cannot import %r: the body of %s did not "
+                raise import_error("execnet-bridge cannot import '%s': the body of %s did not "
                                    "arrive intact" % (fullname, relative), fullname,
                                    RemoteImportError)
             self.mirror.place(ensure_text(relative), blob, sha)

@@ -1,0 +1,6 @@
+"""``python -m bridge run|doctor``: see bridge/_cli.py."""
+import sys
+
+from ._cli import main
+
+sys.exit(main())
