@@ -12,6 +12,7 @@ from ._locate import SearchPath, default_search_path
 from ._policy import Policy
 from ._responder import Responder, Stats
 from .compat import protocol, tags
+from . import _wheelhouse
 from ._environment import read_environment
 from .errors import BridgeError, EnvironmentMismatchWarning, HandshakeError
 
@@ -60,7 +61,8 @@ def _open_channel(gateway, source):
 class Bridge(object):
     """The handle of one gateway's install: its stats, its slave, ``uninstall()``."""
 
-    def __init__(self, gateway, responder, options, timeout, environment=None):
+    def __init__(self, gateway, responder, options, timeout, environment=None,
+                 wheelhouse=None):
         self.gateway = gateway
         self.responder = responder
         self.search_path = responder.search_path
@@ -68,6 +70,7 @@ class Bridge(object):
         self.slave = responder.facts
         self.cache_dir = None
         self._requests = None
+        self.wheelhouse = wheelhouse
         self._handshake(options, timeout)
         if environment is not None:
             self._check_versions(environment)
@@ -105,6 +108,9 @@ class Bridge(object):
                                      % (hello.get(protocol.PROTOCOL), protocol.PROTOCOL_VERSION))
             self.slave.update(hello.get(protocol.FACTS) or {})
             self.responder.known.update(hello.get(protocol.BLOBS) or [])
+            if self.wheelhouse:  # the wheels that fit this slave, now that we know it
+                self.responder.search_path = self.search_path = SearchPath(
+                    _wheelhouse.search_path(self.wheelhouse, self.slave))
             self.cache_dir = hello.get("cache_dir")
             self._serve(hello[protocol.CHANNEL])
             channel.send(protocol.message(protocol.READY))
@@ -183,7 +189,8 @@ def _version(parts):
 
 
 def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root=None,
-            allow=None, deny=None, max_reply_bytes=DEFAULT_MAX_REPLY_BYTES, python=None):
+            allow=None, deny=None, max_reply_bytes=DEFAULT_MAX_REPLY_BYTES, python=None,
+            wheelhouse=None):
     """Let the slave behind ``gateway`` import modules that only the master has.
 
     ``gateway`` may be an execnet Group: every member gets a bridge, and
@@ -194,14 +201,15 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
     mirrored. ``allow``/``deny``: module name rules, exact (``"six"``) or prefix
     (``"requests.*"``); deny wins. ``max_reply_bytes``: the largest reply sent.
     ``python``: serve the environment of this interpreter (on the master)
-    instead of the master's own, e.g. a 2.7 one for 2.7 slaves.
+    instead of the master's own, e.g. a 2.7 one for 2.7 slaves. ``wheelhouse``:
+    serve, per project, the wheel in this folder that best fits the slave.
     Installing twice on one gateway returns the first handle.
     """
     settings = dict(allow_extensions=allow_extensions, path=path, timeout=timeout,
                     cache_root=cache_root, allow=allow, deny=deny,
-                    max_reply_bytes=max_reply_bytes, python=python)
-    if path is not None and python is not None:
-        raise BridgeError("give install() path= or python=, not both")
+                    max_reply_bytes=max_reply_bytes, python=python, wheelhouse=wheelhouse)
+    if sum(choice is not None for choice in (path, python, wheelhouse)) > 1:
+        raise BridgeError("give install() one of path=, python= and wheelhouse=")
     if isinstance(gateway, execnet.Group):
         return GroupBridge(gateway, settings)
     policy = Policy(allow, deny)  # a malformed rule fails here, before anything is sent
@@ -215,6 +223,8 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
         environment = None  # the facts of the interpreter whose environment is served
         if python is not None:
             entries, environment = read_environment(python)
+        elif wheelhouse is not None:
+            entries = []  # chosen for the slave at the handshake
         elif path is None:
             entries, environment = default_search_path(), master_facts()
         else:
@@ -223,6 +233,6 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
             options[six.text_type("environment")] = environment["version"][:2]
         responder = Responder(SearchPath(entries), {}, Stats(), environment or master_facts(),
                               bool(allow_extensions), policy, max_reply_bytes)
-        bridge = Bridge(gateway, responder, options, timeout, environment)
+        bridge = Bridge(gateway, responder, options, timeout, environment, wheelhouse)
         _installed[gateway] = bridge
         return bridge

@@ -88,24 +88,45 @@ def wheelhouse_site(label, wheelhouse):
     return site
 
 
+def built_wheels(label, python):
+    """The folder of ``label``'s wheels of the test distributions, built once."""
+    final = os.path.join(cache_root(), source_hash(), label, "wheels")
+    if os.path.isdir(final):
+        return final
+    if not os.path.isdir(os.path.dirname(final)):
+        os.makedirs(os.path.dirname(final))
+    work = tempfile.mkdtemp(prefix="build-", dir=os.path.dirname(final))
+    try:
+        wheels = os.path.join(work, "wheels")
+        os.makedirs(wheels)
+        for project in projects_for(label):
+            shutil.move(build_wheel(python, project, work), wheels)
+        try:
+            os.rename(wheels, final)
+        except OSError:  # another test run finished first: use its build
+            if not os.path.isdir(final):
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return final
+
+
 def built_site(label, python):
     """The folder where ``label``'s build of the test distributions is installed."""
     if os.environ.get("BRIDGE_TEST_WHEELHOUSE"):
         return wheelhouse_site(label, os.environ["BRIDGE_TEST_WHEELHOUSE"])
-    final = os.path.join(cache_root(), source_hash(), label)
+    final = os.path.join(cache_root(), source_hash(), label, "site")
     if os.path.isdir(final):
         return final
-    work = tempfile.mkdtemp(prefix="build-", dir=os.path.dirname(final)
+    work = tempfile.mkdtemp(prefix="unpack-", dir=os.path.dirname(final)
                             if os.path.isdir(os.path.dirname(final)) else None)
     try:
-        site = os.path.join(work, "site")
-        for project in projects_for(label):
-            unpack_wheel(build_wheel(python, project, work), site)
-        if not os.path.isdir(os.path.dirname(final)):
-            os.makedirs(os.path.dirname(final))
+        wheels = built_wheels(label, python)
+        for name in sorted(os.listdir(wheels)):
+            unpack_wheel(os.path.join(wheels, name), work)
         try:
-            os.rename(site, final)
-        except OSError:  # another test run finished first: use its build
+            os.rename(work, final)
+        except OSError:
             if not os.path.isdir(final):
                 raise
     finally:
