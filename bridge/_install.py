@@ -1,6 +1,7 @@
 """``install()``: ship the slave modules, run the handshake, serve requests."""
 import logging
 import pkgutil
+import sys
 import threading
 import warnings
 import weakref
@@ -184,13 +185,28 @@ class GroupBridge(object):
 DEFAULT_MAX_REPLY_BYTES = 512 * 1024 * 1024
 
 
+def _progress_reporter(gateway, progress):
+    """``progress`` as the responder calls it: (module, bytes, bytes so far)."""
+    if not progress:
+        return None
+    if callable(progress):
+        return lambda name, size, total: progress(gateway.id, name, size, total)
+
+    def to_stderr(name, size, total):
+        if size >= 1000000:
+            sys.stderr.write("execnet-bridge: %s <- %s: %.1f MB (%.1f MB in all)\n"
+                             % (gateway.id, name, size / 1e6, total / 1e6))
+            sys.stderr.flush()
+    return to_stderr
+
+
 def _version(parts):
     return ".".join(str(part) for part in parts)
 
 
 def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root=None,
             allow=None, deny=None, max_reply_bytes=DEFAULT_MAX_REPLY_BYTES, python=None,
-            wheelhouse=None):
+            wheelhouse=None, progress=None):
     """Let the slave behind ``gateway`` import modules that only the master has.
 
     ``gateway`` may be an execnet Group: every member gets a bridge, and
@@ -203,11 +219,15 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
     ``python``: serve the environment of this interpreter (on the master)
     instead of the master's own, e.g. a 2.7 one for 2.7 slaves. ``wheelhouse``:
     serve, per project, the wheel in this folder that best fits the slave.
+    ``progress``: True prints a line to stderr for each reply of 1 MB or more;
+    a callable gets ``(gateway id, module, bytes of the reply, bytes so far)``
+    for every reply.
     Installing twice on one gateway returns the first handle.
     """
     settings = dict(allow_extensions=allow_extensions, path=path, timeout=timeout,
                     cache_root=cache_root, allow=allow, deny=deny,
-                    max_reply_bytes=max_reply_bytes, python=python, wheelhouse=wheelhouse)
+                    max_reply_bytes=max_reply_bytes, python=python, wheelhouse=wheelhouse,
+                    progress=progress)
     if sum(choice is not None for choice in (path, python, wheelhouse)) > 1:
         raise BridgeError("give install() one of path=, python= and wheelhouse=")
     if isinstance(gateway, execnet.Group):
@@ -232,7 +252,8 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
         if environment is not None:
             options[six.text_type("environment")] = environment["version"][:2]
         responder = Responder(SearchPath(entries), {}, Stats(), environment or master_facts(),
-                              bool(allow_extensions), policy, max_reply_bytes)
+                              bool(allow_extensions), policy, max_reply_bytes,
+                              _progress_reporter(gateway, progress))
         bridge = Bridge(gateway, responder, options, timeout, environment, wheelhouse)
         _installed[gateway] = bridge
         return bridge

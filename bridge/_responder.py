@@ -69,6 +69,13 @@ class Stats(object):
     def __repr__(self):
         return "Stats(%s)" % ", ".join("%s=%r" % item for item in sorted(self.as_dict().items()))
 
+    def __str__(self):
+        data = self.as_dict()
+        return ("%(requests)d requests, %(modules)d modules + %(prefetched)d prefetched, "
+                "%(files)d files, %(sent).2f MB sent, %(cached).2f MB already cached, "
+                "%(missing)d missing, %(refused)d refused, %(errors)d errors, %(seconds).3f s"
+                % dict(data, sent=data["bytes_sent"] / 1e6, cached=data["bytes_cached"] / 1e6))
+
 
 class Refused(Exception):
     """A module exists but may not be served to this slave; the message says why."""
@@ -81,7 +88,7 @@ class Responder(object):
     """Turns FIND requests into replies from a SearchPath."""
 
     def __init__(self, search_path, facts, stats, master=None, allow_extensions=False,
-                 policy=None, max_reply_bytes=None):
+                 policy=None, max_reply_bytes=None, progress=None):
         self.search_path = search_path
         self.facts = facts
         self.stats = stats
@@ -89,6 +96,7 @@ class Responder(object):
         self.allow_extensions = allow_extensions
         self.policy = policy or Policy()
         self.max_reply_bytes = max_reply_bytes
+        self.progress = progress  # called (name, bytes of this reply, bytes so far)
         self.known = set()  # hashes the slave holds: its cache, and what we sent it
         self.sent = set()  # names whose records this slave has had
 
@@ -137,6 +145,10 @@ class Responder(object):
         records = [record] + related
         self.sent.update(each[protocol.NAME] for each in records)
         self.stats.add(modules=1, prefetched=len(related))
+        if self.progress is not None:
+            sent = sum(len(data) for each in records for _, _, data in each[protocol.FILES]
+                       if data is not None)
+            self.progress(name, sent, self.stats.bytes_sent)
         return protocol.module_reply(msg[protocol.ID], records, absent)
 
     def _record(self, name, located, budget):

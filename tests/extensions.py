@@ -90,7 +90,7 @@ def wheelhouse_site(label, wheelhouse):
 
 def built_wheels(label, python):
     """The folder of ``label``'s wheels of the test distributions, built once."""
-    final = os.path.join(cache_root(), source_hash(), label, "wheels")
+    final = os.path.join(cache_root(), "v2-" + source_hash(), label, "wheels")
     if os.path.isdir(final):
         return final
     if not os.path.isdir(os.path.dirname(final)):
@@ -115,7 +115,7 @@ def built_site(label, python):
     """The folder where ``label``'s build of the test distributions is installed."""
     if os.environ.get("BRIDGE_TEST_WHEELHOUSE"):
         return wheelhouse_site(label, os.environ["BRIDGE_TEST_WHEELHOUSE"])
-    final = os.path.join(cache_root(), source_hash(), label, "site")
+    final = os.path.join(cache_root(), "v2-" + source_hash(), label, "site")
     if os.path.isdir(final):
         return final
     work = tempfile.mkdtemp(prefix="unpack-", dir=os.path.dirname(final)

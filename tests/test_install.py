@@ -99,3 +99,17 @@ def test_install_on_a_group_serves_every_member(tmp_path, cache_root):
         assert handle.uninstall() == [True] * len(labels)
     finally:
         group.terminate(timeout=10)
+
+
+def test_stats_read_and_print_and_progress_is_reported(gateway, tmp_path, cache_root):
+    from trees import big_tree
+    seen = []
+    handle = bridge.install(gateway, path=[big_tree(tmp_path, megabytes=2), shop_tree(tmp_path)],
+                            cache_root=cache_root,
+                            progress=lambda *report: seen.append(report))
+    assert remote_value(gateway, "import big, shop; channel.send(1)") == 1
+    assert [(gw, name) for gw, name, _, _ in seen] == [(gateway.id, "big"), (gateway.id, "shop")]
+    assert seen[0][2] >= 2 * 1024 * 1024 and seen[1][3] == handle.stats.bytes_sent
+    text = str(handle.stats)
+    assert text.startswith("2 requests, 2 modules + 2 prefetched") and "MB sent" in text
+    assert handle.stats.as_dict()["requests"] == 2

@@ -1,0 +1,31 @@
+"""The pytest-xdist recipe: bare workers get the controller's test dependencies."""
+import subprocess
+import sys
+
+import pytest
+
+from conftest import write_tree
+
+INNER = '''
+import sys
+import pytest
+import six
+
+
+def test_runs_on_a_bare_worker_with_bridged_dependencies():
+    assert sys.flags.no_site == 1  # nothing of its own beyond the standard library
+    assert six.moves is not None and pytest.__version__
+'''
+
+
+def test_bare_xdist_workers_import_the_controllers_packages(tmp_path):
+    pytest.importorskip("xdist")  # tox installs it in every env
+    write_tree(tmp_path / "inner", {"test_inner.py": INNER})
+    worker = "popen//python=%s -E -S" % sys.executable  # bare: no site-packages at all
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "bridge.xdist", "--dist", "load", "--tx",
+         "2*" + worker, "-q", "-p", "no:cacheprovider", "test_inner.py"],
+        cwd=str(tmp_path / "inner"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = process.communicate()[0].decode("utf-8", "replace")
+    assert process.returncode == 0, out
+    assert "1 passed" in out
