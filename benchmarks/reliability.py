@@ -18,7 +18,6 @@ import argparse
 import glob
 import logging
 import os
-import random
 import shutil
 import signal
 import sys

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import execnet
@@ -178,3 +179,25 @@ def pid_alive(pid):
         return os.waitpid(pid, os.WNOHANG) == (0, 0)
     except OSError:
         return True
+
+
+def stall_master_then_collect(channel, seconds):
+    """The slave's first message on ``channel`` blocks the master's receiver thread for
+    that gateway ``seconds`` long (as a busy master would); return its second message.
+
+    The slave code waits for "go", sends once, then does what is measured and sends
+    its result.
+    """
+    received, done = [], threading.Event()
+
+    def stall_then_collect(message):
+        received.append(message)
+        if len(received) == 1:
+            time.sleep(seconds)
+        else:
+            done.set()
+
+    channel.setcallback(stall_then_collect)
+    channel.send("go")
+    assert done.wait(30)
+    return received[1]

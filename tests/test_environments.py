@@ -1,7 +1,6 @@
 """Serving each slave from an environment of its own version."""
 import os
 import subprocess
-import sys
 import warnings
 
 import execnet

@@ -3,14 +3,14 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import execnet
 import pytest
 
 import bridge
-from conftest import pid_alive, remote_value, slave_spec, wait_until
+from conftest import (pid_alive, remote_value, slave_spec, stall_master_then_collect,
+                      wait_until)
 from trees import big_tree, shop_tree
 
 
@@ -42,20 +42,7 @@ def test_a_reply_that_never_comes_times_out(gateway, tmp_path, cache_root):
         except ImportError as error:
             channel.send([str(error), time.time() - started])
     """)
-    received = []
-    done = threading.Event()
-
-    def stall_then_collect(message):
-        received.append(message)
-        if len(received) == 1:
-            time.sleep(2.5)
-        else:
-            done.set()
-
-    channel.setcallback(stall_then_collect)
-    channel.send("go")
-    assert done.wait(30)
-    error, waited = received[1]
+    error, waited = stall_master_then_collect(channel, 2.5)
     assert "no reply from the master within 1.0 s" in error
     assert 1.0 <= waited < 2.5
 

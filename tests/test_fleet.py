@@ -1,12 +1,11 @@
 """Many threads on one slave, many slaves on one master, gateways that come later."""
-import threading
-import time
 
 import execnet
 import pytest
 
 import bridge
-from conftest import MATRIX, execnet_cannot_start, find_python, remote_value, slave_spec
+from conftest import (MATRIX, execnet_cannot_start, find_python, remote_value, slave_spec,
+                      stall_master_then_collect)
 from trees import fleet_tree
 
 THREADS = """
@@ -59,19 +58,7 @@ def test_a_waiting_import_does_not_stall_local_imports(gateway, tmp_path, cache_
         import fleet.m0
         channel.send([local, fleet.m0.VALUE])
     """)
-    received, done = [], threading.Event()
-
-    def stall_then_collect(message):
-        received.append(message)
-        if len(received) == 1:
-            time.sleep(2.0)
-        else:
-            done.set()
-
-    channel.setcallback(stall_then_collect)
-    channel.send("go")
-    assert done.wait(30)
-    local_seconds, value = received[1]
+    local_seconds, value = stall_master_then_collect(channel, 2.0)
     assert value == 0
     assert local_seconds < 1.0
 
