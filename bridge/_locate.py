@@ -164,10 +164,6 @@ class Located(object):
         self.extensions = list(extensions)  # EXTENSION: the binaries found, any tag
         self.source = source  # EXTENSION: a .py of the same module beside them, if any
 
-    @property
-    def origin(self):
-        return self.root.local(self.path)
-
 
 def _join(folder, name):
     return folder + "/" + name if folder else name

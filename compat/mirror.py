@@ -107,6 +107,3 @@ class Mirror(object):
             os.rename(temporary, target)
         self.placed[target] = sha
         return target
-
-    def remove(self):
-        shutil.rmtree(self.root, ignore_errors=True)

@@ -23,7 +23,7 @@ package's ``children`` so the slave answers "no such submodule" itself.
 """
 import re
 
-from .neutral import binary_type, ensure_text, integer_types, string_types, text_type
+from .neutral import ensure_text, integer_types, string_types, text_type
 
 PROTOCOL_VERSION = 3  # 2: EXTENSION; 3: records, blobs, children, prefetch
 
@@ -146,7 +146,3 @@ def find_request_problem(msg):
     if not isinstance(msg.get(ID), integer_types) or isinstance(msg.get(ID), bool):
         return "request id must be an integer"
     return module_name_problem(msg.get(NAME))
-
-
-def is_binary(value):
-    return isinstance(value, binary_type)
