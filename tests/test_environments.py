@@ -1,6 +1,7 @@
 """Serving each slave from an environment of its own version."""
 import os
 import subprocess
+import sys
 import warnings
 
 import execnet
@@ -34,6 +35,8 @@ def environment(python, tmp_path, label, source):
 
 
 def test_a_2_7_slave_and_a_3_slave_each_get_their_environment(tmp_path, cache_root):
+    """2.7 from a 2.7 environment, a 3.x one from a 3.x venv, and a slave of the
+    master's own Python from the master's own environment, side by side."""
     old, new = find_python("2.7")[0], find_python("3.11")[0] or find_python("3.13")[0]
     if not old or not new or execnet_cannot_start("2.7"):
         pytest.skip("needs Python 2.7 and 3.11/3.13 slaves")
@@ -43,10 +46,18 @@ def test_a_2_7_slave_and_a_3_slave_each_get_their_environment(tmp_path, cache_ro
     try:
         slave27 = group.makegateway(slave_spec(old, str(tmp_path)))
         slave3 = group.makegateway(slave_spec(new, str(tmp_path)))
+        own = group.makegateway(slave_spec(sys.executable, str(tmp_path)))  # bare, our version
         bridge.install(slave27, python=env27, cache_root=cache_root)
         bridge.install(slave3, python=env3, cache_root=cache_root)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # same version: no mismatch warning
+            bridge.install(own, cache_root=cache_root)  # the master's own environment
         source = "import greeting\nchannel.send(greeting.greet('fleet'))"
         assert remote_value(slave27, source) == remote_value(slave3, source) == "hello fleet"
+        assert remote_value(own, """
+            import sys, six
+            channel.send([sys.flags.no_site, six.__version__])
+        """) == [1, __import__("six").__version__]
     finally:
         group.terminate(timeout=10)
 
