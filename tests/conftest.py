@@ -201,3 +201,12 @@ def stall_master_then_collect(channel, seconds):
     channel.send("go")
     assert done.wait(30)
     return received[1]
+
+
+def base_python():
+    """The interpreter behind this (virtual) environment, which runs bare with ``-E -S``:
+    a 2.7 virtualenv's own python cannot find its standard library without its site.py."""
+    real = getattr(sys, "real_prefix", None)
+    if real:
+        return os.path.join(real, "bin", "python%d.%d" % sys.version_info[:2])
+    return getattr(sys, "_base_executable", None) or sys.executable

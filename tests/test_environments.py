@@ -1,14 +1,14 @@
 """Serving each slave from an environment of its own version."""
 import os
 import subprocess
-import sys
 import warnings
 
 import execnet
 import pytest
 
 import bridge
-from conftest import execnet_cannot_start, find_python, remote_value, slave_spec, write_tree
+from conftest import (base_python, execnet_cannot_start, find_python, remote_value,
+                      slave_spec, write_tree)
 
 PY3_ONLY = "def greet(name: str) -> str:\n    return f'hello {name}'\n"
 PY2_OK = "def greet(name):\n    return 'hello %s' % name\n"
@@ -46,7 +46,7 @@ def test_a_2_7_slave_and_a_3_slave_each_get_their_environment(tmp_path, cache_ro
     try:
         slave27 = group.makegateway(slave_spec(old, str(tmp_path)))
         slave3 = group.makegateway(slave_spec(new, str(tmp_path)))
-        own = group.makegateway(slave_spec(sys.executable, str(tmp_path)))  # bare, our version
+        own = group.makegateway(slave_spec(base_python(), str(tmp_path)))  # bare, our version
         bridge.install(slave27, python=env27, cache_root=cache_root)
         bridge.install(slave3, python=env3, cache_root=cache_root)
         with warnings.catch_warnings():

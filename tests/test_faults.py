@@ -81,6 +81,7 @@ def importer():
         outcome = "ImportError: %%s" %% error
     with open(%r, "w") as stream:
         stream.write(outcome)
+channel.receive()  # "go": the master's stalling callback is in place
 channel.send("stall the master")
 thread = threading.Thread(target=importer)
 thread.start()
@@ -88,6 +89,7 @@ channel.send("importing")
 thread.join()
 """ % sys.argv[3])
 blocker.setcallback(lambda message: time.sleep(60))  # shop's reply never leaves
+blocker.send("go")  # only now: a message queued before setcallback would stall *this* thread
 time.sleep(1.5)
 os._exit(0)  # the master dies while the slave waits
 '''

@@ -9,6 +9,7 @@ unicode with an encoding line, which 2.7's compile refuses).
 """
 import getpass
 import os
+import shutil
 import socket
 import subprocess
 
@@ -99,9 +100,15 @@ def listening(port):
 
 
 @pytest.fixture
-def socket_server(slave_python, slave_cwd):
-    """A bare slave interpreter serving execnet gateways on a loopback port."""
-    package = os.path.dirname(os.path.abspath(execnet.__file__))
+def socket_server(slave_python, slave_cwd, tmp_path):
+    """A bare slave interpreter serving execnet gateways on a loopback port.
+
+    It gets a copy of the execnet package alone: the master's whole site-packages
+    could shadow its stdlib (a 2.7 master's has the enum34 backport).
+    """
+    package = str(tmp_path / "server-path" / "execnet")
+    shutil.copytree(os.path.dirname(os.path.abspath(execnet.__file__)), package,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     port = free_port()
     server = subprocess.Popen([slave_python, "-E", "-S", "-c", SOCKET_SERVER % (
         os.path.dirname(package), port, os.path.join(package, "script", "socketserver.py"))],

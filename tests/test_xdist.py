@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from conftest import write_tree
+from conftest import base_python, write_tree
 
 INNER = '''
 import sys
@@ -19,9 +19,12 @@ def test_runs_on_a_bare_worker_with_bridged_dependencies():
 
 
 def test_bare_xdist_workers_import_the_controllers_packages(tmp_path):
-    pytest.importorskip("xdist")  # tox installs it in every env
+    xdist = pytest.importorskip("xdist")  # tox installs it in every env
+    if int(xdist.__version__.split(".")[0]) < 2:  # the py27 env has xdist 1.34
+        pytest.skip("xdist %s workers find plugins by entry points, and the bridge does not "
+                    "serve distribution metadata (dist-info) yet" % xdist.__version__)
     write_tree(tmp_path / "inner", {"test_inner.py": INNER})
-    worker = "popen//python=%s -E -S" % sys.executable  # bare: no site-packages at all
+    worker = "popen//python=%s -E -S" % base_python()  # bare: no site-packages at all
     process = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "bridge.xdist", "--dist", "load", "--tx",
          "2*" + worker, "-q", "-p", "no:cacheprovider", "test_inner.py"],
