@@ -24,10 +24,10 @@ except NameError:  # Python < 3.6
     ModuleNotFoundError = ImportError
 
 
-def ensure_text(value, encoding="utf-8"):
+def ensure_text(value, encoding="utf-8", errors="strict"):
     """Return ``value`` as text; execnet carries text and bytes as different types."""
     if isinstance(value, binary_type):
-        return value.decode(encoding)
+        return value.decode(encoding, errors)
     return value
 
 

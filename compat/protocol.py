@@ -107,8 +107,12 @@ def module_reply(request_id, records, absent=()):
 
 
 def refusal(kind, request_id, name, reason):
-    """A MISSING, REFUSED or ERROR reply: the slave raises or returns None with ``reason``."""
-    return message(kind, id=request_id, name=text_type(name or ""), reason=text_type(reason))
+    """A MISSING, REFUSED or ERROR reply: the slave raises or returns None with ``reason``.
+
+    Never fails: a bad request's name may be any bytes (a 2.7 master gets them as str).
+    """
+    return message(kind, id=request_id, name=text_type(ensure_text(name or "", errors="replace")),
+                   reason=text_type(ensure_text(reason, errors="replace")))
 
 
 def module_name_problem(name):

@@ -103,7 +103,9 @@ def test_traversal_names_get_an_error_reply(responder, name):
 
 
 @pytest.mark.parametrize("msg", [None, 42, [], {}, {"kind": "find"}, {"kind": "nope", "id": 3},
-                                 {"kind": "find", "id": 4, "name": ["x"]}])
+                                 {"kind": "find", "id": 4, "name": ["x"]},
+                                 {"kind": "config", "id": 0, "name": b"\x80\x00"},
+                                 {"kind": "bogus", "id": 1, "name": b"\t\xdeJW"}])
 def test_malformed_messages_get_an_error_and_serving_goes_on(responder, msg):
     reply = responder.reply(msg)
     assert protocol.kind_of(reply) == protocol.ERROR
