@@ -8,6 +8,7 @@ slave's copy of the source gets. It travels as one more content-addressed
 file, ``__pycache__/<name>.<cache tag>.pyc``; CPython's loader points the code's
 ``co_filename`` at the slave's source path. Compiling runs nothing.
 """
+import hashlib
 import marshal
 import threading
 
@@ -18,7 +19,7 @@ except ImportError:  # Python 2.7 or 3.6 masters: no hash-based pycs, no shipped
 
 UNCHECKED_HASH_BASED = 0b01
 
-_compiled = {}  # source sha256 -> .pyc bytes, or None where it did not compile
+_compiled = {}  # source sha256 -> (.pyc bytes, their sha256), or None: did not compile
 _lock = threading.Lock()
 
 
@@ -36,8 +37,8 @@ def pyc_path(source_path, cache_tag):
 
 
 def compiled(sha, read):
-    """The .pyc bytes of the source whose sha256 is ``sha`` (``read()`` returns it,
-    called only when not compiled before), or None where it does not compile."""
+    """(.pyc bytes, their sha256) of the source whose sha256 is ``sha`` (``read()``
+    returns it, called only when not compiled before), or None: it does not compile."""
     with _lock:
         if sha in _compiled:
             return _compiled[sha]
@@ -47,8 +48,9 @@ def compiled(sha, read):
     except (SyntaxError, ValueError):
         result = None  # the slave compiles it and reports the error itself
     else:
-        result = (MAGIC_NUMBER + UNCHECKED_HASH_BASED.to_bytes(4, "little")
-                  + source_hash(source) + marshal.dumps(code))
+        pyc = (MAGIC_NUMBER + UNCHECKED_HASH_BASED.to_bytes(4, "little")
+               + source_hash(source) + marshal.dumps(code))
+        result = pyc, hashlib.sha256(pyc).hexdigest()
     with _lock:
         _compiled[sha] = result
     return result

@@ -35,15 +35,19 @@ _imports = {}  # (file, mtime, size, module name) -> the names it imports: parse
 _hashes_lock = threading.Lock()
 
 
-def file_hash(root, path, data=None):
+def file_hash(root, path):
+    """(sha256, the bytes where hashing had to read them, else None): each version of
+    a file is hashed once, and bytes read for it are not read again to be sent."""
     stamp = root.stamp(path)
     with _hashes_lock:
         known = _hashes.get(stamp)
-    if known is None:
-        known = hashlib.sha256(root.read(path) if data is None else data).hexdigest()
-        with _hashes_lock:
-            _hashes[stamp] = known
-    return known
+    if known is not None:
+        return known, None
+    data = root.read(path)
+    known = hashlib.sha256(data).hexdigest()
+    with _hashes_lock:
+        _hashes[stamp] = known
+    return known, data
 
 
 class Stats(object):
@@ -181,10 +185,10 @@ class Responder(object):
     def _add_bytecode(self, root, path, files):
         """Append the master-compiled .pyc of ``path`` to ``files``;
         (bytes that travel, bytes the slave already has)."""
-        pyc = _bytecode.compiled(files[0][1], lambda: root.read(path))
-        if pyc is None:
+        compiled = _bytecode.compiled(files[0][1], lambda: root.read(path))
+        if compiled is None:
             return 0, 0
-        sha = hashlib.sha256(pyc).hexdigest()
+        pyc, sha = compiled
         data = None if sha in self.known else pyc
         files.append([six.text_type(_bytecode.pyc_path(path, self.facts["cache_tag"])),
                       six.text_type(sha), data])
@@ -194,13 +198,13 @@ class Responder(object):
         """[[path, sha, bytes or None]], bytes that travel, bytes the slave already has."""
         files, size, cached = [], 0, 0
         for path in paths:
-            data = None
-            sha = file_hash(root, path)
-            if sha not in self.known:
-                data = root.read(path)
-                size += len(data)
-            else:
+            sha, data = file_hash(root, path)
+            if sha in self.known:
+                data = None
                 cached += root.size(path)
+            else:
+                data = root.read(path) if data is None else data
+                size += len(data)
             files.append([six.text_type(path), six.text_type(sha), data])
         return files, size, cached
 

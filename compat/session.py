@@ -173,24 +173,24 @@ class ImportSession(object):
     def _store(self, record):
         """Place a record's files and folders in the mirror; its ServedModule."""
         fullname = ensure_text(record[protocol.NAME])
-        for relative in record.get(protocol.DIRS) or ():
-            self.mirror.make_dir(ensure_text(relative))
-        for relative, sha, _ in record.get(protocol.FILES) or ():
+        module_type = ensure_text(record[protocol.TYPE])
+        relative = ensure_text(record[protocol.PATH])
+        for folder in record.get(protocol.DIRS) or ():
+            self.mirror.make_dir(ensure_text(folder))
+        for placed, sha, _ in record.get(protocol.FILES) or ():
             sha = ensure_text(sha)
             blob = self.blobs.path(sha) if sha in self.intact else None
             if blob is None:
                 raise import_error("execnet-bridge cannot import '%s': the body of %s did not "
-                                   "arrive intact" % (fullname, relative), fullname,
+                                   "arrive intact" % (fullname, placed), fullname,
                                    RemoteImportError)
-            self.mirror.place(ensure_text(relative), blob, sha)
-        if record.get(protocol.CHILDREN) is not None and ensure_text(
-                record[protocol.TYPE]) in (protocol.PACKAGE, protocol.NAMESPACE):
-            self.children[fullname] = set(ensure_text(name) for name in record[protocol.CHILDREN])
-        module_type = ensure_text(record[protocol.TYPE])
-        relative = ensure_text(record[protocol.PATH])
+            self.mirror.place(ensure_text(placed), blob, sha)
         # A package's own place is its folder, not its __init__ file.
         own = relative.rpartition("/")[0] if module_type == protocol.PACKAGE else relative
         holder = own.rpartition("/")[0]
         directory = self.mirror.path(holder) if holder else self.mirror.root
-        return ServedModule(fullname, module_type, directory, self.mirror.path(relative),
-                            ensure_text(record.get(protocol.ORIGIN, "")))
+        served = ServedModule(fullname, module_type, directory, self.mirror.path(relative),
+                              ensure_text(record.get(protocol.ORIGIN, "")))
+        if served.is_package and record.get(protocol.CHILDREN) is not None:
+            self.children[fullname] = set(ensure_text(name) for name in record[protocol.CHILDREN])
+        return served
