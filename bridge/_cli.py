@@ -58,6 +58,11 @@ channel.send(("exit", code))
 """
 
 
+# A slave that has not ended this long after being told to is killed, so none
+# outlives the command (and keeps its stderr, which is ours, open).
+SLAVE_EXIT_SECONDS = 10
+
+
 def gateway_spec(args):
     return args.gateway or "popen//python=%s" % (args.python or sys.executable)
 
@@ -74,7 +79,8 @@ def run(args):
         with open(args.script) as stream:
             source = stream.read()
         path.insert(0, os.path.dirname(os.path.abspath(args.script)))
-    gateway = execnet.makegateway(gateway_spec(args))
+    group = execnet.Group()  # of its own: terminate() below waits for (or kills) the slave
+    gateway = group.makegateway(gateway_spec(args))
     try:
         install(gateway, path=path, allow_extensions=args.allow_extensions)
         channel = gateway.remote_exec(RUN)
@@ -89,7 +95,7 @@ def run(args):
             stream.write(payload)
             stream.flush()
     finally:
-        gateway.exit()
+        group.terminate(timeout=SLAVE_EXIT_SECONDS)
 
 
 def distributions(search_path):
@@ -132,13 +138,13 @@ def doctor(args):
     search_path = SearchPath(default_search_path())
     print("master: %s" % describe(master))
     for python in args.python or [sys.executable]:
-        gateway = execnet.makegateway("popen//python=%s" % python)
+        group = execnet.Group()
         try:
-            handle = install(gateway, path=[])
+            handle = install(group.makegateway("popen//python=%s" % python), path=[])
             slave = dict(handle.slave)
             handle.uninstall()
         finally:
-            gateway.exit()
+            group.terminate(timeout=SLAVE_EXIT_SECONDS)
         print("\nslave %s: %s" % (python, describe(slave)))
         for root, name, version, files in distributions(search_path):
             print("  %-32s %-12s %s" % (name, version, verdict(

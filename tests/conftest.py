@@ -210,3 +210,39 @@ def base_python():
     if real:
         return os.path.join(real, "bin", "python%d.%d" % sys.version_info[:2])
     return getattr(sys, "_base_executable", None) or sys.executable
+
+
+def run_bounded(args, cwd, timeout=120, stderr=subprocess.PIPE):
+    """Run a command to its end, as a test's own child; return (code, stdout, stderr) as text.
+
+    The command and everything it starts (its slaves hold our pipes too) run in a
+    session of their own. If they are not done within ``timeout`` they get SIGABRT
+    (with faulthandler on, a Python 3 master prints every thread's stack), then
+    SIGKILL; the test fails with what they printed, and nothing is left running.
+    """
+    environment = dict(os.environ, PYTHONFAULTHANDLER="1")
+    process = subprocess.Popen(args, cwd=str(cwd), env=environment, stdout=subprocess.PIPE,
+                               stderr=stderr, preexec_fn=os.setsid)
+    expired = threading.Event()
+
+    def stop():
+        expired.set()
+        for signal_number, pause in ((6, 2.0), (9, 0)):  # SIGABRT, then SIGKILL
+            try:
+                os.killpg(process.pid, signal_number)
+            except OSError:
+                return
+            time.sleep(pause)
+
+    timer = threading.Timer(timeout, stop)
+    timer.start()
+    try:
+        out, err = process.communicate()
+    finally:
+        timer.cancel()
+    out, err = (stream.decode("utf-8", "replace") if stream is not None else ""
+                for stream in (out, err))
+    if expired.is_set():
+        pytest.fail("%s still running after %ss; it printed:\n%s\n%s"
+                    % (" ".join(args), timeout, out, err))
+    return process.returncode, out, err

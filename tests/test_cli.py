@@ -1,8 +1,7 @@
 """python -m bridge run / doctor, as a user runs them."""
-import subprocess
 import sys
 
-from conftest import write_tree
+from conftest import run_bounded, write_tree
 
 APP = {
     "app/__init__.py": "",
@@ -22,10 +21,7 @@ APP = {
 
 
 def bridge_cli(tmp_path, *args):
-    process = subprocess.Popen([sys.executable, "-m", "bridge"] + list(args), cwd=str(tmp_path),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = process.communicate()
-    return process.returncode, out.decode("utf-8"), err.decode("utf-8")
+    return run_bounded([sys.executable, "-m", "bridge"] + list(args), tmp_path)
 
 
 def test_run_a_module_streams_output_and_exit_code(slave_python, tmp_path):

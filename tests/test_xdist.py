@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from conftest import base_python, write_tree
+from conftest import base_python, run_bounded, write_tree
 
 INNER = '''
 import sys
@@ -25,10 +25,9 @@ def test_bare_xdist_workers_import_the_controllers_packages(tmp_path):
                     "serve distribution metadata (dist-info) yet" % xdist.__version__)
     write_tree(tmp_path / "inner", {"test_inner.py": INNER})
     worker = "popen//python=%s -E -S" % base_python()  # bare: no site-packages at all
-    process = subprocess.Popen(
+    code, out, _ = run_bounded(
         [sys.executable, "-m", "pytest", "-p", "bridge.xdist", "--dist", "load", "--tx",
          "2*" + worker, "-q", "-p", "no:cacheprovider", "test_inner.py"],
-        cwd=str(tmp_path / "inner"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    out = process.communicate()[0].decode("utf-8", "replace")
-    assert process.returncode == 0, out
+        tmp_path / "inner", stderr=subprocess.STDOUT)
+    assert code == 0, out
     assert "1 passed" in out
