@@ -100,14 +100,13 @@ def run(args):
 
 def distributions(search_path):
     """(root, name, version, [root-relative files]) of every installed distribution."""
-    for root in search_path.roots:
-        for entry in sorted(root.names("")):
-            if not entry.endswith(".dist-info") or not root.isfile(entry + "/RECORD"):
-                continue
-            name, _, version = entry[:-len(".dist-info")].partition("-")
-            record = root.read(entry + "/RECORD").decode("utf-8", "replace")
-            files = [line.split(",", 1)[0] for line in record.splitlines() if line]
-            yield root, name, version, files
+    for root, entry, _ in search_path.distributions():
+        if not entry.endswith(".dist-info") or not root.isfile(entry + "/RECORD"):
+            continue
+        name, _, version = entry[:-len(".dist-info")].partition("-")
+        record = root.read(entry + "/RECORD").decode("utf-8", "replace")
+        files = [line.split(",", 1)[0] for line in record.splitlines() if line]
+        yield root, name, version, files
 
 
 def verdict(search_path, root, files, slave, master, allow_extensions):

@@ -20,8 +20,8 @@ from .errors import BridgeError, EnvironmentMismatchWarning, HandshakeError
 log = logging.getLogger("bridge")
 
 # The slave modules, in dependency order: compat names, protocol, the rest, the hook.
-SLAVE_MODULES = ("neutral", "protocol", "tags", "blobs", "mirror", "client", "session", "importer2", "importer3",
-                 "hook")
+SLAVE_MODULES = ("neutral", "protocol", "tags", "blobs", "mirror", "client", "session",
+                 "metadata", "importer2", "importer3", "hook")
 
 UNINSTALL_SOURCE = """
 import sys

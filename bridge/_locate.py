@@ -266,6 +266,40 @@ class SearchPath(object):
                            and not root.isfile(_join(folder, name) + "/__init__.py"))
         return sorted(found)
 
+    def distributions(self, name=None):
+        """[(root, folder, normalized name)] of distribution metadata folders
+        (``*.dist-info``, ``*.egg-info``): the first on the path for each name, as
+        importlib.metadata finds them; only ``name``'s when given."""
+        wanted = None if name is None else protocol.normalized_distribution(name)
+        found, seen = [], set()
+        for root in self.roots:
+            for entry in sorted(root.names("")):
+                stem, _, suffix = entry.rpartition(".")
+                normalized = protocol.normalized_distribution(stem.split("-")[0])
+                if (suffix not in METADATA_SUFFIXES or normalized in seen
+                        or wanted not in (None, normalized) or not root.isdir(entry)):
+                    continue
+                seen.add(normalized)
+                found.append((root, entry, normalized))
+        return found
+
+    def metadata_files(self, root, folder):
+        """Root-relative paths of every file in a metadata folder and its subfolders
+        (``licenses/``), leaving out what resolves outside the root."""
+        found, pending = [], [(folder, 0)]
+        while pending:
+            current, depth = pending.pop()
+            folders, files = root.listdir(current)
+            found.extend(path for path in (_join(current, name) for name in files)
+                         if _inside(root, path))
+            if depth < METADATA_DEPTH:
+                pending.extend((_join(current, name), depth + 1) for name in folders)
+        return sorted(found)
+
+
+METADATA_SUFFIXES = ("dist-info", "egg-info")
+METADATA_DEPTH = 8  # folders inside a metadata folder, at most (a symlink loop ends here)
+
 
 def _wheel_index(root):
     """Map each top-level name an installed distribution's RECORD lists to its

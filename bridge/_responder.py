@@ -53,8 +53,8 @@ def file_hash(root, path):
 class Stats(object):
     """Counters of one install, readable while it serves."""
 
-    FIELDS = ("requests", "modules", "prefetched", "missing", "refused", "errors", "files",
-              "bytes_sent", "bytes_cached", "seconds")
+    FIELDS = ("requests", "modules", "prefetched", "distributions", "missing", "refused",
+              "errors", "files", "bytes_sent", "bytes_cached", "seconds")
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -76,7 +76,7 @@ class Stats(object):
     def __str__(self):
         data = self.as_dict()
         return ("%(requests)d requests, %(modules)d modules + %(prefetched)d prefetched, "
-                "%(files)d files, %(sent).2f MB sent, %(cached).2f MB already cached, "
+                "%(distributions)d distributions' metadata, %(files)d files, %(sent).2f MB sent, %(cached).2f MB already cached, "
                 "%(missing)d missing, %(refused)d refused, %(errors)d errors, %(seconds).3f s"
                 % dict(data, sent=data["bytes_sent"] / 1e6, cached=data["bytes_cached"] / 1e6))
 
@@ -89,7 +89,7 @@ COUNTERS = {protocol.MISSING: "missing", protocol.REFUSED: "refused", protocol.E
 
 
 class Responder(object):
-    """Turns FIND requests into replies from a SearchPath."""
+    """Turns FIND and DISTRIBUTIONS requests into replies from a SearchPath."""
 
     def __init__(self, search_path, facts, stats, master=None, allow_extensions=False,
                  policy=None, max_reply_bytes=None, progress=None):
@@ -127,13 +127,13 @@ class Responder(object):
                                 name if isinstance(name, six.string_types) else "", reason)
 
     def _answer(self, msg):
-        problem = protocol.find_request_problem(msg)
+        problem = protocol.request_problem(msg)
         if problem:
             return self._refuse(protocol.ERROR, msg, "bad request: %s" % problem)
+        self.known.difference_update(ensure_text(sha) for sha in msg.get(protocol.LOST) or ())
+        if protocol.kind_of(msg) == protocol.DISTRIBUTIONS:
+            return self._distributions(msg)
         name = ensure_text(msg[protocol.NAME])
-        lost = msg.get(protocol.LOST) or []
-        self.known.difference_update(ensure_text(sha) for sha in lost if isinstance(
-            sha, six.string_types))
         refused = self.policy.problem(name)
         if refused:
             return self._refuse(protocol.REFUSED, msg, refused)
@@ -154,6 +154,34 @@ class Responder(object):
                        if data is not None)
             self.progress(name, sent, self.stats.bytes_sent)
         return protocol.module_reply(msg[protocol.ID], records, absent)
+
+    def _distributions(self, msg):
+        """The metadata folders of one distribution, or of every one on the path.
+
+        They describe what the master has, as installed: served from the same
+        search path as the modules, so from the slave's own environment when
+        install() was given ``python=``."""
+        name = msg.get(protocol.NAME)
+        name = None if name is None else ensure_text(name)
+        found = self.search_path.distributions(name)
+        if name is not None and not found:
+            return self._refuse(protocol.MISSING, msg, "no distribution named %r on the "
+                                "master's search path" % name)
+        records, total, cached = [], 0, 0
+        for root, folder, normalized in found:
+            files, size, kept = self._files(root, self.search_path.metadata_files(root, folder))
+            records.append(protocol.module_record(normalized, protocol.METADATA, folder, files,
+                                                  [folder], [], root.local(folder)))
+            total, cached = total + size, cached + kept
+        if self.max_reply_bytes is not None and total > self.max_reply_bytes:
+            return self._refuse(protocol.REFUSED, msg, "the metadata of %s is too large to "
+                                "send: %d bytes, the master's limit is %d" % (
+                                    repr(name) if name else "every distribution", total,
+                                    self.max_reply_bytes))
+        self.known.update(sha for record in records for _, sha, _ in record[protocol.FILES])
+        self.stats.add(distributions=len(records), bytes_sent=total, bytes_cached=cached,
+                       files=sum(len(record[protocol.FILES]) for record in records))
+        return protocol.module_reply(msg[protocol.ID], records)
 
     def _record(self, name, located, budget):
         """(record, bytes sent) of one module; Refused if it may not go to this slave."""

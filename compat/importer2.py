@@ -11,6 +11,7 @@ import pkgutil
 import sys
 
 from . import protocol
+from .metadata import find_distributions
 from .session import version_mismatch
 
 
@@ -54,6 +55,10 @@ class BridgeImporter(object):
         if served is None:
             return None
         return MirrorLoader(served, existed, self.session.environment)
+
+    def find_distributions(self, context=None):
+        """The importlib_metadata backport's question (pluggy and pytest ask it)."""
+        return find_distributions(self.session, context)
 
 
 class RefusingLoader(object):

@@ -12,6 +12,7 @@ from importlib.machinery import (BYTECODE_SUFFIXES, EXTENSION_SUFFIXES, SOURCE_S
                                  ExtensionFileLoader, FileFinder, SourceFileLoader,
                                  SourcelessFileLoader)
 
+from .metadata import find_distributions
 from .neutral import import_error
 from .session import RemoteImportError, version_mismatch
 
@@ -56,6 +57,10 @@ class BridgeFinder(object):
             raise import_error("execnet-bridge wrote '%s' to %s but cannot find it there"
                                % (fullname, served.filename), fullname, RemoteImportError)
         return spec
+
+    def find_distributions(self, context=None):
+        """importlib.metadata's question: the master's metadata of served distributions."""
+        return find_distributions(self.session, context)
 
     def invalidate_caches(self):
         """Nothing is cached that a local change could make stale."""

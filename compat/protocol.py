@@ -20,12 +20,18 @@ same top-level package (prefetched, so an import statement costs one round
 trip). A record lists its files as ``[path, sha256, bytes or None]``: None
 where the slave's cache already holds that hash (HELLO's ``blobs``), and a
 package's ``children`` so the slave answers "no such submodule" itself.
+
+A DISTRIBUTIONS request asks for the metadata folders (``*.dist-info``,
+``*.egg-info``) of one distribution by ``name``, or of all (``name`` None),
+for ``importlib.metadata``. It gets a MODULE reply whose records have the
+type METADATA (an empty list when ``name`` is None and there are none), or
+MISSING.
 """
 import re
 
 from .neutral import ensure_text, integer_types, string_types, text_type
 
-PROTOCOL_VERSION = 3  # 2: EXTENSION; 3: records, blobs, children, prefetch
+PROTOCOL_VERSION = 4  # 2: EXTENSION; 3: records, blobs, children, prefetch; 4: DISTRIBUTIONS
 
 # Message kinds.
 CONFIG = "config"
@@ -33,11 +39,14 @@ HELLO = "hello"
 READY = "ready"
 INSTALLED = "installed"
 FIND = "find"
+DISTRIBUTIONS = "distributions"
 MODULE = "module"
 MISSING = "missing"
 REFUSED = "refused"
 ERROR = "error"
-KINDS = (CONFIG, HELLO, READY, INSTALLED, FIND, MODULE, MISSING, REFUSED, ERROR)
+KINDS = (CONFIG, HELLO, READY, INSTALLED, FIND, DISTRIBUTIONS, MODULE, MISSING, REFUSED,
+         ERROR)
+REQUEST_KINDS = (FIND, DISTRIBUTIONS)
 REPLY_KINDS = (MODULE, MISSING, REFUSED, ERROR)
 
 # Module types carried by a MODULE reply.
@@ -45,7 +54,9 @@ SOURCE = "source"  # a single ``.py`` file
 PACKAGE = "package"  # a directory with ``__init__.py``
 NAMESPACE = "namespace"  # a PEP 420 portion: a directory without ``__init__``
 EXTENSION = "extension"  # a compiled module, with the libraries that travel with it
+METADATA = "metadata"  # a distribution's metadata folder; NAME is its normalized name
 MODULE_TYPES = (SOURCE, PACKAGE, NAMESPACE, EXTENSION)
+RECORD_TYPES = MODULE_TYPES + (METADATA,)
 
 # Field names.
 KIND = "kind"
@@ -61,7 +72,7 @@ CHILDREN = "children"  # a package's submodule names, all of them
 ORIGIN = "origin"  # where the master found it, for messages only
 MODULES = "modules"  # MODULE reply: the records, the requested one first
 BLOBS = "blobs"  # HELLO: hashes in the slave's persistent cache
-LOST = "lost"  # FIND: hashes the slave was told it had but could not use
+LOST = "lost"  # FIND, DISTRIBUTIONS: hashes the slave was told it had but could not use
 ABSENT = "absent"  # MODULE reply: names it imports that neither side has
 SOURCES = "sources"  # CONFIG: list of [module name, source text], in import order
 OPTIONS = "options"
@@ -70,6 +81,7 @@ CHANNEL = "channel"
 
 MAX_NAME_LENGTH = 500
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DISTRIBUTION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")  # PEP 508 names
 
 
 def message(kind, **fields):
@@ -93,6 +105,18 @@ def kind_of(msg):
 def find_request(name, lost=()):
     """A FIND request; the client adds the ``id`` when it sends it."""
     return message(FIND, name=text_type(name), lost=[text_type(sha) for sha in lost])
+
+
+def distributions_request(name=None, lost=()):
+    """A DISTRIBUTIONS request for distribution ``name``, or for all when None."""
+    return message(DISTRIBUTIONS, name=None if name is None else text_type(name),
+                   lost=[text_type(sha) for sha in lost])
+
+
+def normalized_distribution(name):
+    """The form both sides compare distribution names in: ``Foo.Bar-baz`` -> ``foo_bar_baz``
+    (PEP 503's normalization, with the ``_`` that metadata folder names use)."""
+    return re.sub(r"[-_.]+", "_", name).lower()
 
 
 def module_record(name, module_type, path, files, dirs, children, origin):
@@ -143,10 +167,28 @@ def relative_path_problem(path):
     return None
 
 
-def find_request_problem(msg):
-    """Return why ``msg`` is not a valid FIND request, or None."""
-    if kind_of(msg) != FIND:
-        return "expected a %r message" % FIND
+def distribution_name_problem(name):
+    """Return why ``name`` is not None or a valid distribution name, or None."""
+    if name is None:
+        return None
+    if not isinstance(name, string_types):
+        return "distribution name must be text or None, not %s" % type(name).__name__
+    if len(name) > MAX_NAME_LENGTH or not _DISTRIBUTION.match(name):
+        return "%r is not a distribution name" % (name,)
+    return None
+
+
+def request_problem(msg):
+    """Return why ``msg`` is not a valid FIND or DISTRIBUTIONS request, or None."""
+    kind = kind_of(msg)
+    if kind not in REQUEST_KINDS:
+        return "expected a %r or %r message" % REQUEST_KINDS
     if not isinstance(msg.get(ID), integer_types) or isinstance(msg.get(ID), bool):
         return "request id must be an integer"
+    lost = msg.get(LOST)
+    if lost is not None and not (isinstance(lost, list) and all(
+            isinstance(sha, string_types) for sha in lost)):
+        return "%r must be a list of hashes" % LOST
+    if kind == DISTRIBUTIONS:
+        return distribution_name_problem(msg.get(NAME))
     return module_name_problem(msg.get(NAME))

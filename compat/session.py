@@ -75,6 +75,8 @@ class ImportSession(object):
         self.missing = {}
         self.children = {}  # package -> the names of all its submodules, from the master
         self.intact = set()  # hashes whose blobs were checked (or written) in this session
+        self.distributions = {}  # normalized name -> its metadata folder in the mirror, or None
+        self.listed_all = False  # has the master sent every distribution's metadata?
         self._lock = threading.Lock()
         self._fetching = {}
 
@@ -154,6 +156,46 @@ class ImportSession(object):
         raise import_error("execnet-bridge cannot import '%s': %s" % (fullname, reason),
                            fullname, RemoteImportError)
 
+    def distribution_folders(self, name=None):
+        """[(normalized name, mirror folder)] of the master's metadata for distribution
+        ``name``, or for all when None; asked once, then answered from memory."""
+        if protocol.distribution_name_problem(name):
+            return []
+        key = None if name is None else protocol.normalized_distribution(ensure_text(name))
+        with self._lock:
+            known = self.listed_all if key is None else key in self.distributions
+        if not known:
+            self._ask_distributions(name, key)
+        with self._lock:
+            wanted = sorted(self.distributions) if key is None else [key]
+            return [(each, self.distributions[each]) for each in wanted
+                    if self.distributions.get(each)]
+
+    def _ask_distributions(self, name, key, lost=()):
+        """Metadata is looked up, never imported: a master that cannot answer means
+        "not found" (importlib.metadata's PackageNotFoundError), not an ImportError."""
+        try:
+            reply = self.client.request(protocol.distributions_request(name, lost))
+        except BridgeUnavailable:
+            return
+        records = []
+        if protocol.kind_of(reply) == protocol.MODULE:
+            records = reply.get(protocol.MODULES) or []
+        missing = self._missing_blobs(records)
+        if missing and not lost:
+            return self._ask_distributions(name, key, missing)
+        found = {}
+        for record in records:
+            self._place(record)
+            found[ensure_text(record[protocol.NAME])] = self.mirror.path(
+                ensure_text(record[protocol.PATH]))
+        with self._lock:
+            self.distributions.update(found)
+            if key is None:
+                self.listed_all = True
+            else:
+                self.distributions.setdefault(key, None)
+
     def _missing_blobs(self, records):
         """Store the bodies that came; return the hashes we were sent none for and lack."""
         missing = []
@@ -170,11 +212,9 @@ class ImportSession(object):
                         self.intact.add(sha)
         return missing
 
-    def _store(self, record):
-        """Place a record's files and folders in the mirror; its ServedModule."""
+    def _place(self, record):
+        """Place a record's folders and files in the mirror."""
         fullname = ensure_text(record[protocol.NAME])
-        module_type = ensure_text(record[protocol.TYPE])
-        relative = ensure_text(record[protocol.PATH])
         for folder in record.get(protocol.DIRS) or ():
             self.mirror.make_dir(ensure_text(folder))
         for placed, sha, _ in record.get(protocol.FILES) or ():
@@ -185,6 +225,13 @@ class ImportSession(object):
                                    "arrive intact" % (fullname, placed), fullname,
                                    RemoteImportError)
             self.mirror.place(ensure_text(placed), blob, sha)
+
+    def _store(self, record):
+        """Place a module's record in the mirror; its ServedModule."""
+        self._place(record)
+        fullname = ensure_text(record[protocol.NAME])
+        module_type = ensure_text(record[protocol.TYPE])
+        relative = ensure_text(record[protocol.PATH])
         # A package's own place is its folder, not its __init__ file.
         own = relative.rpartition("/")[0] if module_type == protocol.PACKAGE else relative
         holder = own.rpartition("/")[0]

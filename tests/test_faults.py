@@ -124,12 +124,15 @@ def test_garbage_on_the_request_channel_gets_error_replies_and_serving_goes_on(
         client = sys.modules["_execnet_bridge.hook"]._current["session"].client
         for garbage in (None, 42, "find", [1, 2], {"kind": "find"}, {"kind": "bogus", "id": 7},
                         {"kind": "find", "id": 8, "name": "../../etc/passwd"},
-                        {"kind": "find", "id": 9, "name": "a" * 10000}):
+                        {"kind": "find", "id": 9, "name": "a" * 10000},
+                        {"kind": "distributions", "id": 10, "name": "../x"},
+                        {"kind": "distributions", "id": 11, "name": ["six"]},
+                        {"kind": "distributions", "id": 12, "name": None, "lost": 5}):
             client._channel.send(garbage)
         import shop.cart
         channel.send(shop.cart.total(8))
     """) == 10.0
-    assert wait_until(lambda: handle.stats.errors == 8, timeout=10)
+    assert wait_until(lambda: handle.stats.errors == 11, timeout=10), handle.stats
     stats = handle.stats  # shop, shop.prices, shop.tax, shop.cart, shop.cart.items
     assert stats.modules + stats.prefetched == 5 and stats.modules == 2
 

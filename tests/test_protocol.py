@@ -5,10 +5,11 @@ from bridge.compat import protocol
 
 
 def test_message_kinds_and_version_are_frozen():
-    assert protocol.PROTOCOL_VERSION == 3
-    assert protocol.KINDS == ("config", "hello", "ready", "installed", "find", "module",
-                              "missing", "refused", "error")
+    assert protocol.PROTOCOL_VERSION == 4
+    assert protocol.KINDS == ("config", "hello", "ready", "installed", "find", "distributions",
+                              "module", "missing", "refused", "error")
     assert protocol.MODULE_TYPES == ("source", "package", "namespace", "extension")
+    assert protocol.RECORD_TYPES == protocol.MODULE_TYPES + ("metadata",)
 
 
 def test_messages_are_plain_data_with_text_keys():
@@ -22,6 +23,22 @@ def test_messages_are_plain_data_with_text_keys():
         "origin": "/m/a/b.py"}], "absent": []}
     assert protocol.find_request("a.b", ["f" * 64]) == {"kind": "find", "name": "a.b",
                                                         "lost": ["f" * 64]}
+    assert protocol.distributions_request() == {"kind": "distributions", "name": None,
+                                                "lost": []}
+    assert protocol.distributions_request("Foo.Bar")["name"] == "Foo.Bar"
+
+
+@pytest.mark.parametrize("name, normalized", [("six", "six"), ("Foo.Bar-baz", "foo_bar_baz"),
+                                              ("zope.interface", "zope_interface"),
+                                              ("A__B--c", "a_b_c")])
+def test_distribution_names_are_compared_normalized(name, normalized):
+    assert protocol.distribution_name_problem(name) is None
+    assert protocol.normalized_distribution(name) == normalized
+
+
+@pytest.mark.parametrize("name", ["", "-a", "a-", "a b", "../x", "a/b", "a" * 501, 3, b"\xff"])
+def test_invalid_distribution_names(name):
+    assert protocol.distribution_name_problem(name)
 
 
 @pytest.mark.parametrize("name", ["a", "a.b", "_private.x2", "A" * 100])
@@ -50,6 +67,18 @@ def test_invalid_mirror_paths(path):
                                  {"kind": "find", "id": "1", "name": "a"},
                                  {"kind": "find", "id": True, "name": "a"},
                                  {"kind": "find", "id": 1, "name": "a/../b"},
-                                 {"kind": "module", "id": 1, "name": "a"}])
+                                 {"kind": "module", "id": 1, "name": "a"},
+                                 {"kind": "distributions", "id": 1, "name": "a b"},
+                                 {"kind": "distributions", "id": 1, "name": 7},
+                                 {"kind": "distributions", "name": None},
+                                 {"kind": "find", "id": 1, "name": "a", "lost": "f"},
+                                 {"kind": "find", "id": 1, "name": "a", "lost": [1]}])
 def test_malformed_requests_are_recognised(msg):
-    assert protocol.find_request_problem(msg)
+    assert protocol.request_problem(msg)
+
+
+@pytest.mark.parametrize("msg", [{"kind": "find", "id": 1, "name": "a.b"},
+                                 {"kind": "distributions", "id": 2, "name": None},
+                                 {"kind": "distributions", "id": 3, "name": "Foo.Bar"}])
+def test_well_formed_requests_pass(msg):
+    assert protocol.request_problem(msg) is None

@@ -19,10 +19,7 @@ def test_runs_on_a_bare_worker_with_bridged_dependencies():
 
 
 def test_bare_xdist_workers_import_the_controllers_packages(tmp_path):
-    xdist = pytest.importorskip("xdist")  # tox installs it in every env
-    if int(xdist.__version__.split(".")[0]) < 2:  # the py27 env has xdist 1.34
-        pytest.skip("xdist %s workers find plugins by entry points, and the bridge does not "
-                    "serve distribution metadata (dist-info) yet" % xdist.__version__)
+    pytest.importorskip("xdist")  # tox installs it in every env
     write_tree(tmp_path / "inner", {"test_inner.py": INNER})
     worker = "popen//python=%s -E -S" % base_python()  # bare: no site-packages at all
     code, out, _ = run_bounded(

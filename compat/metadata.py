@@ -1,0 +1,62 @@
+"""Distribution metadata of what the master serves, for ``importlib.metadata``.
+
+``importlib.metadata`` (3.8+) and its backport ``importlib_metadata`` (2.7,
+3.x) ask every finder on ``sys.meta_path`` for ``find_distributions(context)``.
+The master's metadata folders (``*.dist-info``) are mirrored like modules, at
+the same root-relative place, so a ``PathDistribution`` over one reads real
+files, and its ``locate_file()`` points at the served modules' mirrored files.
+"""
+import os
+import sys
+
+from . import protocol
+
+
+def local_distributions():
+    """Normalized names of the distributions on the slave's own ``sys.path``: they win."""
+    names = set()
+    for entry in sys.path:
+        try:
+            listing = os.listdir(entry or ".")
+        except (OSError, TypeError):
+            continue
+        for item in listing:
+            stem, _, suffix = item.rpartition(".")
+            if suffix in ("dist-info", "egg-info"):
+                names.add(protocol.normalized_distribution(stem.split("-")[0]))
+    return names
+
+
+def metadata_api(context):
+    """The module whose ``Context`` the caller passed (``importlib.metadata`` or the
+    backport): its ``PathDistribution`` is the class the caller expects back."""
+    module_name = type(context).__module__ if context is not None else "importlib.metadata"
+    while module_name:
+        module = sys.modules.get(module_name)
+        if getattr(module, "PathDistribution", None) is not None:
+            return module
+        module_name = module_name.rpartition(".")[0]
+    return None
+
+
+def path_type(api):
+    """The Path class ``api`` itself works with: every version of importlib.metadata and
+    of the backport has ``pathlib`` in its namespace (pathlib2 for the backport on 2.7)."""
+    pathlib = getattr(api, "pathlib", None) or sys.modules.get("pathlib")
+    return getattr(pathlib, "Path", None)
+
+
+def find_distributions(session, context=None):
+    """The served distributions matching ``context`` (its ``name``, or all of them)
+    that the slave does not have itself. A search limited to other paths than
+    ``sys.path`` gets none."""
+    if context is not None and getattr(context, "path", sys.path) is not sys.path:
+        return iter(())
+    api = metadata_api(context)
+    path = path_type(api) if api is not None else None
+    if path is None:
+        return iter(())
+    local = local_distributions()
+    folders = session.distribution_folders(getattr(context, "name", None))
+    return iter([api.PathDistribution(path(folder)) for normalized, folder in folders
+                 if normalized not in local])
