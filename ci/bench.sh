@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks and the reliability run (README, "Performance" and "Reliability"):
-#   bash ci/bench.sh [imports|numpy|reliability] [args]    (all three without a name)
+#   bash ci/bench.sh [imports|numpy|metadata|reliability] [args]    (all without a name)
 source "$(dirname "$0")/common.sh"
 ensure_numpy
 make_venv "$ROOT/.venv-demo" "execnet==1.9.0" "mitogen" "$ROOT"
@@ -15,9 +15,11 @@ fi
 imports() { "$PY" "$ROOT/benchmarks/imports.py" --site "$BENCH_SITE" \
     --numpy-site "${BRIDGE_TEST_NUMPY#*=}" --python "$MASTER" "$@"; }
 numpy() { "$PY" "$ROOT/benchmarks/numpy_import.py" --python "$MASTER" "$@"; }
+metadata() { "$PY" "$ROOT/benchmarks/metadata.py" --python "$MASTER" --site \
+    "$("$MASTER" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" "$@"; }
 reliability() { "$PY" "$ROOT/benchmarks/reliability.py" "$@"; }
 case "${1:-all}" in
-    imports|numpy|reliability) name=$1; shift; "$name" "$@" ;;
-    all) imports && numpy && reliability ;;
-    *) echo "usage: bash ci/bench.sh [imports|numpy|reliability] [args]" >&2; exit 2 ;;
+    imports|numpy|metadata|reliability) name=$1; shift; "$name" "$@" ;;
+    all) imports && numpy && metadata && reliability ;;
+    *) echo "usage: bash ci/bench.sh [imports|numpy|metadata|reliability] [args]" >&2; exit 2 ;;
 esac

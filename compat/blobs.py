@@ -18,20 +18,19 @@ def digest(data):
 
 
 class BlobStore(object):
+    """One flat folder of ``<sha256>`` files. Flat, because creating a folder per hash
+    prefix was the largest single cost of a cold import (a mkdir is slow next to a write)."""
+
     def __init__(self, cache_root):
         self.root = os.path.join(cache_root, FOLDER)
 
     def path(self, sha):
-        return os.path.join(self.root, sha[:2], sha)
+        return os.path.join(self.root, sha)
 
     def hashes(self):
         """Every hash stored (unverified: checked when used)."""
-        found = []
-        for prefix in os.listdir(self.root) if os.path.isdir(self.root) else ():
-            folder = os.path.join(self.root, prefix)
-            if os.path.isdir(folder):
-                found.extend(name for name in os.listdir(folder) if len(name) == 64)
-        return found
+        names = os.listdir(self.root) if os.path.isdir(self.root) else ()
+        return [name for name in names if len(name) == 64]
 
     def put(self, sha, data):
         """Store ``data`` under ``sha``, refusing bytes that do not match it."""
@@ -40,12 +39,12 @@ class BlobStore(object):
         target = self.path(sha)
         if os.path.exists(target):
             return target
-        if not os.path.isdir(os.path.dirname(target)):
+        if not os.path.isdir(self.root):
             try:
-                os.makedirs(os.path.dirname(target))
+                os.makedirs(self.root)
             except OSError:  # another slave made it first
                 pass
-        handle, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".part-")
+        handle, temporary = tempfile.mkstemp(dir=self.root, prefix=".part-")
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
         os.rename(temporary, target)
