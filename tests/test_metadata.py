@@ -1,5 +1,7 @@
 """Distribution metadata: importlib.metadata on the slave sees what the master serves."""
 import os
+import sys
+import textwrap
 
 import pytest
 
@@ -37,19 +39,48 @@ MASTER = {
 }
 
 
+PRELUDE = """
+try:
+    import importlib.metadata as metadata
+except ImportError:  # before 3.8: the backport, served by the master
+    import importlib_metadata as metadata
+"""
+
+
+class MetadataSlave(object):
+    """A gateway whose slave has importlib.metadata, or will import the backport
+    from the master: on 2.7-3.7 the master's own environment has it (pluggy needs it),
+    and serves it to a slave of its own version."""
+
+    def __init__(self, gateway, backport):
+        self.gateway = gateway
+        self.backport = backport  # [the master's site-packages], or []
+
+    def install(self, master, **options):
+        handle = bridge.install(self.gateway, path=[master] + self.backport, **options)
+        remote_value(self.gateway, PRELUDE + "channel.send(metadata.__name__)")
+        return handle
+
+    def run(self, source):
+        return remote_value(self.gateway, PRELUDE + textwrap.dedent(source))
+
+
 @pytest.fixture
 def metadata_slave(gateway, slave_label):
-    if slave_label in ("2.7", "3.6", "3.7"):
-        pytest.skip("importlib.metadata is new in Python 3.8 (older slaves use the "
-                    "importlib_metadata backport: see test_xdist)")
-    return gateway
+    if slave_label not in ("2.7", "3.6", "3.7"):
+        return MetadataSlave(gateway, [])
+    if "%d.%d" % sys.version_info[:2] != slave_label:
+        pytest.skip("importlib.metadata is new in Python 3.8; a %s slave needs the "
+                    "importlib_metadata backport from a master of its own version" % slave_label)
+    backport = pytest.importorskip("importlib_metadata")
+    return MetadataSlave(gateway, [os.path.dirname(os.path.dirname(backport.__file__))])
 
 
 def test_version_metadata_entry_points_and_files(metadata_slave, tmp_path, cache_root):
     master = write_tree(tmp_path / "master", MASTER)
-    handle = bridge.install(metadata_slave, path=[master], cache_root=cache_root)
-    result = remote_value(metadata_slave, """
-        import importlib.metadata as metadata
+    handle = metadata_slave.install(master, cache_root=cache_root)
+    before = handle.stats.distributions
+    result = metadata_slave.run("""
         dist = metadata.distribution("Greeter.Dist")  # any spelling of the name
         [entry] = [each for each in dist.entry_points if each.group == "bridge.test"]
         said = entry.load()()  # imports greeter.plugin through the bridge
@@ -65,7 +96,7 @@ def test_version_metadata_entry_points_and_files(metadata_slave, tmp_path, cache
     assert result == ["1.2", "served only by the master", "hello", "hello from greeter.plugin",
                       sorted(line.split(",")[0] for line in RECORD.splitlines()),
                       "WHO = 'master'\n", True, "free as in bridge\n"]
-    assert handle.stats.distributions == 1
+    assert handle.stats.distributions - before == 1
 
 
 def test_all_distributions_once_each_and_local_ones_win(metadata_slave, tmp_path, cache_root):
@@ -73,11 +104,10 @@ def test_all_distributions_once_each_and_local_ones_win(metadata_slave, tmp_path
     local = write_tree(tmp_path / "local", {
         "localwins-9.9.dist-info/METADATA": "Metadata-Version: 2.1\nName: localwins\n"
                                             "Version: 9.9\n"})
-    bridge.install(metadata_slave, path=[master], cache_root=cache_root)
-    names, local_version = remote_value(metadata_slave, """
+    metadata_slave.install(master, cache_root=cache_root)
+    names, local_version = metadata_slave.run("""
         import sys
         sys.path.append(%r)
-        import importlib.metadata as metadata
         names = [dist.metadata["Name"] for dist in metadata.distributions()]
         channel.send([sorted(name for name in names if name in ("greeter-dist", "localwins")),
                       metadata.version("localwins")])
@@ -89,9 +119,9 @@ def test_all_distributions_once_each_and_local_ones_win(metadata_slave, tmp_path
 def test_unknown_distribution_is_package_not_found_and_asked_once(metadata_slave, tmp_path,
                                                                    cache_root):
     master = write_tree(tmp_path / "master", MASTER)
-    handle = bridge.install(metadata_slave, path=[master], cache_root=cache_root)
-    result = remote_value(metadata_slave, """
-        import importlib.metadata as metadata
+    handle = metadata_slave.install(master, cache_root=cache_root)
+    before = handle.stats.missing
+    result = metadata_slave.run("""
         outcomes = []
         for attempt in range(3):
             try:
@@ -101,21 +131,22 @@ def test_unknown_distribution_is_package_not_found_and_asked_once(metadata_slave
         channel.send(outcomes)
     """)
     assert result == ["PackageNotFoundError"] * 3
-    assert handle.stats.missing == 1
+    assert handle.stats.missing - before == 1
 
 
 def test_metadata_over_the_reply_limit_is_refused_not_half_sent(metadata_slave, tmp_path,
                                                                 cache_root):
     master = write_tree(tmp_path / "master", MASTER)
     with open(os.path.join(master, "greeter_dist-1.2.dist-info", "RECORD"), "a") as stream:
-        stream.write("x" * 200000)
-    handle = bridge.install(metadata_slave, path=[master], cache_root=cache_root,
-                            max_reply_bytes=100000)
-    assert remote_value(metadata_slave, """
-        import importlib.metadata as metadata
+        stream.write("x" * 400000)
+    handle = metadata_slave.install(master, cache_root=cache_root, max_reply_bytes=200000)
+    before = handle.stats.as_dict()
+    assert metadata_slave.run("""
         try:
             metadata.version("greeter-dist")
         except metadata.PackageNotFoundError:
             channel.send("not found")
     """) == "not found"
-    assert handle.stats.refused == 1 and handle.stats.bytes_sent == 0
+    after = handle.stats.as_dict()
+    assert after["refused"] - before["refused"] == 1
+    assert after["bytes_sent"] == before["bytes_sent"]
