@@ -13,6 +13,8 @@ Every read is confined to its path entry: a name cannot climb out of it (it
 is a dotted identifier), and a symlink that points outside is refused.
 """
 import os
+import stat
+import time
 import zipfile
 
 from .compat import protocol
@@ -30,11 +32,23 @@ class OutsideRoot(Exception):
 
 
 class DirectoryRoot(object):
-    """A folder on the search path."""
+    """A folder on the search path.
+
+    Serving one import asks thousands of questions about the same few folders
+    (sympy: 4,000 lookups of prefetch candidates), so each folder is listed once
+    per version of it: the listing is kept until the folder's mtime, inode or link
+    count changes, checked once per ``snapshot`` (one reply). A folder changed in
+    the last ``SETTLED`` seconds is not kept: file times are coarse, and a second
+    change within one tick would go unseen.
+    """
+
+    SETTLED = 2.0
 
     def __init__(self, path):
         self.path = os.path.abspath(path)
         self.real = os.path.join(os.path.realpath(self.path), "")
+        self._listings = {}  # relative folder -> [stat key, {name: kind}, snapshot checked]
+        self.snapshot = 0
 
     def __repr__(self):
         return "DirectoryRoot(%r)" % self.path
@@ -42,11 +56,40 @@ class DirectoryRoot(object):
     def local(self, relative):
         return os.path.join(self.path, *relative.split("/"))
 
+    def _listing(self, relative):
+        """{name: DIR, FILE or None (neither, e.g. a broken link)} inside folder
+        ``relative``, or None if it is not a folder."""
+        known = self._listings.get(relative)
+        if known is not None and known[2] == self.snapshot:
+            return known[1]
+        local = self.local(relative)
+        try:
+            status = os.stat(local)
+        except OSError:
+            return None
+        if not stat.S_ISDIR(status.st_mode):
+            return None
+        key = (status.st_mtime, status.st_ino, status.st_nlink)
+        if known is not None and known[0] == key:
+            known[2] = self.snapshot
+            return known[1]
+        entries = _entries(local)
+        if time.time() - status.st_mtime > self.SETTLED:
+            self._listings[relative] = [key, entries, self.snapshot]
+        return entries
+
+    def _kind(self, relative):
+        if not relative:
+            return DIR if os.path.isdir(self.path) else None
+        folder, _, name = relative.rpartition("/")
+        listing = self._listing(folder)
+        return listing.get(name) if listing is not None else None
+
     def isdir(self, relative):
-        return os.path.isdir(self.local(relative))
+        return self._kind(relative) == DIR
 
     def isfile(self, relative):
-        return os.path.isfile(self.local(relative))
+        return self._kind(relative) == FILE
 
     def confined(self, relative):
         """The local path of ``relative``, refusing one that resolves outside the root."""
@@ -69,18 +112,40 @@ class DirectoryRoot(object):
             return stream.read()
 
     def names(self, relative):
-        """Every name directly inside ``relative`` (cheaper than ``listdir``)."""
-        try:
-            return os.listdir(self.local(relative))
-        except OSError:
-            return []
+        """Every name directly inside ``relative``."""
+        return list(self._listing(relative) or ())
 
     def listdir(self, relative):
-        """(folders, files) directly inside ``relative``."""
-        local = self.local(relative)
-        names = sorted(os.listdir(local))
-        folders = [name for name in names if os.path.isdir(os.path.join(local, name))]
-        return folders, [name for name in names if name not in folders]
+        """(folders, files) directly inside ``relative``, each sorted."""
+        listing = self._listing(relative) or {}
+        names = sorted(listing)
+        return ([name for name in names if listing[name] == DIR],
+                [name for name in names if listing[name] != DIR])
+
+
+DIR, FILE = "dir", "file"
+
+
+def _entries(folder):
+    """{name: DIR, FILE or None} of a folder, following symbolic links, as os.path.isdir
+    and isfile do (scandir knows most kinds without a stat; 2.7 has no scandir)."""
+    if not hasattr(os, "scandir"):
+        return dict((name, _kind(os.path.join(folder, name))) for name in os.listdir(folder))
+    entries = {}
+    for entry in os.scandir(folder):
+        try:
+            entries[entry.name] = DIR if entry.is_dir() else FILE if entry.is_file() else None
+        except OSError:
+            entries[entry.name] = None
+    return entries
+
+
+def _kind(path):
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    return DIR if stat.S_ISDIR(mode) else FILE if stat.S_ISREG(mode) else None
 
 
 class ZipRoot(object):
@@ -214,6 +279,11 @@ class SearchPath(object):
         roots = (make_root(entry) for entry in self.entries)
         self.roots = [root for root in roots if root is not None]
         self._wheels = {}  # root -> {top-level name in RECORD: [wheel tags]}
+
+    def snapshot(self):
+        """Start answering one request: folders listed before are checked again, once."""
+        for root in self.roots:
+            root.snapshot = getattr(root, "snapshot", 0) + 1
 
     def wheel_tags(self, root, path):
         """The ``Tag:`` lines of the wheel that installed root-relative ``path``,

@@ -111,3 +111,33 @@ def test_malformed_messages_get_an_error_and_serving_goes_on(responder, msg):
     assert protocol.kind_of(reply) == protocol.ERROR
     assert protocol.kind_of(find(responder, "good", 9)) == protocol.MODULE
     assert responder.stats.errors == 1 and responder.stats.modules == 1
+
+
+def test_folder_listings_are_kept_per_folder_version_and_checked_once_per_request(tmp_path):
+    entry = write_tree(tmp_path, {"pkg/__init__.py": "", "pkg/old.py": ""})
+    settled = os.stat(entry).st_mtime - 3600  # as an installed folder: not changed lately
+    for folder in (entry, os.path.join(entry, "pkg")):
+        os.utime(folder, (settled, settled))
+    search_path = SearchPath([entry])
+    search_path.snapshot()
+    assert search_path.locate("pkg.old") is not None and search_path.locate("pkg.new") is None
+    write_tree(tmp_path, {"pkg/new.py": ""})  # the folder's mtime moves on
+    assert search_path.locate("pkg.new") is None  # within one request: the same snapshot
+    search_path.snapshot()
+    assert search_path.locate("pkg.new").path == "pkg/new.py"
+    os.remove(os.path.join(entry, "pkg", "old.py"))
+    search_path.snapshot()
+    assert search_path.locate("pkg.old") is None
+
+
+def test_a_folder_changed_just_now_is_listed_again_every_time(tmp_path):
+    """File times are coarse: two changes within one tick must not hide the second."""
+    entry = write_tree(tmp_path, {"pkg/__init__.py": ""})
+    search_path = SearchPath([entry])
+    search_path.snapshot()
+    assert search_path.locate("pkg.fresh") is None
+    write_tree(tmp_path, {"pkg/fresh.py": ""})
+    pkg = os.path.join(entry, "pkg")
+    os.utime(pkg, (os.stat(pkg).st_atime, os.stat(pkg).st_mtime))  # however close in time
+    search_path.snapshot()
+    assert search_path.locate("pkg.fresh") is not None

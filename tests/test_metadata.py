@@ -138,8 +138,8 @@ def test_metadata_over_the_reply_limit_is_refused_not_half_sent(metadata_slave, 
                                                                 cache_root):
     master = write_tree(tmp_path / "master", MASTER)
     with open(os.path.join(master, "greeter_dist-1.2.dist-info", "RECORD"), "a") as stream:
-        stream.write("x" * 400000)
-    handle = metadata_slave.install(master, cache_root=cache_root, max_reply_bytes=200000)
+        stream.write("x" * 2000000)
+    handle = metadata_slave.install(master, cache_root=cache_root, max_reply_bytes=1000000)
     before = handle.stats.as_dict()
     assert metadata_slave.run("""
         try:
