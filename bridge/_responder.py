@@ -170,9 +170,15 @@ class Responder(object):
                                 "master's search path" % name)
         records, total, cached = [], 0, 0
         for root, folder, normalized in found:
-            files, size, kept = self._files(root, self.search_path.metadata_files(root, folder))
-            records.append(protocol.module_record(normalized, protocol.METADATA, folder, files,
-                                                  [folder], [], root.local(folder)))
+            paths, left_out = self.search_path.metadata_files(root, folder), []
+            if name is None:  # a listing: what it reads now, the rest when asked by name
+                left_out = [path for path in paths if path[len(folder) + 1:] not in
+                            protocol.LISTED]
+                paths = [path for path in paths if path not in left_out]
+            files, size, kept = self._files(root, paths)
+            records.append(protocol.metadata_record(
+                normalized, folder, files, root.local(folder),
+                [path[len(folder) + 1:] for path in left_out]))
             total, cached = total + size, cached + kept
         if self.max_reply_bytes is not None and total > self.max_reply_bytes:
             return self._refuse(protocol.REFUSED, msg, "the metadata of %s is too large to "

@@ -5,6 +5,8 @@
 The master's metadata folders (``*.dist-info``) are mirrored like modules, at
 the same root-relative place, so a ``PathDistribution`` over one reads real
 files, and its ``locate_file()`` points at the served modules' mirrored files.
+A listing of every distribution (``entry_points()``) brings only the files a
+listing reads; the first read of another file fetches its whole folder.
 """
 import os
 import sys
@@ -46,6 +48,32 @@ def path_type(api):
     return getattr(pathlib, "Path", None)
 
 
+_classes = {}  # (id of the API module, id of the session) -> its ServedDistribution
+
+
+def served_distribution(api, session):
+    """``api``'s PathDistribution, which first fetches a file a listing left out."""
+    key = (id(api), id(session))
+    if key not in _classes:
+        base = api.PathDistribution
+
+        class ServedDistribution(base):
+            normalized = None  # set per instance: the name the master knows it by
+
+            def read_text(self, filename):
+                session.complete_distribution(self.normalized, filename)
+                return base.read_text(self, filename)
+
+        _classes[key] = ServedDistribution
+    return _classes[key]
+
+
+def served(cls, folder, normalized):
+    distribution = cls(folder)
+    distribution.normalized = normalized
+    return distribution
+
+
 def find_distributions(session, context=None):
     """The served distributions matching ``context`` (its ``name``, or all of them)
     that the slave does not have itself. A search limited to other paths than
@@ -56,7 +84,7 @@ def find_distributions(session, context=None):
     path = path_type(api) if api is not None else None
     if path is None:
         return iter(())
-    local = local_distributions()
+    local, cls = local_distributions(), served_distribution(api, session)
     folders = session.distribution_folders(getattr(context, "name", None))
-    return iter([api.PathDistribution(path(folder)) for normalized, folder in folders
+    return iter([served(cls, path(folder), normalized) for normalized, folder in folders
                  if normalized not in local])

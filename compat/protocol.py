@@ -25,7 +25,8 @@ A DISTRIBUTIONS request asks for the metadata folders (``*.dist-info``,
 ``*.egg-info``) of one distribution by ``name``, or of all (``name`` None),
 for ``importlib.metadata``. It gets a MODULE reply whose records have the
 type METADATA (an empty list when ``name`` is None and there are none), or
-MISSING.
+MISSING. A listing of all sends only the files a listing reads (LISTED); a
+record names the files it ``left_out``, which a request by name sends.
 """
 import re
 
@@ -74,10 +75,14 @@ MODULES = "modules"  # MODULE reply: the records, the requested one first
 BLOBS = "blobs"  # HELLO: hashes in the slave's persistent cache
 LOST = "lost"  # FIND, DISTRIBUTIONS: hashes the slave was told it had but could not use
 ABSENT = "absent"  # MODULE reply: names it imports that neither side has
+LEFT_OUT = "left_out"  # METADATA record: folder-relative files not sent (ask by name)
 SOURCES = "sources"  # CONFIG: list of [module name, source text], in import order
 OPTIONS = "options"
 FACTS = "facts"
 CHANNEL = "channel"
+
+# The metadata files a listing of all distributions sends; the rest on first read.
+LISTED = ("METADATA", "PKG-INFO", "entry_points.txt", "top_level.txt")
 
 MAX_NAME_LENGTH = 500
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -123,6 +128,14 @@ def module_record(name, module_type, path, files, dirs, children, origin):
     return dict((text_type(key), value) for key, value in (
         (NAME, text_type(name)), (TYPE, text_type(module_type)), (PATH, text_type(path)),
         (FILES, files), (DIRS, dirs), (CHILDREN, children), (ORIGIN, text_type(origin))))
+
+
+def metadata_record(name, folder, files, origin, left_out=()):
+    """A METADATA record: a distribution's metadata folder, ``left_out`` the files of it
+    not sent (folder-relative)."""
+    record = module_record(name, METADATA, folder, files, [folder], [], origin)
+    record[text_type(LEFT_OUT)] = [text_type(path) for path in left_out]
+    return record
 
 
 def module_reply(request_id, records, absent=()):

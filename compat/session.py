@@ -77,6 +77,7 @@ class ImportSession(object):
         self.intact = set()  # hashes whose blobs were checked (or written) in this session
         self.distributions = {}  # normalized name -> its metadata folder in the mirror, or None
         self.listed_all = False  # has the master sent every distribution's metadata?
+        self.left_out = {}  # normalized name -> files of its folder a listing did not send
         self._lock = threading.Lock()
         self._fetching = {}
 
@@ -171,6 +172,14 @@ class ImportSession(object):
             return [(each, self.distributions[each]) for each in wanted
                     if self.distributions.get(each)]
 
+    def complete_distribution(self, normalized, filename):
+        """Before ``filename`` of a listed distribution is read: if the listing left it
+        out, fetch the whole folder (one round trip, once)."""
+        with self._lock:
+            needed = filename in self.left_out.get(normalized, ())
+        if needed:
+            self._ask_distributions(normalized, normalized)
+
     def _ask_distributions(self, name, key, lost=()):
         """Metadata is looked up, never imported: a master that cannot answer means
         "not found" (importlib.metadata's PackageNotFoundError), not an ImportError."""
@@ -184,13 +193,16 @@ class ImportSession(object):
         missing = self._missing_blobs(records)
         if missing and not lost:
             return self._ask_distributions(name, key, missing)
-        found = {}
+        found, left_out = {}, {}
         for record in records:
             self._place(record)
-            found[ensure_text(record[protocol.NAME])] = self.mirror.path(
-                ensure_text(record[protocol.PATH]))
+            normalized = ensure_text(record[protocol.NAME])
+            found[normalized] = self.mirror.path(ensure_text(record[protocol.PATH]))
+            left_out[normalized] = set(ensure_text(path) for path in
+                                       record.get(protocol.LEFT_OUT) or ())
         with self._lock:
             self.distributions.update(found)
+            self.left_out.update(left_out)
             if key is None:
                 self.listed_all = True
             else:

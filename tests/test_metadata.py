@@ -150,3 +150,30 @@ def test_metadata_over_the_reply_limit_is_refused_not_half_sent(metadata_slave, 
     after = handle.stats.as_dict()
     assert after["refused"] - before["refused"] == 1
     assert after["bytes_sent"] == before["bytes_sent"]
+
+
+def test_a_listing_sends_what_it_reads_and_the_rest_on_first_read(metadata_slave, tmp_path,
+                                                                   cache_root):
+    master = write_tree(tmp_path / "master", MASTER)
+    handle = metadata_slave.install(master, cache_root=cache_root)
+    find = """
+        import os
+        [dist] = [each for each in metadata.distributions()
+                  if each.metadata["Name"] == "greeter-dist"]
+        folder = os.path.dirname(str(dist.locate_file("greeter_dist-1.2.dist-info/METADATA")))
+    """
+    listed = metadata_slave.run(find + """
+        channel.send([sorted(entry.name for entry in dist.entry_points),
+                      sorted(os.listdir(folder))])
+    """)
+    assert listed == [["hello"], ["METADATA", "entry_points.txt"]]
+    before = handle.stats.distributions
+    read = metadata_slave.run(find + """
+        text = dist.read_text("licenses/LICENSE")
+        channel.send([text, sorted(os.listdir(folder)),
+                      sorted(str(path) for path in dist.files if "dist-info" in str(path))])
+    """)
+    assert read == ["free as in bridge\n", ["METADATA", "RECORD", "entry_points.txt", "licenses"],
+                    sorted(line.split(",")[0] for line in RECORD.splitlines()
+                           if "dist-info" in line)]
+    assert handle.stats.distributions - before == 1  # its whole folder, once

@@ -26,6 +26,12 @@ def test_messages_are_plain_data_with_text_keys():
     assert protocol.distributions_request() == {"kind": "distributions", "name": None,
                                                 "lost": []}
     assert protocol.distributions_request("Foo.Bar")["name"] == "Foo.Bar"
+    assert protocol.metadata_record("six", "six-1.0.dist-info", [], "/m/six-1.0.dist-info",
+                                    ["RECORD"]) == {
+        "name": "six", "type": "metadata", "path": "six-1.0.dist-info", "files": [],
+        "dirs": ["six-1.0.dist-info"], "children": [], "origin": "/m/six-1.0.dist-info",
+        "left_out": ["RECORD"]}
+    assert all(type(key) is type(u"") for key in protocol.metadata_record("a", "f", [], "o"))
 
 
 @pytest.mark.parametrize("name, normalized", [("six", "six"), ("Foo.Bar-baz", "foo_bar_baz"),
