@@ -130,7 +130,8 @@ def _entries(folder):
     """{name: DIR, FILE or None} of a folder, following symbolic links, as os.path.isdir
     and isfile do (scandir knows most kinds without a stat; 2.7 has no scandir)."""
     if not hasattr(os, "scandir"):
-        return dict((name, _kind(os.path.join(folder, name))) for name in os.listdir(folder))
+        return dict((name, _path_kind(os.path.join(folder, name)))
+                    for name in os.listdir(folder))
     entries = {}
     for entry in os.scandir(folder):
         try:
@@ -140,7 +141,7 @@ def _entries(folder):
     return entries
 
 
-def _kind(path):
+def _path_kind(path):
     try:
         mode = os.stat(path).st_mode
     except OSError:

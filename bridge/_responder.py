@@ -76,8 +76,9 @@ class Stats(object):
     def __str__(self):
         data = self.as_dict()
         return ("%(requests)d requests, %(modules)d modules + %(prefetched)d prefetched, "
-                "%(distributions)d distributions' metadata, %(files)d files, %(sent).2f MB sent, %(cached).2f MB already cached, "
-                "%(missing)d missing, %(refused)d refused, %(errors)d errors, %(seconds).3f s"
+                "%(distributions)d distributions' metadata, %(files)d files, "
+                "%(sent).2f MB sent, %(cached).2f MB already cached, %(missing)d missing, "
+                "%(refused)d refused, %(errors)d errors, %(seconds).3f s"
                 % dict(data, sent=data["bytes_sent"] / 1e6, cached=data["bytes_cached"] / 1e6))
 
 

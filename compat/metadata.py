@@ -48,29 +48,27 @@ def path_type(api):
     return getattr(pathlib, "Path", None)
 
 
-_classes = {}  # (id of the API module, id of the session) -> its ServedDistribution
-
-
 def served_distribution(api, session):
-    """``api``'s PathDistribution, which first fetches a file a listing left out."""
-    key = (id(api), id(session))
-    if key not in _classes:
+    """``api``'s PathDistribution, which first fetches a file a listing left out
+    (one class per API and session, kept by the session)."""
+    classes = session.distribution_classes
+    if api.__name__ not in classes:
         base = api.PathDistribution
 
         class ServedDistribution(base):
-            normalized = None  # set per instance: the name the master knows it by
+            _bridge_name = None  # set per instance: the name the master knows it by
 
             def read_text(self, filename):
-                session.complete_distribution(self.normalized, filename)
+                session.complete_distribution(self._bridge_name, filename)
                 return base.read_text(self, filename)
 
-        _classes[key] = ServedDistribution
-    return _classes[key]
+        classes[api.__name__] = ServedDistribution
+    return classes[api.__name__]
 
 
 def served(cls, folder, normalized):
     distribution = cls(folder)
-    distribution.normalized = normalized
+    distribution._bridge_name = normalized
     return distribution
 
 

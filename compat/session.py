@@ -78,6 +78,7 @@ class ImportSession(object):
         self.distributions = {}  # normalized name -> its metadata folder in the mirror, or None
         self.listed_all = False  # has the master sent every distribution's metadata?
         self.left_out = {}  # normalized name -> files of its folder a listing did not send
+        self.distribution_classes = {}  # metadata API's module name -> its distribution class
         self._lock = threading.Lock()
         self._fetching = {}
 
