@@ -345,9 +345,8 @@ class SearchPath(object):
         found, seen = [], set()
         for root in self.roots:
             for entry in sorted(root.names("")):
-                stem, _, suffix = entry.rpartition(".")
-                normalized = protocol.normalized_distribution(stem.split("-")[0])
-                if (suffix not in METADATA_SUFFIXES or normalized in seen
+                normalized = protocol.distribution_of(entry)
+                if (normalized is None or normalized in seen
                         or wanted not in (None, normalized) or not root.isdir(entry)):
                     continue
                 seen.add(normalized)
@@ -368,7 +367,6 @@ class SearchPath(object):
         return sorted(found)
 
 
-METADATA_SUFFIXES = ("dist-info", "egg-info")
 METADATA_DEPTH = 8  # folders inside a metadata folder, at most (a symlink loop ends here)
 
 

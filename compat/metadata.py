@@ -22,10 +22,8 @@ def local_distributions():
             listing = os.listdir(entry or ".")
         except (OSError, TypeError):
             continue
-        for item in listing:
-            stem, _, suffix = item.rpartition(".")
-            if suffix in ("dist-info", "egg-info"):
-                names.add(protocol.normalized_distribution(stem.split("-")[0]))
+        names.update(protocol.distribution_of(item) for item in listing)
+    names.discard(None)
     return names
 
 

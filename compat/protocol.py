@@ -124,6 +124,15 @@ def normalized_distribution(name):
     return re.sub(r"[-_.]+", "_", name).lower()
 
 
+def distribution_of(folder_name):
+    """The normalized distribution name of a metadata folder's name
+    (``Foo.Bar-1.0.dist-info`` -> ``foo_bar``), or None for any other name."""
+    stem, _, suffix = folder_name.rpartition(".")
+    if suffix not in ("dist-info", "egg-info"):
+        return None
+    return normalized_distribution(stem.split("-")[0])
+
+
 def module_record(name, module_type, path, files, dirs, children, origin):
     return dict((text_type(key), value) for key, value in (
         (NAME, text_type(name)), (TYPE, text_type(module_type)), (PATH, text_type(path)),

@@ -42,6 +42,16 @@ def test_distribution_names_are_compared_normalized(name, normalized):
     assert protocol.normalized_distribution(name) == normalized
 
 
+@pytest.mark.parametrize("folder, normalized", [("six-1.16.0.dist-info", "six"),
+                                                ("Foo.Bar-1.0.dist-info", "foo_bar"),
+                                                ("zope_interface-5.0-py2.7.egg-info",
+                                                 "zope_interface"),
+                                                ("six.py", None), ("six", None),
+                                                ("six-1.16.0.data", None)])
+def test_metadata_folders_name_their_distribution(folder, normalized):
+    assert protocol.distribution_of(folder) == normalized
+
+
 @pytest.mark.parametrize("name", ["", "-a", "a-", "a b", "../x", "a/b", "a" * 501, 3, b"\xff"])
 def test_invalid_distribution_names(name):
     assert protocol.distribution_name_problem(name)
