@@ -14,6 +14,8 @@ import shutil
 import tempfile
 import zipfile
 
+from .compat import protocol
+
 # The legacy manylinux names and the glibc they stand for (PEP 600).
 LEGACY_MANYLINUX = {(2, 17): "manylinux2014", (2, 12): "manylinux2010", (2, 5): "manylinux1"}
 
@@ -62,7 +64,7 @@ def parse_wheel_name(filename):
     interpreters, abis, plats = parts[-3:]
     tags = [(python, abi, plat) for python in interpreters.split(".")
             for abi in abis.split(".") for plat in plats.split(".")]
-    return re.sub(r"[-_.]+", "-", project).lower(), version, tags
+    return protocol.normalized_distribution(project), version, tags
 
 
 def _version_key(version):
