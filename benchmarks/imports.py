@@ -6,7 +6,7 @@ For each package, on a bare slave of one interpreter (a ``venv
 --without-pip`` of --python: nothing but the standard library, also for
 mitogen, whose bootstrap re-executes the interpreter without ``-E -S``),
 side by side in one run, at 0 ms (direct pipe) and 10 ms one-way delay (20 ms RTT,
-through benchmarks/relay.py, capped at --rate bytes/s):
+through benchmarks/relay.py, capped at --rate bytes/s, 1 Gbit/s, and at 100 Mbit/s):
 
 - local: the package installed on the slave's path (warm .pyc): the limit;
 - bridge cold: a new gateway and an empty slave cache;
@@ -39,6 +39,8 @@ PACKAGES = [  # (label, import statement's module, needs extensions)
     ("sympy (hundreds of modules)", "sympy", False),
     ("numpy (extensions)", "numpy", True),
 ]
+LINKS = [  # (one-way delay, bytes/s or None for --rate, label)
+    (0.0, None, "pipe"), (0.010, None, "1G"), (0.010, 12.5e6, "100M")]
 TIMED = """
 import time
 started = time.perf_counter()
@@ -68,7 +70,7 @@ def bridged(command, site, module, cache, extensions):
                                 cache_root=cache)
         seconds = gateway.remote_exec(TIMED % module).receive(600)
         stats = handle.stats.as_dict()
-        return seconds, stats["requests"], stats["bytes_sent"]
+        return seconds, stats["requests"], stats["bytes_wire"]
     finally:
         gateway.exit()
 
@@ -150,8 +152,9 @@ def main():
     args = parser.parse_args()
     sys.path.insert(0, HERE)  # mitogen_probe, served to mitogen's child
     args.python = bare_venv(args.python)
-    print("slave %s, %d runs, medians; 10 ms rows: relay, 20 ms RTT, %.0f MB/s cap"
-          % (args.python, args.runs, args.rate / 1e6))
+    print("slave %s, %d runs, medians; 'pipe': the gateway's own pipe; '1G', '100M': "
+          "relay, 20 ms RTT, capped at %.0f and 12.5 MB/s; MB: on the wire (compressed "
+          "where the link is slow)" % (args.python, args.runs, args.rate / 1e6))
     print("%-28s %5s %7s | %7s %7s %5s %8s | %7s %7s %7s | %7s %7s %5s" % (
         "package", "link", "local", "cold", "x", "trips", "MB", "warm", "x", "MB",
         "mitogen", "x", "trips"))
@@ -161,11 +164,11 @@ def main():
         site = args.numpy_site if extensions else args.site
         if not site:
             continue
-        for delay in (0.0, 0.010):
-            row = measure(args.python, site, module, extensions, delay, args.rate, args.runs,
-                          not args.no_mitogen)
+        for delay, rate, link in LINKS:
+            row = measure(args.python, site, module, extensions, delay, rate or args.rate,
+                          args.runs, not args.no_mitogen)
             print("%-28s %5s %s | %s %s %5d %8.2f | %s %s %7.3f | %s %s %5s" % (
-                label[:28], "%dms" % (delay * 1000), seconds(row["local"]),
+                label[:28], link, seconds(row["local"]),
                 seconds(row["cold"]), ratio(row["cold"], row["local"]), row["cold_requests"],
                 row["cold_bytes"] / 1e6, seconds(row["warm"]), ratio(row["warm"], row["local"]),
                 row["warm_bytes"] / 1e6, seconds(row.get("mitogen", "-")),

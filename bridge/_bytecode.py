@@ -10,7 +10,6 @@ file, ``__pycache__/<name>.<cache tag>.pyc``; CPython's loader points the code's
 """
 import hashlib
 import marshal
-import threading
 
 try:
     from importlib.util import MAGIC_NUMBER, source_hash
@@ -18,10 +17,6 @@ except ImportError:  # Python 2.7 or 3.6 masters: no hash-based pycs, no shipped
     MAGIC_NUMBER = source_hash = None
 
 UNCHECKED_HASH_BASED = 0b01
-
-_compiled = {}  # source sha256 -> (.pyc bytes, their sha256), or None: did not compile
-_lock = threading.Lock()
-
 
 def fits(slave):
     """Does this master's bytecode run on ``slave``?"""
@@ -36,21 +31,18 @@ def pyc_path(source_path, cache_tag):
     return folder + "/" + name if folder else name
 
 
-def compiled(sha, read):
+def compiled(cache, sha, read):
     """(.pyc bytes, their sha256) of the source whose sha256 is ``sha`` (``read()``
-    returns it, called only when not compiled before), or None: it does not compile."""
-    with _lock:
-        if sha in _compiled:
-            return _compiled[sha]
-    source = read()
+    returns it, called only when ``cache`` has no answer yet), or None: it does not
+    compile."""
+    return cache.get(sha, lambda: _compile(read()))
+
+
+def _compile(source):
     try:
         code = compile(source, "<execnet-bridge>", "exec", dont_inherit=True)
     except (SyntaxError, ValueError):
-        result = None  # the slave compiles it and reports the error itself
-    else:
-        pyc = (MAGIC_NUMBER + UNCHECKED_HASH_BASED.to_bytes(4, "little")
-               + source_hash(source) + marshal.dumps(code))
-        result = pyc, hashlib.sha256(pyc).hexdigest()
-    with _lock:
-        _compiled[sha] = result
-    return result
+        return None  # the slave compiles it and reports the error itself
+    pyc = (MAGIC_NUMBER + UNCHECKED_HASH_BASED.to_bytes(4, "little")
+           + source_hash(source) + marshal.dumps(code))
+    return pyc, hashlib.sha256(pyc).hexdigest()

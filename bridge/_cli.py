@@ -15,48 +15,7 @@ import execnet
 from ._binaries import extension_problem
 from ._install import install, master_facts
 from ._locate import SearchPath, default_search_path
-
-# Runs on the slave: the program's output comes back over the channel as it is
-# written; its exit status is the last message.
-RUN = """
-import linecache, runpy, sys, traceback
-
-class Stream(object):
-    def __init__(self, kind):
-        self.kind = kind
-    def write(self, text):
-        channel.send((self.kind, text))
-    def flush(self):
-        pass
-    def isatty(self):
-        return False
-
-argv, kind, target, source = channel.receive()
-target = str(target)  # a native string: 2.7's runpy refuses a unicode __package__
-sys.argv = list(argv)
-sys.stdout, sys.stderr = Stream("out"), Stream("err")
-code = 0
-try:
-    if kind == "module":
-        sys.modules["_execnet_bridge.hook"].make_available(target)
-        runpy.run_module(target, run_name="__main__", alter_sys=True)
-    else:
-        linecache.cache[target] = (len(source), None, source.splitlines(True), target)
-        exec(compile(source, target, "exec"), {"__name__": "__main__", "__file__": target})
-except SystemExit as stop:
-    if stop.code is None or isinstance(stop.code, int):
-        code = stop.code or 0
-    else:
-        sys.stderr.write("%s\\n" % (stop.code,))
-        code = 1
-except BaseException:
-    traceback.print_exc()
-    code = 1
-finally:
-    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
-channel.send(("exit", code))
-"""
-
+from .compat import protocol
 
 # A slave that has not ended this long after being told to is killed, so none
 # outlives the command (and keeps its stderr, which is ours, open).
@@ -83,15 +42,16 @@ def run(args):
     gateway = group.makegateway(gateway_spec(args))
     try:
         install(gateway, path=path, allow_extensions=args.allow_extensions)
-        channel = gateway.remote_exec(RUN)
+        channel = gateway.remote_exec(protocol.CONTROL_SOURCE)
         target = args.module or os.path.abspath(args.script)
-        channel.send([[target] + list(args.args), "module" if args.module else "script",
-                      target, source])
+        channel.send(protocol.run_request(
+            module=args.module, source=source, filename=None if args.module else target,
+            run_name="__main__", argv=[target] + list(args.args), output=True))
         while True:
             kind, payload = channel.receive()
-            if kind == "exit":
+            if kind == protocol.EXIT:
                 return payload
-            stream = sys.stdout if kind == "out" else sys.stderr
+            stream = sys.stdout if kind == protocol.OUT else sys.stderr
             stream.write(payload)
             stream.flush()
     finally:

@@ -33,8 +33,9 @@ def _run_at_import(tree):
                        if not isinstance(child, LAZY))
 
 
-def imported_names(source, name, is_package):
-    """Absolute dotted names ``name``'s source may import, in source order."""
+def imported_names(source, name, is_package, implicit_relative=True):
+    """Absolute dotted names ``name``'s source may import, in source order;
+    ``implicit_relative``: also Python 2's guesses (``import x`` in package ``p``: ``p.x``)."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, TypeError):
@@ -45,7 +46,7 @@ def imported_names(source, name, is_package):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 found.extend(_prefixes(alias.name))
-                if package:  # Python 2's implicit relative import: pkg.alias
+                if package and implicit_relative:  # Python 2's implicit relative import
                     found.append(package + "." + alias.name)
         elif isinstance(node, ast.ImportFrom):
             if node.level:

@@ -1,8 +1,13 @@
-"""``install()``: ship the slave modules, run the handshake, serve requests."""
+"""``install()``: ship the slave modules, run the handshake, serve requests.
+
+install() is the handshake's first step (HELLO says who the slave is), then a
+Responder built whole from what the slave said, then the handshake's last step.
+"""
 import logging
 import pkgutil
 import sys
 import threading
+import time
 import warnings
 import weakref
 
@@ -11,6 +16,7 @@ import six
 
 from ._locate import SearchPath, default_search_path
 from ._policy import Policy
+from ._caches import MasterCaches
 from ._responder import Responder, Stats
 from .compat import protocol, tags
 from . import _wheelhouse
@@ -21,16 +27,13 @@ log = logging.getLogger("bridge")
 
 # The slave modules, in dependency order: compat names, protocol, the rest, the hook.
 SLAVE_MODULES = ("neutral", "protocol", "tags", "blobs", "mirror", "client", "session",
-                 "metadata", "importer2", "importer3", "hook")
+                 "metadata", "importer2", "importer3", "run", "hook")
 
-UNINSTALL_SOURCE = """
-import sys
-hook = sys.modules.get("_execnet_bridge.hook")
-channel.send(bool(hook and hook.uninstall()))
-"""
+MASTER_CACHES = MasterCaches()  # this master's work per file version, shared by every slave
 
 _installed = weakref.WeakKeyDictionary()  # gateway -> Bridge
-_installed_lock = threading.Lock()
+_installing = weakref.WeakKeyDictionary()  # gateway -> Lock: one install of a gateway at a time
+_registry_lock = threading.Lock()  # guards the two tables only: never held over I/O
 
 
 def master_facts():
@@ -48,7 +51,7 @@ def _slave_source(name):
 
 
 def slave_sources():
-    """The bootstrap's first message: [[name, source]] of the slave modules, as text."""
+    """The bootstrap frame: [[name, source]] of the slave modules, as text."""
     return [[six.text_type(name), _slave_source(name)] for name in SLAVE_MODULES]
 
 
@@ -59,24 +62,87 @@ def _open_channel(gateway, source):
     return channel
 
 
+def _expect(channel, kind, timeout):
+    msg = channel.receive(timeout)
+    if protocol.kind_of(msg) != kind:
+        raise HandshakeError("expected %r from the slave, got %r" % (kind, msg))
+    return msg
+
+
+class Handshake(object):
+    """The master's side of the handshake, in the two steps around building the
+    Responder: ``greet`` (sources, CONFIG -> HELLO), then ``finish`` (READY -> INSTALLED)."""
+
+    def __init__(self, gateway, config, timeout):
+        self.gateway = gateway
+        self.timeout = timeout
+        self.channel = _open_channel(gateway, _slave_source("bootstrap"))
+        self.hello = self._guarded(self._greet, config)
+
+    def _greet(self, config):
+        self.channel.send(slave_sources())
+        self.channel.send(config)
+        hello = _expect(self.channel, protocol.HELLO, self.timeout)
+        if hello.get(protocol.PROTOCOL) != protocol.PROTOCOL_VERSION:
+            raise HandshakeError("slave speaks protocol %r, master %r"
+                                 % (hello.get(protocol.PROTOCOL), protocol.PROTOCOL_VERSION))
+        return hello
+
+    @property
+    def facts(self):
+        return dict(self.hello.get(protocol.FACTS) or {})
+
+    def round_trip(self, pings=3):
+        """The link's round trip in seconds: the fastest of a few PINGs (the slowest
+        would measure this machine's load, not the link)."""
+        def timed():
+            started = time.time()
+            self.channel.send(protocol.ping())
+            _expect(self.channel, protocol.PING, self.timeout)
+            return time.time() - started
+        return self._guarded(lambda: min(timed() for _ in range(pings)))
+
+    def finish(self):
+        """The request channel is served now: let the slave install its hook."""
+        def ready():
+            self.channel.send(protocol.ready())
+            _expect(self.channel, protocol.INSTALLED, self.timeout)
+            self.channel.waitclose(self.timeout)
+        self._guarded(ready)
+
+    def _guarded(self, step, *args):
+        try:
+            return step(*args)
+        except (EOFError, IOError, self.channel.RemoteError, self.channel.TimeoutError) as error:
+            raise HandshakeError("installing execnet-bridge on %s failed: %s"
+                                 % (self.gateway.id, error))
+
+
 class Bridge(object):
     """The handle of one gateway's install: its stats, its slave, ``uninstall()``."""
 
-    def __init__(self, gateway, responder, options, timeout, environment=None,
-                 wheelhouse=None):
+    def __init__(self, gateway, responder, requests, cache_dir, wheelhouse=None, link=None):
         self.gateway = gateway
+        self.link = link or {}  # {"round_trip": seconds, "compress": bool}
         self.responder = responder
         self.search_path = responder.search_path
         self.stats = responder.stats
         self.slave = responder.facts
-        self.cache_dir = None
-        self._requests = None
+        self.cache_dir = cache_dir
         self.wheelhouse = wheelhouse
-        self._handshake(options, timeout)
-        if environment is not None:
-            self._check_versions(environment)
+        self._requests = requests
+        requests.reconfigure(py2str_as_py3str=False, py3str_as_py2str=False)
+        requests.setcallback(self._answer)
 
-    def _check_versions(self, environment):
+    def _answer(self, msg):
+        """Runs on this gateway's receiver thread: one reply per request."""
+        reply = self.responder.reply(msg)
+        try:
+            self._requests.send(reply)
+        except (IOError, EOFError, ValueError) as error:
+            log.warning("cannot reply to %s: %s", self.gateway.id, error)
+
+    def check_versions(self, environment):
         """Serving an environment made for another Python is a risk: say so."""
         served = environment.get("version", [])[:2]
         if served != self.slave.get("version", [])[:2] or environment.get(
@@ -95,64 +161,21 @@ class Bridge(object):
 
     @property
     def installed(self):
-        return self._requests is not None and not self._requests.isclosed()
-
-    def _handshake(self, options, timeout):
-        channel = _open_channel(self.gateway, _slave_source("bootstrap"))
-        try:
-            channel.send(slave_sources())
-            channel.send(protocol.message(protocol.CONFIG, protocol=protocol.PROTOCOL_VERSION,
-                                          options=options))
-            hello = self._expect(channel, protocol.HELLO, timeout)
-            if hello.get(protocol.PROTOCOL) != protocol.PROTOCOL_VERSION:
-                raise HandshakeError("slave speaks protocol %r, master %r"
-                                     % (hello.get(protocol.PROTOCOL), protocol.PROTOCOL_VERSION))
-            self.slave.update(hello.get(protocol.FACTS) or {})
-            self.responder.known.update(hello.get(protocol.BLOBS) or [])
-            if self.wheelhouse:  # the wheels that fit this slave, now that we know it
-                self.responder.search_path = self.search_path = SearchPath(
-                    _wheelhouse.search_path(self.wheelhouse, self.slave))
-            self.cache_dir = hello.get("cache_dir")
-            self._serve(hello[protocol.CHANNEL])
-            channel.send(protocol.message(protocol.READY))
-            self._expect(channel, protocol.INSTALLED, timeout)
-            channel.waitclose(timeout)
-        except (EOFError, IOError, channel.RemoteError, channel.TimeoutError) as error:
-            raise HandshakeError("installing execnet-bridge on %s failed: %s"
-                                 % (self.gateway.id, error))
-
-    @staticmethod
-    def _expect(channel, kind, timeout):
-        msg = channel.receive(timeout)
-        if protocol.kind_of(msg) != kind:
-            raise HandshakeError("expected %r from the slave, got %r" % (kind, msg))
-        return msg
-
-    def _serve(self, requests):
-        requests.reconfigure(py2str_as_py3str=False, py3str_as_py2str=False)
-
-        def answer(msg):
-            reply = self.responder.reply(msg)
-            try:
-                requests.send(reply)
-            except (IOError, EOFError, ValueError) as error:
-                log.warning("cannot reply to %s: %s", self.gateway.id, error)
-
-        requests.setcallback(answer)
-        self._requests = requests
+        return not self._requests.isclosed()
 
     def uninstall(self, timeout=30.0):
         """Remove the hook from the slave; modules it already imported stay."""
-        with _installed_lock:
+        with _registry_lock:
             if _installed.get(self.gateway) is self:
                 del _installed[self.gateway]
         if not self.installed:
             return False
-        channel = _open_channel(self.gateway, UNINSTALL_SOURCE)
-        removed = channel.receive(timeout)
+        channel = _open_channel(self.gateway, protocol.CONTROL_SOURCE)
+        channel.send(protocol.uninstall())
+        reply = _expect(channel, protocol.UNINSTALLED, timeout)
         channel.waitclose(timeout)
         self._requests.close()
-        return removed
+        return bool(reply.get(protocol.REMOVED))
 
 
 class GroupBridge(object):
@@ -183,6 +206,9 @@ class GroupBridge(object):
 
 
 DEFAULT_MAX_REPLY_BYTES = 512 * 1024 * 1024
+# A round trip slower than this is not a pipe on one host: compressing pays there
+# (zlib shrinks source to about a quarter; the master compresses each body once).
+SLOW_LINK_SECONDS = 0.002
 
 
 def _progress_reporter(gateway, progress):
@@ -206,7 +232,7 @@ def _version(parts):
 
 def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root=None,
             allow=None, deny=None, max_reply_bytes=DEFAULT_MAX_REPLY_BYTES, python=None,
-            wheelhouse=None, progress=None):
+            wheelhouse=None, progress=None, compress=None):
     """Let the slave behind ``gateway`` import modules that only the master has.
 
     ``gateway`` may be an execnet Group: every member gets a bridge, and
@@ -221,39 +247,71 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
     serve, per project, the wheel in this folder that best fits the slave.
     ``progress``: True prints a line to stderr for each reply of 1 MB or more;
     a callable gets ``(gateway id, module, bytes of the reply, bytes so far)``
-    for every reply.
+    for every reply. ``compress``: send bodies zlib-compressed; None (the default)
+    decides by the link's round trip, measured at the handshake: compressed where it
+    is slower than a pipe on one host (``SLOW_LINK_SECONDS``).
     Installing twice on one gateway returns the first handle.
     """
     settings = dict(allow_extensions=allow_extensions, path=path, timeout=timeout,
                     cache_root=cache_root, allow=allow, deny=deny,
                     max_reply_bytes=max_reply_bytes, python=python, wheelhouse=wheelhouse,
-                    progress=progress)
+                    progress=progress, compress=compress)
     if sum(choice is not None for choice in (path, python, wheelhouse)) > 1:
         raise BridgeError("give install() one of path=, python= and wheelhouse=")
     if isinstance(gateway, execnet.Group):
         return GroupBridge(gateway, settings)
     policy = Policy(allow, deny)  # a malformed rule fails here, before anything is sent
-    with _installed_lock:
-        existing = _installed.get(gateway)
-        if existing is not None and existing.installed:
+    existing = _installed_on(gateway)
+    if existing is not None:
+        return existing
+    entries, environment = _served_environment(path, python, wheelhouse)
+    with _install_lock(gateway):  # installs of other gateways go on meanwhile
+        existing = _installed_on(gateway)
+        if existing is not None:
             return existing
-        options = {six.text_type("timeout"): float(timeout)}
-        if cache_root:
-            options[six.text_type("cache_root")] = six.text_type(cache_root)
-        environment = None  # the facts of the interpreter whose environment is served
-        if python is not None:
-            entries, environment = read_environment(python)
-        elif wheelhouse is not None:
-            entries = []  # chosen for the slave at the handshake
-        elif path is None:
-            entries, environment = default_search_path(), master_facts()
-        else:
-            entries = path
-        if environment is not None:
-            options[six.text_type("environment")] = environment["version"][:2]
-        responder = Responder(SearchPath(entries), {}, Stats(), environment or master_facts(),
+        handshake = Handshake(gateway, protocol.config(
+            timeout, cache_root, environment["version"] if environment else None), timeout)
+        facts = handshake.facts
+        round_trip = handshake.round_trip()
+        if compress is None:
+            compress = round_trip >= SLOW_LINK_SECONDS
+        if wheelhouse is not None:  # the wheels that fit this slave, now that we know it
+            entries = _wheelhouse.search_path(wheelhouse, facts)
+        responder = Responder(SearchPath(entries), facts, Stats(), environment or master_facts(),
                               bool(allow_extensions), policy, max_reply_bytes,
-                              _progress_reporter(gateway, progress))
-        bridge = Bridge(gateway, responder, options, timeout, environment, wheelhouse)
-        _installed[gateway] = bridge
+                              _progress_reporter(gateway, progress),
+                              known=handshake.hello.get(protocol.BLOBS) or (),
+                              caches=MASTER_CACHES, compress=bool(compress))
+        bridge = Bridge(gateway, responder, handshake.hello[protocol.CHANNEL],
+                        handshake.hello.get(protocol.CACHE_DIR), wheelhouse,
+                        {"round_trip": round_trip, "compress": bool(compress)})
+        handshake.finish()
+        if environment is not None:
+            bridge.check_versions(environment)
+        with _registry_lock:
+            _installed[gateway] = bridge
         return bridge
+
+
+def _installed_on(gateway):
+    with _registry_lock:
+        existing = _installed.get(gateway)
+    return existing if existing is not None and existing.installed else None
+
+
+def _install_lock(gateway):
+    with _registry_lock:
+        return _installing.setdefault(gateway, threading.Lock())
+
+
+def _served_environment(path, python, wheelhouse):
+    """(search path entries, facts of the interpreter whose environment they are, or None).
+    ``python=`` asks that interpreter (a subprocess: before any lock is taken); a
+    wheelhouse's entries are chosen once the slave has said what it is."""
+    if python is not None:
+        return read_environment(python)
+    if wheelhouse is not None:
+        return [], None
+    if path is None:
+        return default_search_path(), master_facts()
+    return path, None

@@ -14,10 +14,12 @@ import hashlib
 import logging
 import threading
 import time
+import zlib
 
 import six
 
 from . import _bytecode
+from ._caches import MasterCaches
 from ._binaries import binary_tag, extension_problem, slave_tag, suffix_of
 from ._imports import imported_names
 from ._locate import OutsideRoot
@@ -30,31 +32,36 @@ log = logging.getLogger("bridge.responder")
 PREFETCH_MODULES = 2000  # records in one reply, at most
 PREFETCH_BYTES = 64 * 1024 * 1024  # bodies prefetched into one reply, at most
 
-_hashes = {}  # (file, mtime, size) -> sha256: one master, many slaves, hashed once
-_imports = {}  # (file, mtime, size, module name) -> the names it imports: parsed once
-_hashes_lock = threading.Lock()
-
-
-def file_hash(root, path):
+def file_hash(caches, root, path):
     """(sha256, the bytes where hashing had to read them, else None): each version of
-    a file is hashed once, and bytes read for it are not read again to be sent."""
-    stamp = root.stamp(path)
-    with _hashes_lock:
-        known = _hashes.get(stamp)
-    if known is not None:
-        return known, None
-    data = root.read(path)
-    known = hashlib.sha256(data).hexdigest()
-    with _hashes_lock:
-        _hashes[stamp] = known
-    return known, data
+    a file is hashed once per master, and bytes read for it are not read again to be sent."""
+    read = []
+
+    def digest():
+        read.append(root.read(path))
+        return hashlib.sha256(read[0]).hexdigest()
+
+    sha = caches.digests.get(root.stamp(path), digest)
+    return sha, (read[0] if read else None)
+
+
+COMPRESS_AT_LEAST = 512  # smaller bodies travel as they are
+COMPRESSION_LEVEL = 6
+
+
+def _deflated(data):
+    """``data`` zlib-compressed, or None where that saves less than a tenth."""
+    if len(data) < COMPRESS_AT_LEAST:
+        return None
+    packed = zlib.compress(data, COMPRESSION_LEVEL)
+    return packed if len(packed) < 0.9 * len(data) else None
 
 
 class Stats(object):
     """Counters of one install, readable while it serves."""
 
     FIELDS = ("requests", "modules", "prefetched", "distributions", "missing", "refused",
-              "errors", "files", "bytes_sent", "bytes_cached", "seconds")
+              "errors", "files", "bytes_sent", "bytes_cached", "bytes_wire", "seconds")
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -77,9 +84,10 @@ class Stats(object):
         data = self.as_dict()
         return ("%(requests)d requests, %(modules)d modules + %(prefetched)d prefetched, "
                 "%(distributions)d distributions' metadata, %(files)d files, "
-                "%(sent).2f MB sent, %(cached).2f MB already cached, %(missing)d missing, "
-                "%(refused)d refused, %(errors)d errors, %(seconds).3f s"
-                % dict(data, sent=data["bytes_sent"] / 1e6, cached=data["bytes_cached"] / 1e6))
+                "%(sent).2f MB sent (%(wire).2f MB on the wire), %(cached).2f MB already cached, "
+                "%(missing)d missing, %(refused)d refused, %(errors)d errors, %(seconds).3f s"
+                % dict(data, sent=data["bytes_sent"] / 1e6, cached=data["bytes_cached"] / 1e6,
+                       wire=data["bytes_wire"] / 1e6))
 
 
 class Refused(Exception):
@@ -93,16 +101,19 @@ class Responder(object):
     """Turns FIND and DISTRIBUTIONS requests into replies from a SearchPath."""
 
     def __init__(self, search_path, facts, stats, master=None, allow_extensions=False,
-                 policy=None, max_reply_bytes=None, progress=None):
+                 policy=None, max_reply_bytes=None, progress=None, known=(), caches=None,
+                 compress=False):
         self.search_path = search_path
-        self.facts = facts
+        self.facts = facts  # the slave's, from its HELLO
         self.stats = stats
+        self.caches = caches or MasterCaches()  # install() passes the master's own
         self.master = master or {}  # the master's own tags: what its binaries were built for
         self.allow_extensions = allow_extensions
         self.policy = policy or Policy()
         self.max_reply_bytes = max_reply_bytes
         self.progress = progress  # called (name, bytes of this reply, bytes so far)
-        self.known = set()  # hashes the slave holds: its cache, and what we sent it
+        self.compress = compress  # a slow link: bodies travel zlib-compressed where it pays
+        self.known = set(known)  # hashes the slave holds: its cache, and what we sent it
         self.sent = set()  # names whose records this slave has had
 
     def slave_version(self):
@@ -148,7 +159,7 @@ class Responder(object):
         except (Refused, OutsideRoot) as error:
             return self._refuse(protocol.REFUSED, msg, str(error))
         related, absent = self._prefetch(name, located, size)
-        records = [record] + related
+        records = self._encoded([record] + related)
         self.sent.update(each[protocol.NAME] for each in records)
         self.stats.add(modules=1, prefetched=len(related))
         if self.progress is not None:
@@ -187,6 +198,7 @@ class Responder(object):
                                     repr(name) if name else "every distribution", total,
                                     self.max_reply_bytes))
         self.known.update(sha for record in records for _, sha, _ in record[protocol.FILES])
+        records = self._encoded(records)
         self.stats.add(distributions=len(records), bytes_sent=total, bytes_cached=cached,
                        files=sum(len(record[protocol.FILES]) for record in records))
         return protocol.module_reply(msg[protocol.ID], records)
@@ -221,7 +233,8 @@ class Responder(object):
     def _add_bytecode(self, root, path, files):
         """Append the master-compiled .pyc of ``path`` to ``files``;
         (bytes that travel, bytes the slave already has)."""
-        compiled = _bytecode.compiled(files[0][1], lambda: root.read(path))
+        compiled = _bytecode.compiled(self.caches.bytecode, files[0][1],
+                                      lambda: root.read(path))
         if compiled is None:
             return 0, 0
         pyc, sha = compiled
@@ -234,7 +247,7 @@ class Responder(object):
         """[[path, sha, bytes or None]], bytes that travel, bytes the slave already has."""
         files, size, cached = [], 0, 0
         for path in paths:
-            sha, data = file_hash(root, path)
+            sha, data = file_hash(self.caches, root, path)
             if sha in self.known:
                 data = None
                 cached += root.size(path)
@@ -243,6 +256,25 @@ class Responder(object):
                 size += len(data)
             files.append([six.text_type(path), six.text_type(sha), data])
         return files, size, cached
+
+    def _encoded(self, records):
+        """``records`` with every body that compresses well zlib-compressed, where the
+        link is slow (``compress``); counts the bytes that travel."""
+        wire = 0
+        for record in records:
+            compressed = []
+            for entry in record[protocol.FILES]:
+                if entry[2] is None:
+                    continue
+                if self.compress:
+                    body = self.caches.compressed.get(entry[1], lambda: _deflated(entry[2]))
+                    if body is not None:
+                        entry[2] = body
+                        compressed.append(entry[1])
+                wire += len(entry[2])
+            protocol.mark_compressed(record, compressed)
+        self.stats.add(bytes_wire=wire)
+        return records
 
     def _extension(self, name, located):
         """(type, path, libraries) of the first binary the send rule allows; else the .py
@@ -308,12 +340,7 @@ class Responder(object):
     def _imports_of(self, name, located):
         if located.type not in (protocol.SOURCE, protocol.PACKAGE):
             return []
-        stamp = located.root.stamp(located.path) + (name,)  # relative imports need the name
-        with _hashes_lock:
-            known = _imports.get(stamp)
-        if known is None:
-            source = located.root.read(located.path)
-            known = imported_names(source, name, located.type == protocol.PACKAGE)
-            with _hashes_lock:
-                _imports[stamp] = known
-        return known
+        python2 = self.slave_version() < (3,)  # only 2.7 guesses implicit relative imports
+        stamp = located.root.stamp(located.path) + (name, python2)  # relative: the name counts
+        return self.caches.imports.get(stamp, lambda: imported_names(
+            located.root.read(located.path), name, located.type == protocol.PACKAGE, python2))

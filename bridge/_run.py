@@ -6,12 +6,7 @@ relative imports fail. Here the slave imports it through the bridge with
 imports work, and ``channel`` is in its globals, as under execnet.
 """
 from ._install import install
-
-RUN = """
-import runpy, sys
-sys.modules["_execnet_bridge.hook"].make_available(%r)
-runpy.run_module(%r, init_globals={"channel": channel}, run_name=%r, alter_sys=False)
-"""
+from .compat import protocol
 
 
 def remote_exec(gateway, module, run_name=None, **install_options):
@@ -23,4 +18,6 @@ def remote_exec(gateway, module, run_name=None, **install_options):
     Returns the channel, as ``gateway.remote_exec`` does.
     """
     install(gateway, **install_options)
-    return gateway.remote_exec(RUN % (str(module), str(module), str(run_name or module)))
+    channel = gateway.remote_exec(protocol.CONTROL_SOURCE)
+    channel.send(protocol.run_request(module=str(module), run_name=str(run_name or module)))
+    return channel

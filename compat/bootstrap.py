@@ -4,7 +4,7 @@ Its first message is the list of the bridge's slave modules as source. It
 materialises them as the private package ``_execnet_bridge``, picks the hook
 for this interpreter by feature (PEP 451 ``ModuleSpec`` exists from 3.4; 2.7
 gets the PEP 302 importer, whose module 3.x never needs, and vice versa) and
-hands the channel to ``hook.serve`` for the handshake.
+hands the channel to ``hook.handshake``.
 """
 import linecache
 import sys
@@ -48,7 +48,7 @@ def main(channel):
     importer = importer_for_this_python()
     other = {"importer2": "importer3", "importer3": "importer2"}[importer]
     package = materialize(channel.receive(), skip=(other, "bootstrap"))
-    package.hook.serve(channel, getattr(package, importer))
+    package.hook.handshake(channel, getattr(package, importer))
 
 
 if __name__ == "__channelexec__":

@@ -21,7 +21,7 @@ class ServedSourceLoader(SourceFileLoader):
     """CPython's source loader, except that a module which does not parse because it was
     made for another Python fails with an ImportError that says so."""
 
-    environment = None  # set by install(): [major, minor] of the served environment
+    environment = None  # [major, minor] of the served environment: see loader_details()
 
     def source_to_code(self, data, path, *args, **kwargs):
         try:
@@ -33,11 +33,13 @@ class ServedSourceLoader(SourceFileLoader):
             raise problem
 
 
-LOADER_DETAILS = (
-    (ExtensionFileLoader, EXTENSION_SUFFIXES),
-    (ServedSourceLoader, SOURCE_SUFFIXES),
-    (SourcelessFileLoader, BYTECODE_SUFFIXES),
-)
+def loader_details(environment):
+    """FileFinder's loaders for one session: its source loader knows the environment the
+    session's modules were made for (a class per session, never shared state)."""
+    source_loader = type("ServedSourceLoader", (ServedSourceLoader,),
+                         {"environment": environment})
+    return ((ExtensionFileLoader, EXTENSION_SUFFIXES), (source_loader, SOURCE_SUFFIXES),
+            (SourcelessFileLoader, BYTECODE_SUFFIXES))
 
 
 class BridgeFinder(object):
@@ -45,6 +47,7 @@ class BridgeFinder(object):
 
     def __init__(self, session):
         self.session = session
+        self.loader_details = loader_details(session.environment)
 
     def find_spec(self, fullname, path=None, target=None):
         if not self.session.should_ask(fullname):
@@ -52,7 +55,7 @@ class BridgeFinder(object):
         served = self.session.fetch(fullname)
         if served is None:
             return None
-        spec = FileFinder(served.directory, *LOADER_DETAILS).find_spec(fullname, target)
+        spec = FileFinder(served.directory, *self.loader_details).find_spec(fullname, target)
         if spec is None:
             raise import_error("execnet-bridge wrote '%s' to %s but cannot find it there"
                                % (fullname, served.filename), fullname, RemoteImportError)
@@ -67,7 +70,7 @@ class BridgeFinder(object):
 
 
 def install(session):
-    ServedSourceLoader.environment = session.environment
+    """Append the finder: asked after every local finder failed (local modules win)."""
     finder = BridgeFinder(session)
     sys.meta_path.append(finder)
     return finder

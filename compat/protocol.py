@@ -8,8 +8,12 @@ reconfigured so that text stays text and bytes stay bytes between 2.7 and 3.x.
 
 Handshake, over the channel of ``remote_exec(bootstrap)``::
 
-    master -> slave   CONFIG     protocol, sources, options
-    slave  -> master  HELLO      protocol, facts, channel (the request channel)
+    master -> slave   the bootstrap frame: a bare list of [module name, source], in
+                      import order (not a message: this module is one of the sources)
+    master -> slave   CONFIG     protocol, options (TIMEOUT, CACHE_ROOT, ENVIRONMENT)
+    slave  -> master  HELLO      protocol, facts, channel (requests), cache_dir, blobs
+    master -> slave   PING       (answered with PING, as often as the master asks: the
+                                 round trip decides whether bodies are compressed)
     master -> slave   READY      (the request channel now has its handler)
     slave  -> master  INSTALLED
 
@@ -19,7 +23,14 @@ same ``id``: MODULE, MISSING, REFUSED or ERROR. A MODULE reply carries module
 same top-level package (prefetched, so an import statement costs one round
 trip). A record lists its files as ``[path, sha256, bytes or None]``: None
 where the slave's cache already holds that hash (HELLO's ``blobs``), and a
-package's ``children`` so the slave answers "no such submodule" itself.
+package's ``children`` so the slave answers "no such submodule" itself. On a
+slow link (PING measures it during the handshake) bodies travel
+zlib-compressed; a record's ``compressed`` lists their hashes.
+
+Later, the master runs CONTROL_SOURCE (``remote_exec``) and sends it one
+message: UNINSTALL, answered by UNINSTALLED (``removed``), or RUN: run a
+module the bridge serves, or a script, as ``runpy`` does, with that channel
+as the program's ``channel``.
 
 A DISTRIBUTIONS request asks for the metadata folders (``*.dist-info``,
 ``*.egg-info``) of one distribution by ``name``, or of all (``name`` None),
@@ -32,7 +43,8 @@ import re
 
 from .neutral import ensure_text, integer_types, string_types, text_type
 
-PROTOCOL_VERSION = 4  # 2: EXTENSION; 3: records, blobs, children, prefetch; 4: DISTRIBUTIONS
+PROTOCOL_VERSION = 5  # 2: EXTENSION; 3: records, blobs, children, prefetch; 4: DISTRIBUTIONS;
+# 5: the control channel (UNINSTALL, RUN)
 
 # Message kinds.
 CONFIG = "config"
@@ -45,8 +57,12 @@ MODULE = "module"
 MISSING = "missing"
 REFUSED = "refused"
 ERROR = "error"
+UNINSTALL = "uninstall"
+UNINSTALLED = "uninstalled"
+RUN = "run"
+PING = "ping"
 KINDS = (CONFIG, HELLO, READY, INSTALLED, FIND, DISTRIBUTIONS, MODULE, MISSING, REFUSED,
-         ERROR)
+         ERROR, UNINSTALL, UNINSTALLED, RUN, PING)
 REQUEST_KINDS = (FIND, DISTRIBUTIONS)
 REPLY_KINDS = (MODULE, MISSING, REFUSED, ERROR)
 
@@ -75,11 +91,29 @@ MODULES = "modules"  # MODULE reply: the records, the requested one first
 BLOBS = "blobs"  # HELLO: hashes in the slave's persistent cache
 LOST = "lost"  # FIND, DISTRIBUTIONS: hashes the slave was told it had but could not use
 ABSENT = "absent"  # MODULE reply: names it imports that neither side has
+COMPRESSED = "compressed"  # MODULE records: hashes whose bodies travel zlib-compressed
 LEFT_OUT = "left_out"  # METADATA record: folder-relative files not sent (ask by name)
-SOURCES = "sources"  # CONFIG: list of [module name, source text], in import order
-OPTIONS = "options"
-FACTS = "facts"
-CHANNEL = "channel"
+OPTIONS = "options"  # CONFIG: the install() settings the slave needs, keys below
+FACTS = "facts"  # HELLO: the slave's tags and facts (compat/tags.py)
+CHANNEL = "channel"  # HELLO: the request channel
+CACHE_DIR = "cache_dir"  # HELLO: the slave's session folder
+REMOVED = "removed"  # UNINSTALLED: whether a hook was installed and is now gone
+MODULE_NAME = "module"  # RUN: the module to run, or None for a script
+SOURCE_TEXT = "source"  # RUN: the script's source, or None for a module
+FILENAME = "filename"  # RUN: the script's file name, for tracebacks
+RUN_NAME = "run_name"  # RUN: ``__name__`` while it runs
+ARGV = "argv"  # RUN: sys.argv while it runs, or None to leave sys alone
+OUTPUT = "output"  # RUN: send stdout/stderr and the exit status over the channel
+
+# CONFIG's option keys.
+TIMEOUT = "timeout"  # seconds any one wait may take
+CACHE_ROOT = "cache_root"  # the folder the slave caches under, or absent: its default
+ENVIRONMENT = "environment"  # [major, minor] the served packages were made for, or absent
+
+# The slave-side package the bootstrap materialises the sources as (bootstrap.PACKAGE),
+# and the program the master runs there to send UNINSTALL or RUN.
+SLAVE_PACKAGE = "_execnet_bridge"
+CONTROL_SOURCE = "from _execnet_bridge.hook import control\ncontrol(channel)\n"
 
 # The metadata files a listing of all distributions sends; the rest on first read.
 LISTED = ("METADATA", "PKG-INFO", "entry_points.txt", "top_level.txt")
@@ -105,6 +139,75 @@ def kind_of(msg):
     if isinstance(kind, string_types) and ensure_text(kind) in KINDS:
         return ensure_text(kind)
     return None
+
+
+def config(timeout, cache_root=None, environment=None):
+    """CONFIG: the protocol version and the options the slave needs."""
+    options = {text_type(TIMEOUT): float(timeout)}
+    if cache_root:
+        options[text_type(CACHE_ROOT)] = text_type(cache_root)
+    if environment:
+        options[text_type(ENVIRONMENT)] = [int(part) for part in environment[:2]]
+    return message(CONFIG, protocol=PROTOCOL_VERSION, options=options)
+
+
+def option(config_message, key, default=None):
+    """One of CONFIG's options, as sent (None and absent mean ``default``)."""
+    value = (config_message.get(OPTIONS) or {}).get(key)
+    return default if value is None else value
+
+
+def hello(facts, requests, cache_dir, blobs):
+    """HELLO: who the slave is, its request channel, and what its cache holds."""
+    return message(HELLO, protocol=PROTOCOL_VERSION, facts=facts, channel=requests,
+                   cache_dir=text_type(cache_dir),
+                   blobs=[text_type(sha) for sha in blobs])
+
+
+def ready():
+    return message(READY)
+
+
+def ping():
+    return message(PING)
+
+
+def installed():
+    return message(INSTALLED)
+
+
+def uninstall():
+    return message(UNINSTALL)
+
+
+def uninstalled(removed):
+    return message(UNINSTALLED, removed=bool(removed))
+
+
+def run_request(module=None, source=None, filename=None, run_name=None, argv=None,
+                output=False):
+    """RUN: run ``module`` (served by the bridge) or a script's ``source``, with the
+    control program's channel as its ``channel``.
+
+    ``argv``: sys.argv while it runs (None: sys is left alone). ``output``: the
+    program's stdout and stderr travel as ``output_frame``s, OUT and ERR, and its exit
+    status as an EXIT frame; otherwise an exception closes the channel with its
+    traceback, as execnet's ``remote_exec`` does."""
+    return message(RUN, module=None if module is None else text_type(module),
+                   source=None if source is None else text_type(source),
+                   filename=None if filename is None else text_type(filename),
+                   run_name=text_type(run_name or module or "__main__"),
+                   argv=None if argv is None else [text_type(arg) for arg in argv],
+                   output=bool(output))
+
+
+# What a RUN with ``output`` sends over its channel: (OUT or ERR, text)... (EXIT, code).
+OUT, ERR, EXIT = "out", "err", "exit"
+
+
+def output_frame(stream, payload):
+    """One frame of a running program's output (OUT, ERR: text) or its end (EXIT: code)."""
+    return (text_type(stream), payload)
 
 
 def find_request(name, lost=()):
@@ -133,10 +236,16 @@ def distribution_of(folder_name):
     return normalized_distribution(stem.split("-")[0])
 
 
-def module_record(name, module_type, path, files, dirs, children, origin):
+def module_record(name, module_type, path, files, dirs, children, origin, compressed=()):
     return dict((text_type(key), value) for key, value in (
         (NAME, text_type(name)), (TYPE, text_type(module_type)), (PATH, text_type(path)),
-        (FILES, files), (DIRS, dirs), (CHILDREN, children), (ORIGIN, text_type(origin))))
+        (FILES, files), (DIRS, dirs), (CHILDREN, children), (ORIGIN, text_type(origin)),
+        (COMPRESSED, [text_type(sha) for sha in compressed])))
+
+
+def mark_compressed(record, shas):
+    """Say which of ``record``'s bodies travel zlib-compressed."""
+    record[text_type(COMPRESSED)] = [text_type(sha) for sha in shas]
 
 
 def metadata_record(name, folder, files, origin, left_out=()):

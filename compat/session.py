@@ -5,6 +5,7 @@ calls them, not in when to ask or how a reply becomes files in the mirror.
 """
 import sys
 import threading
+import zlib
 
 from . import protocol
 from .client import BridgeUnavailable, ImportLockReleased
@@ -213,9 +214,12 @@ class ImportSession(object):
         """Store the bodies that came; return the hashes we were sent none for and lack."""
         missing = []
         for record in records:
+            compressed = set(ensure_text(sha) for sha in record.get(protocol.COMPRESSED) or ())
             for _, sha, data in record.get(protocol.FILES) or ():
                 sha = ensure_text(sha)
                 if data is not None:
+                    if sha in compressed:
+                        data = zlib.decompress(data)
                     self.blobs.put(sha, data)  # checks the bytes against the hash
                     self.intact.add(sha)
                 elif sha not in self.intact:

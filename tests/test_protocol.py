@@ -5,9 +5,10 @@ from bridge.compat import protocol
 
 
 def test_message_kinds_and_version_are_frozen():
-    assert protocol.PROTOCOL_VERSION == 4
+    assert protocol.PROTOCOL_VERSION == 5
     assert protocol.KINDS == ("config", "hello", "ready", "installed", "find", "distributions",
-                              "module", "missing", "refused", "error")
+                              "module", "missing", "refused", "error", "uninstall",
+                              "uninstalled", "run", "ping")
     assert protocol.MODULE_TYPES == ("source", "package", "namespace", "extension")
     assert protocol.RECORD_TYPES == protocol.MODULE_TYPES + ("metadata",)
 
@@ -20,7 +21,7 @@ def test_messages_are_plain_data_with_text_keys():
     assert reply == {"kind": "module", "id": 7, "modules": [{
         "name": "a.b", "type": "source", "path": "a/b.py",
         "files": [["a/b.py", "0" * 64, b"x = 1\n"]], "dirs": [], "children": [],
-        "origin": "/m/a/b.py"}], "absent": []}
+        "origin": "/m/a/b.py", "compressed": []}], "absent": []}
     assert protocol.find_request("a.b", ["f" * 64]) == {"kind": "find", "name": "a.b",
                                                         "lost": ["f" * 64]}
     assert protocol.distributions_request() == {"kind": "distributions", "name": None,
@@ -30,7 +31,7 @@ def test_messages_are_plain_data_with_text_keys():
                                     ["RECORD"]) == {
         "name": "six", "type": "metadata", "path": "six-1.0.dist-info", "files": [],
         "dirs": ["six-1.0.dist-info"], "children": [], "origin": "/m/six-1.0.dist-info",
-        "left_out": ["RECORD"]}
+        "compressed": [], "left_out": ["RECORD"]}
     assert all(type(key) is type(u"") for key in protocol.metadata_record("a", "f", [], "o"))
 
 
@@ -98,3 +99,41 @@ def test_malformed_requests_are_recognised(msg):
                                  {"kind": "distributions", "id": 3, "name": "Foo.Bar"}])
 def test_well_formed_requests_pass(msg):
     assert protocol.request_problem(msg) is None
+
+
+def test_handshake_and_control_messages_are_frozen():
+    """Every message either side builds, in its exact shape."""
+    assert protocol.config(5) == {"kind": "config", "protocol": 5, "options": {"timeout": 5.0}}
+    assert protocol.config(1.5, "/c", [2, 7, 18]) == {
+        "kind": "config", "protocol": 5,
+        "options": {"timeout": 1.5, "cache_root": "/c", "environment": [2, 7]}}
+    assert protocol.option(protocol.config(5), protocol.CACHE_ROOT, "default") == "default"
+    channel = object()  # an execnet channel, in a real handshake
+    assert protocol.hello({"abi": "cp311"}, channel, "/c/s-1", ["a" * 64]) == {
+        "kind": "hello", "protocol": 5, "facts": {"abi": "cp311"}, "channel": channel,
+        "cache_dir": "/c/s-1", "blobs": ["a" * 64]}
+    assert protocol.ready() == {"kind": "ready"}
+    assert protocol.ping() == {"kind": "ping"}
+    record = protocol.module_record("a", protocol.SOURCE, "a.py", [], [], [], "/m/a.py")
+    protocol.mark_compressed(record, ["b" * 64])
+    assert record["compressed"] == ["b" * 64]
+    assert protocol.installed() == {"kind": "installed"}
+    assert protocol.uninstall() == {"kind": "uninstall"}
+    assert protocol.uninstalled(1) == {"kind": "uninstalled", "removed": True}
+    assert protocol.run_request(module="tools.job") == {
+        "kind": "run", "module": "tools.job", "source": None, "filename": None,
+        "run_name": "tools.job", "argv": None, "output": False}
+    assert protocol.run_request(source="print(1)", filename="/s.py", run_name="__main__",
+                                argv=["/s.py", "-v"], output=True) == {
+        "kind": "run", "module": None, "source": "print(1)", "filename": "/s.py",
+        "run_name": "__main__", "argv": ["/s.py", "-v"], "output": True}
+    assert protocol.output_frame(protocol.OUT, "text") == ("out", "text")
+    assert protocol.output_frame(protocol.EXIT, 3) == ("exit", 3)
+    assert protocol.refusal(protocol.MISSING, 3, "a", "why") == {
+        "kind": "missing", "id": 3, "name": "a", "reason": "why"}
+
+
+def test_the_control_program_names_the_package_the_bootstrap_makes():
+    from bridge.compat import bootstrap
+    assert protocol.SLAVE_PACKAGE == bootstrap.PACKAGE
+    assert ("from %s.hook import control" % bootstrap.PACKAGE) in protocol.CONTROL_SOURCE

@@ -1,0 +1,46 @@
+"""What the master works out once per version of a file and shares with every slave it
+serves: digests, the names a module imports, compiled bytecode.
+
+One ``MasterCaches`` belongs to the master process (``install()`` hands it to each
+Responder); each cache has its own lock and a bound, least recently used first, so a
+long-lived master serving many versions does not grow without end.
+"""
+import collections
+import threading
+
+
+class BoundedCache(object):
+    """A thread-safe mapping of at most ``limit`` entries, least recently used out first."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self._entries = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self):
+        return len(self._entries)
+
+    def get(self, key, compute):
+        """The value for ``key``, from ``compute()`` (run outside the lock) the first time."""
+        with self._lock:
+            if key in self._entries:
+                value = self._entries.pop(key)
+                self._entries[key] = value  # most recently used last
+                return value
+        value = compute()
+        with self._lock:
+            self._entries[key] = value
+            while len(self._entries) > self.limit:
+                self._entries.popitem(last=False)
+        return value
+
+
+class MasterCaches(object):
+    """The master's shared work: sha256 by file version, imported names by file version
+    and module name, master-compiled .pyc by source hash, compressed bodies by hash."""
+
+    def __init__(self, files=200000, bodies=50000):
+        self.digests = BoundedCache(files)
+        self.imports = BoundedCache(files)
+        self.bytecode = BoundedCache(bodies)
+        self.compressed = BoundedCache(bodies)
