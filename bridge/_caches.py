@@ -9,6 +9,9 @@ import collections
 import threading
 
 
+_MISSING = object()
+
+
 class BoundedCache(object):
     """A thread-safe mapping of at most ``limit`` entries, least recently used out first."""
 
@@ -20,13 +23,15 @@ class BoundedCache(object):
     def __len__(self):
         return len(self._entries)
 
-    def get(self, key, compute):
-        """The value for ``key``, from ``compute()`` (run outside the lock) the first time."""
+    def get(self, key, compute, valid=None):
+        """The value for ``key``, from ``compute()`` (run outside the lock) the first time,
+        and again whenever ``valid(value)`` says the kept one is out of date."""
         with self._lock:
-            if key in self._entries:
-                value = self._entries.pop(key)
+            value = self._entries.pop(key, _MISSING)
+            if value is not _MISSING:
                 self._entries[key] = value  # most recently used last
-                return value
+        if value is not _MISSING and (valid is None or valid(value)):
+            return value
         value = compute()
         with self._lock:
             self._entries[key] = value
@@ -36,10 +41,12 @@ class BoundedCache(object):
 
 
 class MasterCaches(object):
-    """The master's shared work: sha256 by file version, imported names by file version
-    and module name, master-compiled .pyc by source hash, compressed bodies by hash."""
+    """The master's shared work: prefetch plans (checked with one stat per folder and
+    file they read), sha256 by file version, imported names by file version and module
+    name, master-compiled .pyc by source hash, compressed bodies by hash."""
 
-    def __init__(self, files=200000, bodies=50000):
+    def __init__(self, files=200000, bodies=50000, plans=5000):
+        self.plans = BoundedCache(plans)  # what importing a module brings along
         self.digests = BoundedCache(files)
         self.imports = BoundedCache(files)
         self.bytecode = BoundedCache(bodies)

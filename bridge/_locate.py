@@ -12,6 +12,7 @@ Which extension file suits a slave is the responder's decision, not ours.
 Every read is confined to its path entry: a name cannot climb out of it (it
 is a dotted identifier), and a symlink that points outside is refused.
 """
+import contextlib
 import os
 import stat
 import time
@@ -48,7 +49,10 @@ class DirectoryRoot(object):
         self.path = os.path.abspath(path)
         self.real = os.path.join(os.path.realpath(self.path), "")
         self._listings = {}  # relative folder -> [stat key, {name: kind}, snapshot checked]
+        self._real_folders = {}  # relative folder -> (snapshot, its realpath + "/")
+        self._binaries = {}  # relative folder -> (the listing, binaries_by_module of it)
         self.snapshot = 0
+        self.watch = None  # a Watch that records what a prefetch walk read, or None
 
     def __repr__(self):
         return "DirectoryRoot(%r)" % self.path
@@ -61,22 +65,27 @@ class DirectoryRoot(object):
         ``relative``, or None if it is not a folder."""
         known = self._listings.get(relative)
         if known is not None and known[2] == self.snapshot:
+            self._watched(relative, known[0], True)
             return known[1]
         local = self.local(relative)
-        try:
-            status = os.stat(local)
-        except OSError:
+        key = folder_key(local)
+        if key is None:
+            self._watched(relative, None, True)
             return None
-        if not stat.S_ISDIR(status.st_mode):
-            return None
-        key = (status.st_mtime, status.st_ino, status.st_nlink)
         if known is not None and known[0] == key:
             known[2] = self.snapshot
+            self._watched(relative, key, True)
             return known[1]
         entries = _entries(local)
-        if time.time() - status.st_mtime > self.SETTLED:
+        settled = time.time() - key[0] > self.SETTLED
+        if settled:
             self._listings[relative] = [key, entries, self.snapshot]
+        self._watched(relative, key, settled)
         return entries
+
+    def _watched(self, relative, key, settled):
+        if self.watch is not None:
+            self.watch.folder(self.local(relative), key, settled)
 
     def _kind(self, relative):
         if not relative:
@@ -92,11 +101,22 @@ class DirectoryRoot(object):
         return self._kind(relative) == FILE
 
     def confined(self, relative):
-        """The local path of ``relative``, refusing one that resolves outside the root."""
+        """The local path of ``relative``, refusing one that resolves outside the root.
+        A file that is no link is where its folder is: folders are resolved once a
+        snapshot, not each file's every component."""
         local = self.local(relative)
-        if not os.path.realpath(local).startswith(self.real):
+        inside = (not os.path.islink(local)
+                  and self._real_folder(relative.rpartition("/")[0]).startswith(self.real))
+        if not inside and not os.path.realpath(local).startswith(self.real):
             raise OutsideRoot("%s resolves outside %s" % (local, self.path))
         return local
+
+    def _real_folder(self, relative):
+        known = self._real_folders.get(relative)
+        if known is None or known[0] != self.snapshot:
+            real = os.path.join(os.path.realpath(self.local(relative)), "")
+            known = self._real_folders[relative] = (self.snapshot, real)
+        return known[1]
 
     def size(self, relative):
         return os.path.getsize(self.confined(relative))
@@ -115,6 +135,14 @@ class DirectoryRoot(object):
         """Every name directly inside ``relative``."""
         return list(self._listing(relative) or ())
 
+    def binaries(self, relative):
+        """binaries_by_module of folder ``relative``, worked out once per listing."""
+        listing = self._listing(relative) or {}
+        known = self._binaries.get(relative)
+        if known is None or known[0] is not listing:
+            known = self._binaries[relative] = (listing, binaries_by_module(listing))
+        return known[1]
+
     def listdir(self, relative):
         """(folders, files) directly inside ``relative``, each sorted."""
         listing = self._listing(relative) or {}
@@ -124,6 +152,50 @@ class DirectoryRoot(object):
 
 
 DIR, FILE = "dir", "file"
+
+
+def folder_key(local):
+    """What identifies one version of a folder's listing; None: not a folder."""
+    try:
+        status = os.stat(local)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(status.st_mode):
+        return None
+    return (status.st_mtime, status.st_ino, status.st_nlink)
+
+
+def file_key(local):
+    """What identifies one version of a file (as ``stamp`` has it); None: no file."""
+    try:
+        status = os.stat(local)
+    except OSError:
+        return None
+    return (local, status.st_mtime, status.st_size)
+
+
+class Watch(object):
+    """What one walk over the search path read: folder listings and files, each with the
+    key of the version it saw, so a result built from them is reused only while all
+    of them are unchanged (one stat each)."""
+
+    def __init__(self):
+        self.folders = {}
+        self.files = {}
+        self.settled = True  # False: something changed too recently to trust times
+
+    def folder(self, local, key, settled):
+        self.folders[local] = key
+        self.settled = self.settled and settled
+
+    def file(self, root, relative):
+        """A file the walk read: for a zip, the archive is the version that counts."""
+        local = root.local(relative) if isinstance(root, DirectoryRoot) else root.archive
+        self.files[local] = file_key(local)
+
+    def unchanged(self):
+        return (all(folder_key(local) == key for local, key in self.folders.items())
+                and all(file_key(local) == stamp for local, stamp in self.files.items()))
 
 
 def _entries(folder):
@@ -153,6 +225,7 @@ class ZipRoot(object):
     """A zip archive on the search path, or a folder inside one."""
 
     def __init__(self, archive, prefix):
+        self.watch = None  # contents are read once: a watch records the archive instead
         self.archive = archive
         self.prefix = prefix  # "" or "inner/folder/"
         self.path = os.path.join(archive, prefix) if prefix else archive
@@ -195,6 +268,9 @@ class ZipRoot(object):
     def names(self, relative):
         return sum(self.listdir(relative), [])
 
+    def binaries(self, relative):
+        return binaries_by_module(self.names(relative))
+
     def listdir(self, relative):
         start = relative + "/" if relative else ""
         children = set(name[len(start):].split("/")[0]
@@ -235,12 +311,20 @@ def _join(folder, name):
     return folder + "/" + name if folder else name
 
 
+def binaries_by_module(names):
+    """{module name: [file names]} of the compiled modules among ``names``
+    (``name.so``, ``name.<tag>.so``)."""
+    found = {}
+    for entry in names:
+        if entry.endswith(EXTENSION_SUFFIX) and "/" not in entry:
+            found.setdefault(entry.split(".")[0], []).append(entry)
+    return found
+
+
 def _extensions_in(root, folder, name):
     """Root-relative paths of compiled modules ``name``: ``name.so``, ``name.<tag>.so``."""
-    prefix = name + "."
-    return sorted(_join(folder, entry) for entry in root.names(folder)
-                  if entry.startswith(prefix) and entry.endswith(EXTENSION_SUFFIX)
-                  and "/" not in entry and root.isfile(_join(folder, entry)))
+    return sorted(_join(folder, entry) for entry in root.binaries(folder).get(name, ())
+                  if root.isfile(_join(folder, entry)))
 
 
 def _find_in(places, name):
@@ -285,6 +369,18 @@ class SearchPath(object):
         """Start answering one request: folders listed before are checked again, once."""
         for root in self.roots:
             root.snapshot = getattr(root, "snapshot", 0) + 1
+
+    @contextlib.contextmanager
+    def watching(self):
+        """Record every folder listed and file read meanwhile, in the Watch yielded."""
+        watch = Watch()
+        for root in self.roots:
+            root.watch = watch
+        try:
+            yield watch
+        finally:
+            for root in self.roots:
+                root.watch = None
 
     def wheel_tags(self, root, path):
         """The ``Tag:`` lines of the wheel that installed root-relative ``path``,

@@ -26,6 +26,12 @@ class Policy(object):
         self.allow = None if allow is None else [_parse(rule) for rule in allow]
         self.deny = [_parse(rule) for rule in deny or ()]
 
+    @property
+    def key(self):
+        """The rules as one hashable value: results that depend on the policy are shared
+        by every install with the same rules."""
+        return (None if self.allow is None else tuple(self.allow), tuple(self.deny))
+
     def problem(self, name):
         """Why ``name`` may not be served, or None."""
         for rule in self.deny:

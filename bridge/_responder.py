@@ -94,6 +94,17 @@ class Refused(Exception):
     """A module exists but may not be served to this slave; the message says why."""
 
 
+class Plan(object):
+    """What importing a module brings along: the modules its module-level imports reach
+    (in the order a breadth-first walk met them), the names found nowhere, and the Watch
+    of what the walk read."""
+
+    def __init__(self, found, absent, watch):
+        self.found = found
+        self.absent = absent
+        self.watch = watch
+
+
 COUNTERS = {protocol.MISSING: "missing", protocol.REFUSED: "refused", protocol.ERROR: "errors"}
 
 
@@ -114,6 +125,7 @@ class Responder(object):
         self.progress = progress  # called (name, bytes of this reply, bytes so far)
         self.compress = compress  # a slow link: bodies travel zlib-compressed where it pays
         self.known = set(known)  # hashes the slave holds: its cache, and what we sent it
+        self._local = frozenset(facts.get("top_level") or ())  # what the slave has itself
         self.sent = set()  # names whose records this slave has had
 
     def slave_version(self):
@@ -311,22 +323,15 @@ class Responder(object):
     def _prefetch(self, name, located, used):
         """(records, absent names) of what importing ``name`` will import: from its own
         top-level package, and from distributions the slave does not have itself."""
-        local = set(self.facts.get("top_level") or ())
+        plan = self._plan(name, located)
         budget = PREFETCH_BYTES if self.max_reply_bytes is None \
             else min(PREFETCH_BYTES, self.max_reply_bytes - used)
-        queue = collections.deque(self._imports_of(name, located))
-        seen, records, absent = set([name]), [], []
-        while queue and len(records) < PREFETCH_MODULES and budget > 0:
-            candidate = queue.popleft()
-            top = candidate.split(".")[0]
-            if candidate in seen or candidate in self.sent or top in local:
-                continue
-            seen.add(candidate)
-            if self.policy.problem(candidate):
-                continue
-            found = self.search_path.locate(candidate)
+        records = []
+        for candidate in plan.found:
+            if len(records) >= PREFETCH_MODULES or budget <= 0:
+                break
+            found = None if candidate in self.sent else self.search_path.locate(candidate)
             if found is None:
-                absent.append(candidate)
                 continue
             try:
                 record, size = self._record(candidate, found, budget)
@@ -334,13 +339,45 @@ class Responder(object):
                 continue  # asked for explicitly, it gets its reason then
             budget -= size
             records.append(record)
-            queue.extend(self._imports_of(candidate, found))
-        return records, absent
+        return records, plan.absent
+
+    def _plan(self, name, located):
+        """The Plan for ``name``: worked out once per version of the folders and files it
+        read, and shared by every slave with the same local packages and policy."""
+        key = (name, tuple(self.search_path.entries), self.slave_version() < (3,),
+               self.policy.key, self._local)
+        return self.caches.plans.get(key, lambda: self._walk(name, located),
+                                     valid=lambda plan: plan.watch.settled
+                                     and plan.watch.unchanged())
+
+    def _walk(self, name, located):
+        """Follow module-level imports from ``name`` (breadth first), recording what was
+        read so the Plan can be checked later without walking again."""
+        local = set(self._local)
+        with self.search_path.watching() as watch:
+            queue = collections.deque(self._imports_of(name, located))
+            seen, found, absent = set([name]), [], []
+            while queue and len(found) < PREFETCH_MODULES:
+                candidate = queue.popleft()
+                if candidate in seen or candidate.split(".")[0] in local:
+                    continue
+                seen.add(candidate)
+                if self.policy.problem(candidate):
+                    continue
+                module = self.search_path.locate(candidate)
+                if module is None:
+                    absent.append(candidate)
+                    continue
+                found.append(candidate)
+                queue.extend(self._imports_of(candidate, module))
+        return Plan(found, absent, watch)
 
     def _imports_of(self, name, located):
         if located.type not in (protocol.SOURCE, protocol.PACKAGE):
             return []
         python2 = self.slave_version() < (3,)  # only 2.7 guesses implicit relative imports
         stamp = located.root.stamp(located.path) + (name, python2)  # relative: the name counts
+        if located.root.watch is not None:
+            located.root.watch.file(located.root, located.path)
         return self.caches.imports.get(stamp, lambda: imported_names(
             located.root.read(located.path), name, located.type == protocol.PACKAGE, python2))

@@ -137,3 +137,17 @@ def test_bytecode_is_shipped_only_where_the_magic_number_matches(gateway, slave_
     placed_pyc, traceback_shows_source = result
     assert placed_pyc == same  # a hard link to a cached blob: the master's .pyc
     assert traceback_shows_source
+
+
+def test_a_file_edited_in_place_is_served_fresh_to_the_next_gateway(slave_python, slave_cwd,
+                                                                     tmp_path, cache_root):
+    """Same size, within the same second: CPython's timestamp .pyc would miss it; the
+    master's caches (digests, plans) and the slave's cache must not."""
+    from conftest import write_tree
+    entry = write_tree(tmp_path / "edits", {"edited/__init__.py": "from .value import V\n",
+                                            "edited/value.py": "V = 1\n"})
+    source = "import edited\nchannel.send(edited.V)"
+    assert bridged_import(slave_python, slave_cwd, [entry], cache_root, source)[0] == 1
+    with open(os.path.join(entry, "edited", "value.py"), "w") as stream:
+        stream.write("V = 2\n")
+    assert bridged_import(slave_python, slave_cwd, [entry], cache_root, source)[0] == 2
