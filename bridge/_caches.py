@@ -40,6 +40,29 @@ class BoundedCache(object):
         return value
 
 
+class Followers(object):
+    """Names slaves asked for after a first one of the same top-level package, in the
+    same session (``docutils.core`` after ``docutils``: ``import docutils.core`` asks
+    for the parent first). The next reply for the first brings them along, so a warm
+    package costs one round trip. Bounded in leads and in followers per lead."""
+
+    def __init__(self, leads=20000, per_lead=64):
+        self.per_lead = per_lead
+        self._names = BoundedCache(leads)
+        self._lock = threading.Lock()
+
+    def learn(self, lead, name):
+        names = self._names.get(lead, list)
+        with self._lock:
+            if name not in names and len(names) < self.per_lead:
+                names.append(name)
+
+    def of(self, lead):
+        names = self._names.get(lead, list)
+        with self._lock:
+            return list(names)
+
+
 class MasterCaches(object):
     """The master's shared work: prefetch plans (checked with one stat per folder and
     file they read), sha256 by file version, imported names by file version and module
@@ -47,6 +70,7 @@ class MasterCaches(object):
 
     def __init__(self, files=200000, bodies=50000, plans=5000):
         self.plans = BoundedCache(plans)  # what importing a module brings along
+        self.followers = Followers()
         self.digests = BoundedCache(files)
         self.imports = BoundedCache(files)
         self.bytecode = BoundedCache(bodies)

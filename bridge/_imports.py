@@ -61,5 +61,47 @@ def imported_names(source, name, is_package, implicit_relative=True):
                 continue
             found.extend(_prefixes(base))
             found.extend(base + "." + alias.name for alias in node.names if alias.name != "*")
+    found.extend(dynamic_imports(tree))
     seen = set()
     return [each for each in found if not (each in seen or seen.add(each))]
+
+
+IMPORT_FUNCTIONS = ("__import__", "import_module")
+
+
+def _string(node):
+    """The text of a string literal node, or None (``ast.Str`` before 3.8)."""
+    value = getattr(node, "value", getattr(node, "s", None))
+    return value if isinstance(value, str) else None
+
+
+def _imported_by_call(node):
+    """The argument node of ``__import__(x)`` / ``importlib.import_module(x)``, or None."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return None
+    function = node.func
+    name = getattr(function, "id", None) or getattr(function, "attr", None)
+    return node.args[0] if name in IMPORT_FUNCTIONS else None
+
+
+def dynamic_imports(tree):
+    """Names imported at import time by a call with a literal name, or with a loop
+    variable over literal names (``for p in ("urllib3", "idna"): __import__(p)``)."""
+    found = []
+    for node in _run_at_import(tree):
+        argument = _imported_by_call(node)
+        if argument is not None and _string(argument) and not _string(argument).startswith("."):
+            found.extend(_prefixes(_string(argument)))
+        if not (isinstance(node, ast.For) and isinstance(node.target, ast.Name)
+                and isinstance(node.iter, (ast.Tuple, ast.List))):
+            continue
+        names = [_string(item) for item in node.iter.elts]
+        if not names or None in names:
+            continue
+        for inner in _run_at_import(ast.Module(body=node.body)):
+            argument = _imported_by_call(inner)
+            if isinstance(argument, ast.Name) and argument.id == node.target.id:
+                for name in names:
+                    if not name.startswith("."):
+                        found.extend(_prefixes(name))
+    return found

@@ -94,6 +94,10 @@ class Refused(Exception):
     """A module exists but may not be served to this slave; the message says why."""
 
 
+class TooLarge(Refused):
+    """Refused for its size: alone, in a reply of its own, it may fit."""
+
+
 class Plan(object):
     """What importing a module brings along: the modules its module-level imports reach
     (in the order a breadth-first walk met them), the names found nowhere, and the Watch
@@ -126,6 +130,7 @@ class Responder(object):
         self.compress = compress  # a slow link: bodies travel zlib-compressed where it pays
         self.known = set(known)  # hashes the slave holds: its cache, and what we sent it
         self._local = frozenset(facts.get("top_level") or ())  # what the slave has itself
+        self._leads = {}  # top-level name -> the first name of it this slave asked for
         self.sent = set()  # names whose records this slave has had
 
     def slave_version(self):
@@ -170,7 +175,8 @@ class Responder(object):
             record, size = self._record(name, located, self.max_reply_bytes)
         except (Refused, OutsideRoot) as error:
             return self._refuse(protocol.REFUSED, msg, str(error))
-        related, absent = self._prefetch(name, located, size)
+        self._learn(name)
+        related, absent, refusals = self._prefetch(name, located, size)
         records = self._encoded([record] + related)
         self.sent.update(each[protocol.NAME] for each in records)
         self.stats.add(modules=1, prefetched=len(related))
@@ -178,7 +184,7 @@ class Responder(object):
             sent = sum(len(data) for each in records for _, _, data in each[protocol.FILES]
                        if data is not None)
             self.progress(name, sent, self.stats.bytes_sent)
-        return protocol.module_reply(msg[protocol.ID], records, absent)
+        return protocol.module_reply(msg[protocol.ID], records, absent, refusals)
 
     def _distributions(self, msg):
         """The metadata folders of one distribution, or of every one on the path.
@@ -233,8 +239,8 @@ class Responder(object):
             sent, kept = self._add_bytecode(root, path, files)
             size, cached = size + sent, cached + kept
         if budget is not None and size > budget:
-            raise Refused("%r is too large to send: %d bytes, the master's limit is %d"
-                          % (name, size, budget))
+            raise TooLarge("%r is too large to send: %d bytes, the master's limit is %d"
+                           % (name, size, budget))
         self.known.update(sha for _, sha, _ in files)
         self.stats.add(files=len(files), bytes_sent=size, bytes_cached=cached)
         children = self.search_path.children(located) if located.places else []
@@ -323,11 +329,11 @@ class Responder(object):
     def _prefetch(self, name, located, used):
         """(records, absent names) of what importing ``name`` will import: from its own
         top-level package, and from distributions the slave does not have itself."""
-        plan = self._plan(name, located)
+        candidates, absent = self._candidates(name, located)
         budget = PREFETCH_BYTES if self.max_reply_bytes is None \
             else min(PREFETCH_BYTES, self.max_reply_bytes - used)
-        records = []
-        for candidate in plan.found:
+        records, refusals = [], []
+        for candidate in candidates:
             if len(records) >= PREFETCH_MODULES or budget <= 0:
                 break
             found = None if candidate in self.sent else self.search_path.locate(candidate)
@@ -335,11 +341,39 @@ class Responder(object):
                 continue
             try:
                 record, size = self._record(candidate, found, budget)
-            except (Refused, OutsideRoot):
+            except TooLarge:
+                continue
+            except Refused as error:  # the slave can say why without asking
+                refusals.append((candidate, str(error)))
+                continue
+            except OutsideRoot:
                 continue  # asked for explicitly, it gets its reason then
             budget -= size
             records.append(record)
-        return records, plan.absent
+        return records, absent, refusals
+
+    def _candidates(self, name, located):
+        """(names to send along, names found nowhere): ``name``'s Plan, then each name
+        slaves asked for after it before (Followers) with its own Plan."""
+        plan = self._plan(name, located)
+        candidates, absent = list(plan.found), list(plan.absent)
+        for follower in self.caches.followers.of(self._lead_key(name)):
+            module = self.search_path.locate(follower)
+            if module is not None and not self.policy.problem(follower):
+                more = self._plan(follower, module)
+                candidates += [follower] + more.found
+                absent += more.absent
+        return candidates, absent
+
+    def _lead_key(self, name):
+        return (tuple(self.search_path.entries), name)
+
+    def _learn(self, name):
+        """Remember ``name`` as a follower of the first name of its top-level package
+        this slave asked for."""
+        lead = self._leads.setdefault(name.split(".")[0], name)
+        if lead != name:
+            self.caches.followers.learn(self._lead_key(lead), name)
 
     def _plan(self, name, located):
         """The Plan for ``name``: worked out once per version of the folders and files it

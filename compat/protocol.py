@@ -91,6 +91,7 @@ MODULES = "modules"  # MODULE reply: the records, the requested one first
 BLOBS = "blobs"  # HELLO: hashes in the slave's persistent cache
 LOST = "lost"  # FIND, DISTRIBUTIONS: hashes the slave was told it had but could not use
 ABSENT = "absent"  # MODULE reply: names it imports that neither side has
+REFUSALS = "refusals"  # MODULE reply: [[name, reason]] it imports that may not be served
 COMPRESSED = "compressed"  # MODULE records: hashes whose bodies travel zlib-compressed
 LEFT_OUT = "left_out"  # METADATA record: folder-relative files not sent (ask by name)
 OPTIONS = "options"  # CONFIG: the install() settings the slave needs, keys below
@@ -256,9 +257,13 @@ def metadata_record(name, folder, files, origin, left_out=()):
     return record
 
 
-def module_reply(request_id, records, absent=()):
+def module_reply(request_id, records, absent=(), refusals=()):
+    """MODULE: ``records``, the requested module's first; ``absent``: names its imports
+    reach that neither side has; ``refusals``: [[name, reason]] of modules its imports
+    reach that this slave may not have, so it can say why without asking."""
     return message(MODULE, id=request_id, modules=records,
-                   absent=[text_type(name) for name in absent])
+                   absent=[text_type(name) for name in absent],
+                   refusals=[[text_type(name), text_type(reason)] for name, reason in refusals])
 
 
 def refusal(kind, request_id, name, reason):

@@ -74,6 +74,7 @@ class ImportSession(object):
         self.blobs = blobs
         self.served = {}
         self.missing = {}
+        self.refused = {}  # name -> why the master will not serve it (said in a reply)
         self.children = {}  # package -> the names of all its submodules, from the master
         self.intact = set()  # hashes whose blobs were checked (or written) in this session
         self.distributions = {}  # normalized name -> its metadata folder in the mirror, or None
@@ -118,6 +119,9 @@ class ImportSession(object):
                     return self.served[fullname]
                 if fullname in self.missing:
                     return None
+                if fullname in self.refused:  # the master said why, with an earlier reply
+                    raise import_error("execnet-bridge cannot import '%s': %s" % (
+                        fullname, self.refused[fullname]), fullname, RemoteImportError)
                 event = self._fetching.get(fullname)
                 if event is None:
                     event = self._fetching[fullname] = threading.Event()
@@ -151,6 +155,8 @@ class ImportSession(object):
                 self.served.setdefault(served.name, served)
             for name in reply.get(protocol.ABSENT) or ():  # no round trip for these later
                 self.missing.setdefault(ensure_text(name), "the master has none")
+            for name, reason in reply.get(protocol.REFUSALS) or ():
+                self.refused.setdefault(ensure_text(name), ensure_text(reason))
             return self.served.get(fullname)
         reason = ensure_text(reply.get(protocol.REASON, "")) if kind else "malformed reply"
         if kind == protocol.MISSING:

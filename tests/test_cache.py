@@ -151,3 +151,70 @@ def test_a_file_edited_in_place_is_served_fresh_to_the_next_gateway(slave_python
     with open(os.path.join(entry, "edited", "value.py"), "w") as stream:
         stream.write("V = 2\n")
     assert bridged_import(slave_python, slave_cwd, [entry], cache_root, source)[0] == 2
+
+
+def test_what_is_refused_along_the_way_is_said_in_the_same_reply(gateway, tmp_path, cache_root):
+    """markupsafe's shape: an optional binary speedup with a pure fallback."""
+    from conftest import write_tree
+    entry = write_tree(tmp_path / "speedy", {
+        "speedy/__init__.py": '''
+            try:
+                from ._speedups import escape
+            except ImportError:
+                from ._native import escape
+            ''',
+        "speedy/_native.py": "def escape(text):\n    return text.replace('<', '&lt;')\n",
+        "speedy/_speedups.cpython-311-x86_64-linux-gnu.so": "not a real binary",
+    })
+    handle = bridge.install(gateway, path=[entry], cache_root=cache_root)
+    assert remote_value(gateway, """
+        import speedy
+        try:
+            import speedy._speedups
+        except ImportError as error:
+            channel.send([speedy.escape("<b>"), str(error)])
+    """) == ["&lt;b>", "execnet-bridge cannot import 'speedy._speedups': no compiled module "
+             "'speedy._speedups' for this slave, %s: compiled modules are not served "
+             "(install with allow_extensions=True)" % slave_tag_of(handle)]
+    assert handle.stats.requests == 1  # the refusal came with speedy
+
+
+def slave_tag_of(handle):
+    from bridge._binaries import slave_tag
+    return slave_tag(handle.slave)
+
+
+def test_names_imported_by_call_over_literal_names_come_along(gateway, tmp_path, cache_root):
+    """requests.packages: ``for package in ("urllib3", "idna"): __import__(package)``."""
+    from conftest import write_tree
+    entry = write_tree(tmp_path / "dynamic", {
+        "front/__init__.py": '''
+            import importlib
+            for name in ("back_one", "back_two"):
+                __import__(name)
+            helper = importlib.import_module("back_three")
+            ''',
+        "back_one.py": "ONE = 1\n", "back_two.py": "TWO = 2\n", "back_three.py": "THREE = 3\n",
+    })
+    handle = bridge.install(gateway, path=[entry], cache_root=cache_root)
+    assert remote_value(gateway, """
+        import front, back_one, back_two
+        channel.send(back_one.ONE + back_two.TWO + front.helper.THREE)
+    """) == 6
+    assert handle.stats.requests == 1
+
+
+def test_a_submodule_asked_for_after_its_package_comes_with_it_next_time(
+        slave_python, slave_cwd, tmp_path, cache_root):
+    """``import pkg.core`` asks for ``pkg`` first, then ``pkg.core``; the master learns
+    it, so the next slave (warm or cold) needs one round trip."""
+    from conftest import write_tree
+    entry = write_tree(tmp_path / "learned", {"lib/__init__.py": "", "lib/core.py": "X = 1\n",
+                                              "lib/unused.py": "Y = 2\n"})
+    source = "import lib.core\nchannel.send(lib.core.X)"
+    value, first = bridged_import(slave_python, slave_cwd, [entry], cache_root, source)
+    assert value == 1 and first["requests"] == 2
+    warm = bridged_import(slave_python, slave_cwd, [entry], cache_root, source)[1]
+    cold = bridged_import(slave_python, slave_cwd, [entry], cache_root + "-new", source)[1]
+    assert warm["requests"] == cold["requests"] == 1
+    assert cold["modules"] + cold["prefetched"] == 2  # lib and lib.core; not lib.unused

@@ -21,7 +21,7 @@ def test_messages_are_plain_data_with_text_keys():
     assert reply == {"kind": "module", "id": 7, "modules": [{
         "name": "a.b", "type": "source", "path": "a/b.py",
         "files": [["a/b.py", "0" * 64, b"x = 1\n"]], "dirs": [], "children": [],
-        "origin": "/m/a/b.py", "compressed": []}], "absent": []}
+        "origin": "/m/a/b.py", "compressed": []}], "absent": [], "refusals": []}
     assert protocol.find_request("a.b", ["f" * 64]) == {"kind": "find", "name": "a.b",
                                                         "lost": ["f" * 64]}
     assert protocol.distributions_request() == {"kind": "distributions", "name": None,
