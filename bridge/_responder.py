@@ -22,6 +22,7 @@ from ._binaries import binary_tag, extension_problem, slave_tag, suffix_of
 from ._imports import imported_names
 from ._locate import OutsideRoot
 from ._policy import Policy
+from ._requires import python_problem
 from .compat import protocol
 from .compat.neutral import ensure_text
 
@@ -196,6 +197,9 @@ class Responder(object):
         if located.type == protocol.NAMESPACE and self.slave_version() < (3, 3):
             raise Refused("%r is a namespace package (PEP 420), which Python %d.%d cannot "
                           "import" % ((name,) + self.slave_version()[:2]))
+        problem = python_problem(self.search_path.distribution_of(located), self.facts)
+        if problem:
+            raise Refused("%r is not served to this slave: %s" % (name, problem))
         module_type, path, extra = located.type, located.path, []
         if located.type == protocol.EXTENSION:
             module_type, path, extra = self._extension(name, located)
@@ -203,7 +207,9 @@ class Responder(object):
         if module_type == protocol.NAMESPACE:
             paths, dirs = [], [path]
         else:
-            paths, dirs = [path] + extra + self.search_path.data_files(located), []
+            data = self._without_refused_binary_folders(
+                located, self.search_path.data_files(located))
+            paths, dirs = [path] + extra + data, []
         files, size, cached = self._files(root, paths)
         if module_type in (protocol.SOURCE, protocol.PACKAGE) and _bytecode.fits(self.facts):
             sent, kept = self._add_bytecode(root, path, files)
@@ -247,24 +253,60 @@ class Responder(object):
     def _extension(self, name, located):
         """(type, path, libraries) of the first binary the send rule allows; else the .py
         beside it; else Refused with every binary's tag and the slave's."""
-        module = name.rpartition(".")[2]
-        problems = []
-        if not self.allow_extensions:
-            problems.append("compiled modules are not served (install with allow_extensions=True)")
-        else:
-            for path in self._by_preference(located.extensions, module):
-                filename = path.rpartition("/")[2]
-                tags = self.search_path.wheel_tags(located.root, path)
-                problem, libraries = extension_problem(located.root, path, module, self.facts,
-                                                       self.master, tags)
-                if problem is None:
-                    return protocol.EXTENSION, path, libraries
-                problems.append("%s is built for %s: %s" % (
-                    filename, binary_tag(suffix_of(filename, module), tags, self.master), problem))
+        path, found = self._binary_for_slave(name, located)
+        if path is not None:
+            return protocol.EXTENSION, path, found
         if located.source:  # mypyc wheels and accelerators keep the .py beside the binary
             return protocol.SOURCE, located.source, []
         raise Refused("no compiled module %r for this slave, %s: %s"
-                      % (name, slave_tag(self.facts), "; ".join(problems)))
+                      % (name, slave_tag(self.facts), "; ".join(found)))
+
+    def _binary_for_slave(self, name, located):
+        """(path, libraries) of the first binary the send rule allows, else
+        (None, [why each one is refused])."""
+        module = name.rpartition(".")[2]
+        if not self.allow_extensions:
+            return None, ["compiled modules are not served (install with "
+                          "allow_extensions=True)"]
+        problems = []
+        for path in self._by_preference(located.extensions, module):
+            filename = path.rpartition("/")[2]
+            tags = self.search_path.wheel_tags(located.root, path)
+            problem, libraries = extension_problem(located.root, path, module, self.facts,
+                                                   self.master, tags)
+            if problem is None:
+                return path, libraries
+            problems.append("%s is built for %s: %s" % (
+                filename, binary_tag(suffix_of(filename, module), tags, self.master), problem))
+        return None, problems
+
+    def _without_refused_binary_folders(self, located, data):
+        """Package data without the folders named like a binary beside them that this
+        slave is refused (pydantic_core's ``_pydantic_core/`` of ``.pyi`` stubs).
+
+        In the slave's mirror such a folder is a namespace package, which CPython's
+        PathFinder, asked before the bridge, imports in the binary's place: the user
+        would see "cannot import name ... (unknown location)". Left out, the import
+        reaches the bridge and fails with the refusal: the binary, its tag, the slave's.
+        """
+        top = located.path.rpartition("/")[0]
+        verdicts = {}  # root-relative folder -> whether a refused binary has its name
+        kept = []
+        for path in data:
+            folders = path[len(top) + 1:].split("/")[:-1]
+            below = [top + "/" + "/".join(folders[:depth]) for depth in range(1, len(folders) + 1)]
+            if not any(self._names_a_refused_binary(located.root, folder, verdicts)
+                       for folder in below):
+                kept.append(path)
+        return kept
+
+    def _names_a_refused_binary(self, root, folder, verdicts):
+        if folder not in verdicts:
+            parent, _, name = folder.rpartition("/")
+            found = self.search_path.locate_in(root, parent, name)
+            verdicts[folder] = (found is not None and found.type == protocol.EXTENSION
+                                and self._binary_for_slave(name, found)[0] is None)
+        return verdicts[folder]
 
     def _by_preference(self, paths, module):
         """In the slave's own suffix order; suffixes it does not know go last."""
