@@ -87,6 +87,8 @@ class Refused(Exception):
     """A module exists but may not be served to this slave; the message says why."""
 
 
+REFUSED_BINARY = "refused binary"  # a verdict of Responder._module_beside
+
 COUNTERS = {protocol.MISSING: "missing", protocol.REFUSED: "refused", protocol.ERROR: "errors"}
 
 
@@ -145,10 +147,10 @@ class Responder(object):
             return self._refuse(protocol.MISSING, msg, "no module named %r on the master's "
                                 "search path" % name)
         try:
-            record, size = self._record(name, located, self.max_reply_bytes)
+            record, size, companions = self._record(name, located, self.max_reply_bytes)
         except (Refused, OutsideRoot) as error:
             return self._refuse(protocol.REFUSED, msg, str(error))
-        related, absent = self._prefetch(name, located, size)
+        related, absent = self._prefetch(name, located, size, companions)
         records = [record] + related
         self.sent.update(each[protocol.NAME] for each in records)
         self.stats.add(modules=1, prefetched=len(related))
@@ -193,22 +195,23 @@ class Responder(object):
         return protocol.module_reply(msg[protocol.ID], records)
 
     def _record(self, name, located, budget):
-        """(record, bytes sent) of one module; Refused if it may not go to this slave."""
+        """(record, bytes sent, names of modules that must go with it) of one module;
+        Refused if it may not go to this slave."""
         if located.type == protocol.NAMESPACE and self.slave_version() < (3, 3):
             raise Refused("%r is a namespace package (PEP 420), which Python %d.%d cannot "
                           "import" % ((name,) + self.slave_version()[:2]))
         problem = python_problem(self.search_path.distribution_of(located), self.facts)
         if problem:
             raise Refused("%r is not served to this slave: %s" % (name, problem))
-        module_type, path, extra = located.type, located.path, []
+        module_type, path, extra, companions = located.type, located.path, [], []
         if located.type == protocol.EXTENSION:
             module_type, path, extra = self._extension(name, located)
         root = located.root
         if module_type == protocol.NAMESPACE:
             paths, dirs = [], [path]
         else:
-            data = self._without_refused_binary_folders(
-                located, self.search_path.data_files(located))
+            data, companions = self._folders_named_like_modules(
+                name, located, self.search_path.data_files(located))
             paths, dirs = [path] + extra + data, []
         files, size, cached = self._files(root, paths)
         if module_type in (protocol.SOURCE, protocol.PACKAGE) and _bytecode.fits(self.facts):
@@ -222,7 +225,7 @@ class Responder(object):
         children = self.search_path.children(located) if located.places else []
         record = protocol.module_record(name, module_type, path, files, dirs, children,
                                         root.local(path))
-        return record, size
+        return record, size, companions
 
     def _add_bytecode(self, root, path, files):
         """Append the master-compiled .pyc of ``path`` to ``files``;
@@ -280,33 +283,44 @@ class Responder(object):
                 filename, binary_tag(suffix_of(filename, module), tags, self.master), problem))
         return None, problems
 
-    def _without_refused_binary_folders(self, located, data):
-        """Package data without the folders named like a binary beside them that this
-        slave is refused (pydantic_core's ``_pydantic_core/`` of ``.pyi`` stubs).
+    def _folders_named_like_modules(self, name, located, data):
+        """(the package data to send, names of modules that must travel with it).
 
-        In the slave's mirror such a folder is a namespace package, which CPython's
-        PathFinder, asked before the bridge, imports in the binary's place: the user
-        would see "cannot import name ... (unknown location)". Left out, the import
-        reaches the bridge and fails with the refusal: the binary, its tag, the slave's.
+        A data folder named like a module beside it (pydantic_core's
+        ``_pydantic_core/`` of ``.pyi`` stubs beside ``_pydantic_core.*.so``) is, alone
+        in the slave's mirror, a namespace package that CPython's PathFinder (asked
+        before the bridge) imports in the module's place: "cannot import name ...
+        (unknown location)". So where a binary of that name is refused for this slave,
+        the folder is left out and the import reaches the bridge, which names the
+        refusal; otherwise the module goes with the folder, so the mirror holds both.
         """
         top = located.path.rpartition("/")[0]
-        verdicts = {}  # root-relative folder -> whether a refused binary has its name
-        kept = []
+        verdicts = {}  # root-relative folder -> None, or "refused" / the module beside it
+        kept, companions = [], []
         for path in data:
             folders = path[len(top) + 1:].split("/")[:-1]
             below = [top + "/" + "/".join(folders[:depth]) for depth in range(1, len(folders) + 1)]
-            if not any(self._names_a_refused_binary(located.root, folder, verdicts)
-                       for folder in below):
+            for folder in below:
+                if folder not in verdicts:
+                    verdicts[folder] = self._module_beside(located.root, folder)
+                    if verdicts[folder] not in (None, REFUSED_BINARY):
+                        companions.append(name + "." + folder[len(top) + 1:].replace("/", "."))
+            if all(verdicts[folder] != REFUSED_BINARY for folder in below):
                 kept.append(path)
-        return kept
+        return kept, companions
 
-    def _names_a_refused_binary(self, root, folder, verdicts):
-        if folder not in verdicts:
-            parent, _, name = folder.rpartition("/")
-            found = self.search_path.locate_in(root, parent, name)
-            verdicts[folder] = (found is not None and found.type == protocol.EXTENSION
-                                and self._binary_for_slave(name, found)[0] is None)
-        return verdicts[folder]
+    def _module_beside(self, root, folder):
+        """What a module of ``folder``'s name beside it is: REFUSED_BINARY when it is a
+        binary (without a .py twin) this slave may not have, its Located when it is
+        served, None when there is none."""
+        parent, _, module = folder.rpartition("/")
+        found = self.search_path.locate_in(root, parent, module)
+        if found is None or found.type not in (protocol.EXTENSION, protocol.SOURCE):
+            return None
+        if found.type == protocol.EXTENSION and found.source is None and \
+                self._binary_for_slave(module, found)[0] is None:
+            return REFUSED_BINARY
+        return found
 
     def _by_preference(self, paths, module):
         """In the slave's own suffix order; suffixes it does not know go last."""
@@ -318,13 +332,14 @@ class Responder(object):
 
         return sorted(paths, key=rank)
 
-    def _prefetch(self, name, located, used):
+    def _prefetch(self, name, located, used, companions=()):
         """(records, absent names) of what importing ``name`` will import: from its own
-        top-level package, and from distributions the slave does not have itself."""
+        top-level package, and from distributions the slave does not have itself;
+        ``companions`` (modules that must go with a record) first."""
         local = set(self.facts.get("top_level") or ())
         budget = PREFETCH_BYTES if self.max_reply_bytes is None \
             else min(PREFETCH_BYTES, self.max_reply_bytes - used)
-        queue = collections.deque(self._imports_of(name, located))
+        queue = collections.deque(list(companions) + self._imports_of(name, located))
         seen, records, absent = set([name]), [], []
         while queue and len(records) < PREFETCH_MODULES and budget > 0:
             candidate = queue.popleft()
@@ -339,11 +354,12 @@ class Responder(object):
                 absent.append(candidate)
                 continue
             try:
-                record, size = self._record(candidate, found, budget)
+                record, size, companions = self._record(candidate, found, budget)
             except (Refused, OutsideRoot):
                 continue  # asked for explicitly, it gets its reason then
             budget -= size
             records.append(record)
+            queue.extendleft(reversed(companions))
             queue.extend(self._imports_of(candidate, found))
         return records, absent
 
