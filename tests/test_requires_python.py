@@ -140,3 +140,18 @@ def test_doctor_gives_requires_python_its_own_verdict(site, slave_python, tmp_pa
     version = tuple(int(part) for part in slave_line.split(": ", 1)[1].split()[1].split(".")[:2])
     expected = "pure" if version >= NEW_ENOUGH else "refused: Requires-Python >=3.8"
     assert verdicts["newonly"] == expected, out
+
+
+def test_the_metadata_index_is_read_once_per_version_of_the_listing(site):
+    from bridge._locate import DirectoryRoot, metadata_index
+    settled = os.stat(site).st_mtime - 60  # as if the last install was a minute ago
+    os.utime(site, (settled, settled))
+    root = DirectoryRoot(site)
+    first = metadata_index(root)
+    assert metadata_index(DirectoryRoot(site)) is first  # every slave shares it
+    assert first.owner("newonly/core.py").requires_python == ">=3.8"
+    write_tree(site, dist_info("later", ">=3.99", ["later.py"]))  # an install changes the listing
+    write_tree(site, {"later.py": ""})
+    root.snapshot += 1  # the next reply looks at the folder again
+    again = metadata_index(root)
+    assert again is not first and again.owner("later.py").requires_python == ">=3.99"
