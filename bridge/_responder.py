@@ -295,7 +295,7 @@ class Responder(object):
         refusal; otherwise the module goes with the folder, so the mirror holds both.
         """
         top = located.path.rpartition("/")[0]
-        verdicts = {}  # root-relative folder -> None, or "refused" / the module beside it
+        verdicts = {}  # root-relative folder -> None, REFUSED_BINARY or the module's Located
         kept, companions = [], []
         for path in data:
             folders = path[len(top) + 1:].split("/")[:-1]
@@ -303,8 +303,10 @@ class Responder(object):
             for folder in below:
                 if folder not in verdicts:
                     verdicts[folder] = self._module_beside(located.root, folder)
-                    if verdicts[folder] not in (None, REFUSED_BINARY):
-                        companions.append(name + "." + folder[len(top) + 1:].replace("/", "."))
+                    module = name + "." + folder[len(top) + 1:].replace("/", ".")
+                    if verdicts[folder] not in (None, REFUSED_BINARY) and \
+                            protocol.module_name_problem(module) is None:
+                        companions.append(module)
             if all(verdicts[folder] != REFUSED_BINARY for folder in below):
                 kept.append(path)
         return kept, companions
