@@ -29,6 +29,7 @@ setup(
     python_requires=">=2.7, !=3.0.*, !=3.1.*, !=3.2.*, !=3.3.*, !=3.4.*, !=3.5.*",
     install_requires=[
         "execnet>=1.9",
+        "packaging>=20",
         "six>=1.12",
     ],
     classifiers=[

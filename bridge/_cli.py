@@ -2,7 +2,7 @@
 
     python -m bridge run [--python X | --gateway SPEC] [--path DIR]... [--allow-extensions]
                          (-m module | script.py) [args...]
-    python -m bridge doctor [--python X]... [--allow-extensions]
+    python -m bridge doctor [--python X]... [--path DIR]... [--allow-extensions]
 """
 from __future__ import print_function
 
@@ -16,6 +16,7 @@ from ._binaries import extension_problem
 from ._install import install, master_facts
 from ._locate import SearchPath, default_search_path
 from .compat import protocol
+from ._requires import python_problem
 
 # A slave that has not ended this long after being told to is killed, so none
 # outlives the command (and keeps its stderr, which is ours, open).
@@ -59,18 +60,19 @@ def run(args):
 
 
 def distributions(search_path):
-    """(root, name, version, [root-relative files]) of every installed distribution."""
-    for root, entry, _ in search_path.distributions():
-        if not entry.endswith(".dist-info") or not root.isfile(entry + "/RECORD"):
-            continue
-        name, _, version = entry[:-len(".dist-info")].partition("-")
-        record = root.read(entry + "/RECORD").decode("utf-8", "replace")
-        files = [line.split(",", 1)[0] for line in record.splitlines() if line]
-        yield root, name, version, files
+    """(root, InstalledDistribution, [root-relative files]) of every installed
+    distribution, the first on the path for each name."""
+    for root, folder, _ in search_path.distributions():
+        for distribution, files in search_path.metadata_index(root).distributions:
+            if distribution.folder == folder:
+                yield root, distribution, files
 
 
-def verdict(search_path, root, files, slave, master, allow_extensions):
-    """pure, binary ok, or binary refused (why), for one distribution and one slave."""
+def verdict(search_path, root, distribution, files, slave, master, allow_extensions):
+    """pure, binary ok, binary refused (why), or refused by its Requires-Python, for one
+    distribution and one slave."""
+    if python_problem(distribution, slave):
+        return "refused: Requires-Python %s" % distribution.requires_python
     modules = [path for path in files if path.endswith(".so") and ".libs/" not in path]
     if not modules:
         return "pure"
@@ -94,7 +96,7 @@ def describe(facts):
 def doctor(args):
     """Each side's tags, and what of the master's environment each slave could import."""
     master = master_facts()
-    search_path = SearchPath(default_search_path())
+    search_path = SearchPath(list(args.path) or default_search_path())
     print("master: %s" % describe(master))
     for python in args.python or [sys.executable]:
         group = execnet.Group()
@@ -105,9 +107,9 @@ def doctor(args):
         finally:
             group.terminate(timeout=SLAVE_EXIT_SECONDS)
         print("\nslave %s: %s" % (python, describe(slave)))
-        for root, name, version, files in distributions(search_path):
-            print("  %-32s %-12s %s" % (name, version, verdict(
-                search_path, root, files, slave, master, args.allow_extensions)))
+        for root, distribution, files in distributions(search_path):
+            print("  %-32s %-12s %s" % (distribution.name, distribution.version, verdict(
+                search_path, root, distribution, files, slave, master, args.allow_extensions)))
     return 0
 
 
@@ -126,6 +128,8 @@ def main(argv=None):
     runner.add_argument("args", nargs=argparse.REMAINDER, help="the program's arguments")
     checker = commands.add_parser("doctor", help="tags, and what each slave could import")
     checker.add_argument("--python", action="append", help="a slave interpreter (repeatable)")
+    checker.add_argument("--path", action="append", default=[],
+                         help="check this entry (repeatable; default: the master's path)")
     checker.add_argument("--allow-extensions", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "run":

@@ -15,6 +15,7 @@ is a dotted identifier), and a symlink that points outside is refused.
 import contextlib
 import os
 import stat
+import threading
 import time
 import zipfile
 
@@ -59,6 +60,17 @@ class DirectoryRoot(object):
 
     def local(self, relative):
         return os.path.join(self.path, *relative.split("/"))
+
+    def version(self):
+        """What identifies this version of the folder's own listing, or None while it
+        may still change unseen (changed in the last SETTLED seconds, or gone)."""
+        try:
+            status = os.stat(self.path)
+        except OSError:
+            return None
+        if time.time() - status.st_mtime <= self.SETTLED:
+            return None
+        return status.st_mtime, status.st_ino, status.st_nlink
 
     def _listing(self, relative):
         """{name: DIR, FILE or None (neither, e.g. a broken link)} inside folder
@@ -244,6 +256,10 @@ class ZipRoot(object):
     def local(self, relative):
         return os.path.join(self.path, *relative.split("/"))
 
+    def version(self):
+        status = os.stat(self.archive)
+        return status.st_mtime, status.st_size
+
     def isdir(self, relative):
         return relative in self.folders
 
@@ -363,7 +379,7 @@ class SearchPath(object):
         self.entries = list(entries)
         roots = (make_root(entry) for entry in self.entries)
         self.roots = [root for root in roots if root is not None]
-        self._wheels = {}  # root -> {top-level name in RECORD: [wheel tags]}
+        self._metadata = {}  # root -> (root.snapshot, MetadataIndex): looked up once a reply
 
     def snapshot(self):
         """Start answering one request: folders listed before are checked again, once."""
@@ -382,12 +398,27 @@ class SearchPath(object):
             for root in self.roots:
                 root.watch = None
 
+    def metadata_index(self, root):
+        """The MetadataIndex of ``root``'s installed distributions, as they are now."""
+        known = self._metadata.get(root)
+        if known is None or known[0] != getattr(root, "snapshot", 0):
+            known = self._metadata[root] = (getattr(root, "snapshot", 0), metadata_index(root))
+        return known[1]
+
     def wheel_tags(self, root, path):
         """The ``Tag:`` lines of the wheel that installed root-relative ``path``,
         as ``[(interpreter, abi, platform)]``; empty if no distribution lists it."""
-        if root not in self._wheels:
-            self._wheels[root] = _wheel_index(root)
-        return self._wheels[root].get(path.split("/")[0], [])
+        owner = self.metadata_index(root).owner(path)
+        return owner.tags if owner is not None else []
+
+    def distribution_of(self, located):
+        """The InstalledDistribution that ``located`` belongs to, or None if unknown
+        (a top-level name several distributions share counts as unknown)."""
+        return self.metadata_index(located.root).owner(located.path, shared=False)
+
+    def locate_in(self, root, folder, name):
+        """The Located of ``name`` inside root-relative ``folder`` alone, or None."""
+        return _find_in([(root, folder)], name)
 
     def locate(self, fullname):
         """Return the Located for dotted ``fullname``, or None. Nothing is imported."""
@@ -466,23 +497,109 @@ class SearchPath(object):
 METADATA_DEPTH = 8  # folders inside a metadata folder, at most (a symlink loop ends here)
 
 
-def _wheel_index(root):
-    """Map each top-level name an installed distribution's RECORD lists to its
-    wheel tags (``cp36-abi3-manylinux...`` -> ``("cp36", "abi3", "manylinux...")``)."""
-    index = {}
-    for name in root.names(""):
-        if not name.endswith(".dist-info") or not root.isfile(name + "/WHEEL"):
-            continue
-        wheel = root.read(name + "/WHEEL").decode("utf-8", "replace")
-        tags = []
-        for line in wheel.splitlines():
-            if line.startswith("Tag:"):
-                interpreters, abi, platform = line.split(":", 1)[1].strip().split("-", 2)
-                tags.extend((each, abi, platform) for each in interpreters.split("."))
-        record = root.read(name + "/RECORD").decode("utf-8", "replace") \
-            if root.isfile(name + "/RECORD") else ""
-        for line in record.splitlines():
-            top = line.split(",", 1)[0].split("/", 1)[0]
-            if top and not top.endswith(".dist-info"):
-                index.setdefault(top, tags)
+class InstalledDistribution(object):
+    """What serving needs from one distribution's installed metadata."""
+
+    def __init__(self, folder, name, version, requires_python, tags):
+        self.folder = folder  # root-relative: foo-1.0.dist-info
+        self.name = name
+        self.version = version
+        self.requires_python = requires_python  # the header's text, or None
+        self.tags = tags  # [(interpreter, abi, platform)] from WHEEL
+
+    def __repr__(self):
+        return "InstalledDistribution(%r)" % self.folder
+
+
+class MetadataIndex(object):
+    """Which installed distribution each file of a root belongs to: the RECORD that
+    lists it, else the distribution that declares its top-level name (RECORD or
+    ``top_level.txt``)."""
+
+    def __init__(self):
+        self.distributions = []  # [(InstalledDistribution, [root-relative files])]
+        self.by_file = {}
+        self.by_top = {}  # top-level module name -> [InstalledDistribution]
+
+    def add(self, distribution, files, top_level):
+        self.distributions.append((distribution, files))
+        for path in files:
+            self.by_file.setdefault(path, distribution)
+        for top in set(_top_name(path) for path in files) | set(top_level):
+            self.by_top.setdefault(top, []).append(distribution)
+
+    def owner(self, path, shared=True):
+        """The distribution that installed root-relative ``path``, or None. By top-level
+        name, the first one; with ``shared=False`` only one no other declares too."""
+        if path in self.by_file:
+            return self.by_file[path]
+        candidates = self.by_top.get(_top_name(path), [])
+        return candidates[0] if candidates and (shared or len(candidates) == 1) else None
+
+
+def _top_name(path):
+    """The top-level module name of a root-relative path: ``six.py``, ``six/x.py`` -> six."""
+    return path.split("/", 1)[0].split(".", 1)[0]
+
+
+def metadata_index(root):
+    """Read every metadata folder at the top of ``root`` into a MetadataIndex.
+
+    A root's listing changes when a distribution is installed, upgraded or removed
+    (its folder's name holds the version), so the index is cached per version of
+    that listing, shared by every slave the master serves."""
+    version = root.version()
+    key = (root.path, version)
+    with _metadata_lock:
+        known = _metadata_indexes.get(root.path)
+    if version is not None and known is not None and known[0] == key:
+        return known[1]
+    index = MetadataIndex()
+    for name in sorted(root.names("")):
+        if protocol.distribution_of(name) is not None and root.isdir(name):
+            index.add(*_read_distribution(root, name))
+    with _metadata_lock:
+        _metadata_indexes[root.path] = (key, index)
     return index
+
+
+_metadata_indexes = {}  # root path -> ((root path, version), MetadataIndex): the latest only
+_metadata_lock = threading.Lock()
+
+
+def _text(root, path):
+    return root.read(path).decode("utf-8", "replace") if root.isfile(path) else ""
+
+
+def _read_distribution(root, folder):
+    """(InstalledDistribution, [root-relative files of its RECORD], [top_level.txt names])."""
+    wheel = folder.endswith(".dist-info")
+    headers = _headers(_text(root, folder + ("/METADATA" if wheel else "/PKG-INFO")))
+    name, _, version = folder.rpartition(".")[0].partition("-")
+    tags = []
+    for line in _text(root, folder + "/WHEEL").splitlines() if wheel else ():
+        if line.startswith("Tag:"):
+            interpreters, abi, platform = line.split(":", 1)[1].strip().split("-", 2)
+            tags.extend((each, abi, platform) for each in interpreters.split("."))
+    files = []
+    for line in _text(root, folder + "/RECORD").splitlines() if wheel else ():
+        path = line.split(",", 1)[0]
+        if path and not path.startswith(("../", "/", folder + "/")):
+            files.append(path)
+    top_level = _text(root, folder + "/top_level.txt").split()
+    distribution = InstalledDistribution(folder, headers.get("name") or name,
+                                         headers.get("version") or version,
+                                         headers.get("requires-python"), tags)
+    return distribution, files, top_level
+
+
+def _headers(text):
+    """The first value of each header of a METADATA / PKG-INFO text, by lower-case name."""
+    found = {}
+    for line in text.splitlines():
+        if not line.strip():
+            break  # the body (the long description) starts here
+        key, colon, value = line.partition(":")
+        if colon and not line[:1].isspace():
+            found.setdefault(key.strip().lower(), value.strip())
+    return found

@@ -24,6 +24,7 @@ from ._binaries import binary_tag, extension_problem, slave_tag, suffix_of
 from ._imports import imported_names
 from ._locate import OutsideRoot
 from ._policy import Policy
+from ._requires import python_problem
 from .compat import protocol
 from .compat.neutral import ensure_text
 
@@ -108,6 +109,8 @@ class Plan(object):
         self.absent = absent
         self.watch = watch
 
+REFUSED_BINARY = "refused binary"  # a verdict of Responder._module_beside
+
 
 COUNTERS = {protocol.MISSING: "missing", protocol.REFUSED: "refused", protocol.ERROR: "errors"}
 
@@ -172,11 +175,11 @@ class Responder(object):
             return self._refuse(protocol.MISSING, msg, "no module named %r on the master's "
                                 "search path" % name)
         try:
-            record, size = self._record(name, located, self.max_reply_bytes)
+            record, size, companions = self._record(name, located, self.max_reply_bytes)
         except (Refused, OutsideRoot) as error:
             return self._refuse(protocol.REFUSED, msg, str(error))
         self._learn(name)
-        related, absent, refusals = self._prefetch(name, located, size)
+        related, absent, refusals = self._prefetch(name, located, size, companions)
         records = self._encoded([record] + related)
         self.sent.update(each[protocol.NAME] for each in records)
         self.stats.add(modules=1, prefetched=len(related))
@@ -222,18 +225,24 @@ class Responder(object):
         return protocol.module_reply(msg[protocol.ID], records)
 
     def _record(self, name, located, budget):
-        """(record, bytes sent) of one module; Refused if it may not go to this slave."""
+        """(record, bytes sent, names of modules that must go with it) of one module;
+        Refused if it may not go to this slave."""
         if located.type == protocol.NAMESPACE and self.slave_version() < (3, 3):
             raise Refused("%r is a namespace package (PEP 420), which Python %d.%d cannot "
                           "import" % ((name,) + self.slave_version()[:2]))
-        module_type, path, extra = located.type, located.path, []
+        problem = python_problem(self.search_path.distribution_of(located), self.facts)
+        if problem:
+            raise Refused("%r is not served to this slave: %s" % (name, problem))
+        module_type, path, extra, companions = located.type, located.path, [], []
         if located.type == protocol.EXTENSION:
             module_type, path, extra = self._extension(name, located)
         root = located.root
         if module_type == protocol.NAMESPACE:
             paths, dirs = [], [path]
         else:
-            paths, dirs = [path] + extra + self.search_path.data_files(located), []
+            data, companions = self._folders_named_like_modules(
+                name, located, self.search_path.data_files(located))
+            paths, dirs = [path] + extra + data, []
         files, size, cached = self._files(root, paths)
         if module_type in (protocol.SOURCE, protocol.PACKAGE) and _bytecode.fits(self.facts):
             sent, kept = self._add_bytecode(root, path, files)
@@ -246,7 +255,7 @@ class Responder(object):
         children = self.search_path.children(located) if located.places else []
         record = protocol.module_record(name, module_type, path, files, dirs, children,
                                         root.local(path))
-        return record, size
+        return record, size, companions
 
     def _add_bytecode(self, root, path, files):
         """Append the master-compiled .pyc of ``path`` to ``files``;
@@ -297,24 +306,73 @@ class Responder(object):
     def _extension(self, name, located):
         """(type, path, libraries) of the first binary the send rule allows; else the .py
         beside it; else Refused with every binary's tag and the slave's."""
-        module = name.rpartition(".")[2]
-        problems = []
-        if not self.allow_extensions:
-            problems.append("compiled modules are not served (install with allow_extensions=True)")
-        else:
-            for path in self._by_preference(located.extensions, module):
-                filename = path.rpartition("/")[2]
-                tags = self.search_path.wheel_tags(located.root, path)
-                problem, libraries = extension_problem(located.root, path, module, self.facts,
-                                                       self.master, tags)
-                if problem is None:
-                    return protocol.EXTENSION, path, libraries
-                problems.append("%s is built for %s: %s" % (
-                    filename, binary_tag(suffix_of(filename, module), tags, self.master), problem))
+        path, found = self._binary_for_slave(name, located)
+        if path is not None:
+            return protocol.EXTENSION, path, found
         if located.source:  # mypyc wheels and accelerators keep the .py beside the binary
             return protocol.SOURCE, located.source, []
         raise Refused("no compiled module %r for this slave, %s: %s"
-                      % (name, slave_tag(self.facts), "; ".join(problems)))
+                      % (name, slave_tag(self.facts), "; ".join(found)))
+
+    def _binary_for_slave(self, name, located):
+        """(path, libraries) of the first binary the send rule allows, else
+        (None, [why each one is refused])."""
+        module = name.rpartition(".")[2]
+        if not self.allow_extensions:
+            return None, ["compiled modules are not served (install with "
+                          "allow_extensions=True)"]
+        problems = []
+        for path in self._by_preference(located.extensions, module):
+            filename = path.rpartition("/")[2]
+            tags = self.search_path.wheel_tags(located.root, path)
+            problem, libraries = extension_problem(located.root, path, module, self.facts,
+                                                   self.master, tags)
+            if problem is None:
+                return path, libraries
+            problems.append("%s is built for %s: %s" % (
+                filename, binary_tag(suffix_of(filename, module), tags, self.master), problem))
+        return None, problems
+
+    def _folders_named_like_modules(self, name, located, data):
+        """(the package data to send, names of modules that must travel with it).
+
+        A data folder named like a module beside it (pydantic_core's
+        ``_pydantic_core/`` of ``.pyi`` stubs beside ``_pydantic_core.*.so``) is, alone
+        in the slave's mirror, a namespace package that CPython's PathFinder (asked
+        before the bridge) imports in the module's place: "cannot import name ...
+        (unknown location)". So where a binary of that name is refused for this slave,
+        the folder is left out and the import reaches the bridge, which names the
+        refusal; otherwise the module goes with the folder, so the mirror holds both.
+        """
+        top = located.path.rpartition("/")[0]
+        verdicts = {}  # root-relative folder -> None, REFUSED_BINARY or the module's Located
+        kept, companions = [], []
+        for path in data:
+            folders = path[len(top) + 1:].split("/")[:-1]
+            below = [top + "/" + "/".join(folders[:depth]) for depth in range(1, len(folders) + 1)]
+            for folder in below:
+                if folder not in verdicts:
+                    verdicts[folder] = self._module_beside(located.root, folder)
+                    module = name + "." + folder[len(top) + 1:].replace("/", ".")
+                    if verdicts[folder] not in (None, REFUSED_BINARY) and \
+                            protocol.module_name_problem(module) is None:
+                        companions.append(module)
+            if all(verdicts[folder] != REFUSED_BINARY for folder in below):
+                kept.append(path)
+        return kept, companions
+
+    def _module_beside(self, root, folder):
+        """What a module of ``folder``'s name beside it is: REFUSED_BINARY when it is a
+        binary (without a .py twin) this slave may not have, its Located when it is
+        served, None when there is none."""
+        parent, _, module = folder.rpartition("/")
+        found = self.search_path.locate_in(root, parent, module)
+        if found is None or found.type not in (protocol.EXTENSION, protocol.SOURCE):
+            return None
+        if found.type == protocol.EXTENSION and found.source is None and \
+                self._binary_for_slave(module, found)[0] is None:
+            return REFUSED_BINARY
+        return found
 
     def _by_preference(self, paths, module):
         """In the slave's own suffix order; suffixes it does not know go last."""
@@ -326,21 +384,26 @@ class Responder(object):
 
         return sorted(paths, key=rank)
 
-    def _prefetch(self, name, located, used):
-        """(records, absent names) of what importing ``name`` will import: from its own
-        top-level package, and from distributions the slave does not have itself."""
+    def _prefetch(self, name, located, used, companions=()):
+        """(records, absent names, refusals) of what importing ``name`` will import: from
+        its own top-level package, and from distributions the slave does not have itself;
+        ``companions`` (modules that must go with a record) first. Modules refused on the
+        way are named with their reason (not the too-large: alone, they may fit)."""
         candidates, absent = self._candidates(name, located)
         budget = PREFETCH_BYTES if self.max_reply_bytes is None \
             else min(PREFETCH_BYTES, self.max_reply_bytes - used)
-        records, refusals = [], []
-        for candidate in candidates:
-            if len(records) >= PREFETCH_MODULES or budget <= 0:
-                break
-            found = None if candidate in self.sent else self.search_path.locate(candidate)
+        pending = collections.deque(list(companions) + candidates)
+        records, refusals, done = [], [], set([name])
+        while pending and len(records) < PREFETCH_MODULES and budget > 0:
+            candidate = pending.popleft()
+            if candidate in done or candidate in self.sent or self.policy.problem(candidate):
+                continue
+            done.add(candidate)
+            found = self.search_path.locate(candidate)
             if found is None:
                 continue
             try:
-                record, size = self._record(candidate, found, budget)
+                record, size, more = self._record(candidate, found, budget)
             except TooLarge:
                 continue
             except Refused as error:  # the slave can say why without asking
@@ -350,6 +413,7 @@ class Responder(object):
                 continue  # asked for explicitly, it gets its reason then
             budget -= size
             records.append(record)
+            pending.extendleft(reversed(more))
         return records, absent, refusals
 
     def _candidates(self, name, located):

@@ -290,3 +290,44 @@ def test_numpy_is_refused_with_both_tags_on_another_version(numpy_install, tmp_p
     finally:
         group.terminate(timeout=10)
 
+
+
+# -- a refused binary beside a folder of its name (pydantic_core's _pydantic_core/ stubs) --
+
+STUBBED = """
+try:
+    from extdemo._single import add
+    channel.send(["loaded", add(2, 3)])
+except ImportError as error:
+    channel.send(["refused", str(error)])
+"""
+
+
+def other_build(label):
+    """A label whose build differs from ``label``'s: 3.11's, or 3.12's on a 3.11 slave."""
+    return "3.12" if label == "3.11" else "3.11"
+
+
+@pytest.mark.parametrize("builder_is", ["own", "other"])
+def test_a_refused_binary_names_its_refusal_not_its_stub_folder(
+        builder_is, slave_label, gateway, cache_root, tmp_path):
+    """A folder of ``.pyi`` stubs named like the binary must not become a namespace
+    package in the binary's place ("cannot import name ... (unknown location)")."""
+    import shutil
+    builder = slave_label if builder_is == "own" else other_build(slave_label)
+    site = str(tmp_path / "site")
+    shutil.copytree(build_of(builder), site)
+    stubs = os.path.join(site, "extdemo", "_single")
+    os.makedirs(stubs)
+    with open(os.path.join(stubs, "__init__.pyi"), "w") as stream:
+        stream.write("def add(a: int, b: int) -> int: ...\n")
+    handle = bridge.install(gateway, path=[site], allow_extensions=True, cache_root=cache_root)
+    out = remote_value(gateway, STUBBED)
+    if builder == slave_label:
+        assert out == ["loaded", 5]
+        return
+    kind, message = out
+    assert kind == "refused" and "unknown location" not in message, message
+    assert "extdemo._single" in message, message
+    assert binary_tag(builder) in message and slave_abi(slave_label) in message, message
+    assert not os.path.exists(os.path.join(handle.cache_dir, "extdemo", "_single"))

@@ -35,3 +35,21 @@ def test_regular_package_beats_a_namespace_portion(gateway, tmp_path, cache_root
         import mixed
         channel.send(mixed.KIND)
     """) == "regular"
+
+
+def test_a_module_beats_a_data_folder_of_its_name(gateway, tmp_path, cache_root):
+    """``pkg/tool.py`` beside ``pkg/tool/`` (data, no ``__init__``): installed, ``pkg.tool``
+    is the module. The folder travels as the package's data, so the module must travel
+    with it, or the slave's PathFinder would make the folder a namespace package."""
+    site = write_tree(tmp_path / "site", {
+        "holder/__init__.py": "",
+        "holder/tool.py": "KIND = 'module'\n",
+        "holder/tool/template.txt": "data\n",
+    })
+    bridge.install(gateway, path=[site], cache_root=cache_root)
+    assert remote_value(gateway, """
+        import pkgutil, holder
+        import holder.tool
+        channel.send([getattr(holder.tool, "KIND", None),
+                      pkgutil.get_data("holder", "tool/template.txt").decode("ascii")])
+    """) == ["module", "data\n"]
