@@ -188,11 +188,28 @@ class GroupBridge(object):
         self.sync()
 
     def sync(self):
-        """Install on every gateway of the group that has no bridge yet."""
+        """Install on every gateway of the group that has no bridge yet, all at once (a
+        handshake waits on its slave, not on the others); the first error is raised."""
         bridged = set(id(bridge.gateway) for bridge in self.bridges)
-        for gateway in list(self.group):
-            if id(gateway) not in bridged:
-                self.bridges.append(install(gateway, **self.settings))
+        pending = [gateway for gateway in list(self.group) if id(gateway) not in bridged]
+        results = [None] * len(pending)
+
+        def install_one(index, gateway):
+            try:
+                results[index] = install(gateway, **self.settings)
+            except Exception as error:  # raised below, in the caller's thread
+                results[index] = error
+
+        threads = [threading.Thread(target=install_one, args=pair)
+                   for pair in enumerate(pending)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.bridges.extend(result for result in results if isinstance(result, Bridge))
+        for result in results:
+            if not isinstance(result, Bridge):
+                raise result
         return self.bridges
 
     def makegateway(self, spec=None):

@@ -83,7 +83,11 @@ def test_thirty_two_slaves_of_every_version_import_at_once(tmp_path, cache_root)
             channel.send([fleet.shared.VALUE, fleet.m3.VALUE])
         """)
         assert [channel.receive(120) for channel in channels] == [["shared", 3]] * 32
-        assert sum(bridge.stats.modules for bridge in handle.bridges) == 32 * 3
+        # fleet, fleet.shared and fleet.m3 reached every slave, asked for or sent along
+        # (the master learns that the submodules follow ``fleet`` and sends them with it)
+        assert all(bridge.stats.modules + bridge.stats.prefetched >= 3
+                   for bridge in handle.bridges)
+        assert sum(bridge.stats.modules for bridge in handle.bridges) <= 32 * 3
     finally:
         group.terminate(timeout=30)
 
