@@ -48,6 +48,11 @@ def version_mismatch(fullname, error, environment):
     return problem
 
 
+def refusal_error(fullname, reason):
+    return import_error("execnet-bridge cannot import '%s': %s" % (fullname, reason),
+                        fullname, RemoteImportError)
+
+
 class ServedModule(object):
     """Where a module the master served sits in the mirror."""
 
@@ -73,6 +78,7 @@ class ImportSession(object):
         self.blobs = blobs
         self.served = {}
         self.missing = {}
+        self.refused = {}  # name -> the master's reason: it holds for the whole session
         self.children = {}  # package -> the names of all its submodules, from the master
         self.intact = set()  # hashes whose blobs were checked (or written) in this session
         self.distributions = {}  # normalized name -> its metadata folder in the mirror, or None
@@ -117,6 +123,8 @@ class ImportSession(object):
                     return self.served[fullname]
                 if fullname in self.missing:
                     return None
+                if fullname in self.refused:  # `from ._speedups import x` in every module
+                    raise refusal_error(fullname, self.refused[fullname])
                 event = self._fetching.get(fullname)
                 if event is None:
                     event = self._fetching[fullname] = threading.Event()
@@ -155,8 +163,9 @@ class ImportSession(object):
         if kind == protocol.MISSING:
             self.missing[fullname] = reason
             return None
-        raise import_error("execnet-bridge cannot import '%s': %s" % (fullname, reason),
-                           fullname, RemoteImportError)
+        if kind == protocol.REFUSED:
+            self.refused[fullname] = reason
+        raise refusal_error(fullname, reason)
 
     def distribution_folders(self, name=None):
         """[(normalized name, mirror folder)] of the master's metadata for distribution
