@@ -29,6 +29,7 @@ import posixpath
 import re
 
 from ._elf import NotElf, read_elf
+from .compat.neutral import dotted
 
 ABI3_SUFFIX = ".abi3.so"
 ABI3T_SUFFIX = ".abi3t.so"  # PEP 803, Python 3.15+: loads on free-threaded builds and others
@@ -52,9 +53,8 @@ def binary_tag(suffix, wheel_tags, master):
 
 
 def slave_tag(slave):
-    return "%s %s (%s, %s)" % (slave.get("implementation"), ".".join(
-        str(part) for part in slave.get("version", [])[:2]), slave.get("abi"),
-        slave.get("platform"))
+    return "%s %s (%s, %s)" % (slave.get("implementation"), dotted(slave.get("version", [])[:2]),
+                               slave.get("abi"), slave.get("platform"))
 
 
 def abi3_floor(wheel_tags, master):
@@ -136,12 +136,12 @@ def elf_problem(facts, slave, label):
         if soname.startswith("libpython") and soname != own:
             return "%s links %s; the slave runs on %s" % (label, soname, own or "a static libpython")
     if facts.glibc:
-        needed = "%d.%d" % facts.glibc
+        needed = dotted(facts.glibc)
         if slave.get("libc") != "glibc":
             return "%s needs glibc %s; the slave has no glibc" % (label, needed)
         if tuple(slave["libc_version"]) < facts.glibc:
             return "%s needs glibc %s; the slave has %s" % (
-                label, needed, ".".join(str(part) for part in slave["libc_version"]))
+                label, needed, dotted(slave["libc_version"]))
     return None
 
 

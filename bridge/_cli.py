@@ -14,7 +14,9 @@ import execnet
 
 from ._binaries import extension_problem
 from ._install import install, master_facts
-from ._locate import SearchPath, default_search_path
+from ._locate import SearchPath, default_search_path, distribution_version, record_paths
+from .compat import protocol
+from .compat.neutral import dotted
 
 # Runs on the slave: the program's output comes back over the channel as it is
 # written; its exit status is the last message.
@@ -101,12 +103,9 @@ def run(args):
 def distributions(search_path):
     """(root, name, version, [root-relative files]) of every installed distribution."""
     for root, entry, _ in search_path.distributions():
-        if not entry.endswith(".dist-info") or not root.isfile(entry + "/RECORD"):
-            continue
-        name, _, version = entry[:-len(".dist-info")].partition("-")
-        record = root.read(entry + "/RECORD").decode("utf-8", "replace")
-        files = [line.split(",", 1)[0] for line in record.splitlines() if line]
-        yield root, name, version, files
+        files = record_paths(root, entry) if entry.endswith(".dist-info") else []
+        if files:
+            yield root, protocol.distribution_of(entry), distribution_version(entry), files
 
 
 def verdict(search_path, root, files, slave, master, allow_extensions):
@@ -125,9 +124,9 @@ def verdict(search_path, root, files, slave, master, allow_extensions):
 
 def describe(facts):
     return "%s %s  abi %s  %s  %s %s  suffixes %s" % (
-        facts.get("implementation"), ".".join(str(part) for part in facts.get("version", [])),
+        facts.get("implementation"), dotted(facts.get("version", [])),
         facts.get("abi"), facts.get("platform"), facts.get("libc"),
-        ".".join(str(part) for part in facts.get("libc_version") or []),
+        dotted(facts.get("libc_version") or []),
         " ".join(facts.get("extension_suffixes") or []))
 
 

@@ -12,10 +12,13 @@ Which extension file suits a slave is the responder's decision, not ours.
 Every read is confined to its path entry: a name cannot climb out of it (it
 is a dotted identifier), and a symlink that points outside is refused.
 """
+import csv
 import os
 import stat
 import time
 import zipfile
+
+import six
 
 from .compat import protocol
 from .compat.paths import search_path as default_search_path  # noqa: F401 - re-exported
@@ -37,7 +40,7 @@ class DirectoryRoot(object):
     Serving one import asks thousands of questions about the same few folders
     (sympy: 4,000 lookups of prefetch candidates), so each folder is listed once
     per version of it: the listing is kept until the folder's mtime, inode or link
-    count changes, checked once per ``snapshot`` (one reply). A folder changed in
+    count changes, checked once per request (``request_number``, one reply). A folder changed in
     the last ``SETTLED`` seconds is not kept: file times are coarse, and a second
     change within one tick would go unseen.
     """
@@ -47,8 +50,8 @@ class DirectoryRoot(object):
     def __init__(self, path):
         self.path = os.path.abspath(path)
         self.real = os.path.join(os.path.realpath(self.path), "")
-        self._listings = {}  # relative folder -> [stat key, {name: kind}, snapshot checked]
-        self.snapshot = 0
+        self._listings = {}  # relative folder -> [stat key, {name: kind}, request checked in]
+        self.request_number = 0  # the request being answered: listings are checked once per
 
     def __repr__(self):
         return "DirectoryRoot(%r)" % self.path
@@ -60,7 +63,7 @@ class DirectoryRoot(object):
         """{name: DIR, FILE or None (neither, e.g. a broken link)} inside folder
         ``relative``, or None if it is not a folder."""
         known = self._listings.get(relative)
-        if known is not None and known[2] == self.snapshot:
+        if known is not None and known[2] == self.request_number:
             return known[1]
         local = self.local(relative)
         try:
@@ -71,11 +74,11 @@ class DirectoryRoot(object):
             return None
         key = (status.st_mtime, status.st_ino, status.st_nlink)
         if known is not None and known[0] == key:
-            known[2] = self.snapshot
+            known[2] = self.request_number
             return known[1]
         entries = _entries(local)
         if time.time() - status.st_mtime > self.SETTLED:
-            self._listings[relative] = [key, entries, self.snapshot]
+            self._listings[relative] = [key, entries, self.request_number]
         return entries
 
     def _kind(self, relative):
@@ -281,10 +284,10 @@ class SearchPath(object):
         self.roots = [root for root in roots if root is not None]
         self._wheels = {}  # root -> {top-level name in RECORD: [wheel tags]}
 
-    def snapshot(self):
+    def begin_request(self):
         """Start answering one request: folders listed before are checked again, once."""
         for root in self.roots:
-            root.snapshot = getattr(root, "snapshot", 0) + 1
+            root.request_number = getattr(root, "request_number", 0) + 1
 
     def wheel_tags(self, root, path):
         """The ``Tag:`` lines of the wheel that installed root-relative ``path``,
@@ -383,10 +386,27 @@ def _wheel_index(root):
             if line.startswith("Tag:"):
                 interpreters, abi, platform = line.split(":", 1)[1].strip().split("-", 2)
                 tags.extend((each, abi, platform) for each in interpreters.split("."))
-        record = root.read(name + "/RECORD").decode("utf-8", "replace") \
-            if root.isfile(name + "/RECORD") else ""
-        for line in record.splitlines():
-            top = line.split(",", 1)[0].split("/", 1)[0]
-            if top and not top.endswith(".dist-info"):
+        for path in record_paths(root, name):
+            top = path.split("/", 1)[0]
+            if not top.endswith(".dist-info"):
                 index.setdefault(top, tags)
     return index
+
+
+def record_paths(root, folder):
+    """The root-relative paths a metadata folder's RECORD lists (PEP 376: CSV rows, the
+    path first, quoted when it holds a comma); empty without a RECORD."""
+    if not root.isfile(folder + "/RECORD"):
+        return []
+    lines = root.read(folder + "/RECORD").decode("utf-8", "replace").splitlines()
+    if six.PY2:  # 2.7's csv reads bytes only
+        rows = ([field.decode("utf-8") for field in row]
+                for row in csv.reader(line.encode("utf-8") for line in lines))
+    else:
+        rows = csv.reader(lines)
+    return [row[0] for row in rows if row and row[0]]
+
+
+def distribution_version(folder):
+    """``Foo_Bar-1.0.dist-info`` -> ``1.0``; its name is ``protocol.distribution_of``."""
+    return folder.rpartition(".")[0].partition("-")[2]

@@ -8,7 +8,7 @@ import threading
 
 from . import protocol
 from .client import BridgeUnavailable, ImportLockReleased
-from .neutral import ModuleNotFoundError, ensure_text, import_error
+from .neutral import ModuleNotFoundError, dotted, ensure_text, import_error
 
 
 # Standard library modules of other platforms and implementations, which the
@@ -42,7 +42,7 @@ def version_mismatch(fullname, error, environment):
         "from an environment of its own version: bridge.install(gateway, python=...)"
         % ((fullname,) + tuple(sys.version_info[:2]) + (error.filename, error.lineno,
                                                         error.msg,
-                                                        ".".join(map(str, environment)))),
+                                                        dotted(environment))),
         fullname, RemoteImportError)
     problem.__cause__ = error
     return problem
@@ -56,12 +56,11 @@ def refusal_error(fullname, reason):
 class ServedModule(object):
     """Where a module the master served sits in the mirror."""
 
-    def __init__(self, name, module_type, directory, filename, origin):
+    def __init__(self, name, module_type, directory, filename):
         self.name = name
         self.type = module_type
         self.directory = directory  # the folder that holds the module's file or folder
         self.filename = filename  # the module's file, or its folder for a namespace
-        self.origin = origin
 
     @property
     def is_package(self):
@@ -258,8 +257,7 @@ class ImportSession(object):
         own = relative.rpartition("/")[0] if module_type == protocol.PACKAGE else relative
         holder = own.rpartition("/")[0]
         directory = self.mirror.path(holder) if holder else self.mirror.root
-        served = ServedModule(fullname, module_type, directory, self.mirror.path(relative),
-                              ensure_text(record.get(protocol.ORIGIN, "")))
+        served = ServedModule(fullname, module_type, directory, self.mirror.path(relative))
         if served.is_package and record.get(protocol.CHILDREN) is not None:
             self.children[fullname] = set(ensure_text(name) for name in record[protocol.CHILDREN])
         return served
