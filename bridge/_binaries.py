@@ -1,12 +1,16 @@
 """The send rule for compiled extensions, decided on the master, per binary.
 
 A binary is sent to a slave only if every clause holds (README, "The send
-rule"):
+rule", docs/extensions.md):
 
 1. ``allow_extensions=True`` was given to ``install()``.
 2. It is an ELF shared object for the slave's machine, word size and byte
    order, and the slave runs Linux.
-3. Its file name suffix is one the slave loads, with these refinements:
+3. It is built for the slave's threading model: a free-threaded binary
+   (``cpython-314t``, ABI ``cp314t``) only for a free-threaded CPython, one
+   with the GIL (``cpython-314``, ``.abi3.so``) only for a build with the GIL;
+   ``.abi3t.so`` (3.15+, PEP 803) for either. The loader checks neither.
+   And its file name suffix is one the slave loads, with these refinements:
    a tagged suffix (``.cpython-311-x86_64-linux-gnu.so``, ``.pypy39-pp73-...``)
    must be in the slave's extension suffixes; ``.abi3.so`` needs a CPython
    slave that is not free-threaded, at or above the binary's floor (the
@@ -22,11 +26,16 @@ inside the same search path entry through ``$ORIGIN`` in its ``RUNPATH`` /
 ``RPATH`` (auditwheel's ``<pkg>.libs/``), recursively.
 """
 import posixpath
+import re
 
 from ._elf import NotElf, read_elf
+from .compat.neutral import dotted
 
 ABI3_SUFFIX = ".abi3.so"
+ABI3T_SUFFIX = ".abi3t.so"  # PEP 803, Python 3.15+: loads on free-threaded builds and others
+ABI3T_FIRST = (3, 15)
 PLAIN_SUFFIX = ".so"
+CPYTHON_ABI = re.compile(r"^(?:cp|cpython-)\d+([a-z]*)$")  # cp314t, cpython-36m: the flags
 
 
 def suffix_of(filename, module):
@@ -44,9 +53,8 @@ def binary_tag(suffix, wheel_tags, master):
 
 
 def slave_tag(slave):
-    return "%s %s (%s, %s)" % (slave.get("implementation"), ".".join(
-        str(part) for part in slave.get("version", [])[:2]), slave.get("abi"),
-        slave.get("platform"))
+    return "%s %s (%s, %s)" % (slave.get("implementation"), dotted(slave.get("version", [])[:2]),
+                               slave.get("abi"), slave.get("platform"))
 
 
 def abi3_floor(wheel_tags, master):
@@ -58,14 +66,48 @@ def abi3_floor(wheel_tags, master):
 
 def plain_abi(wheel_tags, master):
     for _, abi, _ in wheel_tags:
-        if abi not in ("none", "abi3"):
+        if abi not in ("none", "abi3", "abi3t"):
             return abi
     return master["abi"]
 
 
+def needs_free_threading(suffix, wheel_tags, master):
+    """True if the binary is built for a free-threaded CPython, False if for one with
+    the GIL, None if its tag says neither (PyPy) or the stable ABI's own clause decides."""
+    if suffix in (ABI3_SUFFIX, ABI3T_SUFFIX):
+        return None
+    if suffix == PLAIN_SUFFIX:
+        abi = plain_abi(wheel_tags, master) or ""
+    else:
+        abi = "-".join(suffix[1:].split("-")[:2])  # .cpython-314t-x86_64-linux-gnu.so
+    flags = CPYTHON_ABI.match(abi)
+    return "t" in flags.group(1) if flags else None
+
+
+def threading_problem(suffix, slave, wheel_tags, master):
+    """Clause 3, the threading model: free-threaded and GIL builds do not share binaries."""
+    wanted = needs_free_threading(suffix, wheel_tags, master)
+    if wanted is None or slave.get("implementation") != "cpython":
+        return None
+    if wanted and not slave.get("free_threaded"):
+        return "it is built for a free-threaded CPython; the slave (%s) has the GIL" % (
+            slave.get("abi"),)
+    if not wanted and slave.get("free_threaded"):
+        return "it is built for a CPython with the GIL; the slave (%s) is free-threaded" % (
+            slave.get("abi"),)
+    return None
+
+
 def suffix_problem(suffix, slave, wheel_tags, master):
-    """Clause 3: does the slave load files with this suffix, for this ABI?"""
+    """Clause 3: does the slave load files with this suffix, for this ABI and threading?"""
     suffixes = slave.get("extension_suffixes") or []
+    if suffix == ABI3T_SUFFIX:
+        if slave.get("implementation") != "cpython" or tuple(slave["version"][:2]) < ABI3T_FIRST:
+            return "abi3t binaries load only on CPython >= %d.%d" % ABI3T_FIRST
+        return None if suffix in suffixes else "the slave does not load .abi3t.so"
+    problem = threading_problem(suffix, slave, wheel_tags, master)
+    if problem:
+        return problem
     if suffix == ABI3_SUFFIX:
         floor = abi3_floor(wheel_tags, master)
         if slave.get("implementation") != "cpython" or slave.get("free_threaded"):
@@ -94,12 +136,12 @@ def elf_problem(facts, slave, label):
         if soname.startswith("libpython") and soname != own:
             return "%s links %s; the slave runs on %s" % (label, soname, own or "a static libpython")
     if facts.glibc:
-        needed = "%d.%d" % facts.glibc
+        needed = dotted(facts.glibc)
         if slave.get("libc") != "glibc":
             return "%s needs glibc %s; the slave has no glibc" % (label, needed)
         if tuple(slave["libc_version"]) < facts.glibc:
             return "%s needs glibc %s; the slave has %s" % (
-                label, needed, ".".join(str(part) for part in slave["libc_version"]))
+                label, needed, dotted(slave["libc_version"]))
     return None
 
 

@@ -17,6 +17,7 @@ from ._install import install, master_facts
 from ._locate import SearchPath, default_search_path
 from .compat import protocol
 from ._requires import python_problem
+from .compat.neutral import dotted
 
 # A slave that has not ended this long after being told to is killed, so none
 # outlives the command (and keeps its stderr, which is ours, open).
@@ -87,9 +88,9 @@ def verdict(search_path, root, distribution, files, slave, master, allow_extensi
 
 def describe(facts):
     return "%s %s  abi %s  %s  %s %s  suffixes %s" % (
-        facts.get("implementation"), ".".join(str(part) for part in facts.get("version", [])),
+        facts.get("implementation"), dotted(facts.get("version", [])),
         facts.get("abi"), facts.get("platform"), facts.get("libc"),
-        ".".join(str(part) for part in facts.get("libc_version") or []),
+        dotted(facts.get("libc_version") or []),
         " ".join(facts.get("extension_suffixes") or []))
 
 

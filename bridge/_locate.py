@@ -13,11 +13,14 @@ Every read is confined to its path entry: a name cannot climb out of it (it
 is a dotted identifier), and a symlink that points outside is refused.
 """
 import contextlib
+import csv
 import os
 import stat
 import threading
 import time
 import zipfile
+
+import six
 
 from .compat import protocol
 from .compat.paths import search_path as default_search_path  # noqa: F401 - re-exported
@@ -39,7 +42,7 @@ class DirectoryRoot(object):
     Serving one import asks thousands of questions about the same few folders
     (sympy: 4,000 lookups of prefetch candidates), so each folder is listed once
     per version of it: the listing is kept until the folder's mtime, inode or link
-    count changes, checked once per ``snapshot`` (one reply). A folder changed in
+    count changes, checked once per request (``request_number``, one reply). A folder changed in
     the last ``SETTLED`` seconds is not kept: file times are coarse, and a second
     change within one tick would go unseen.
     """
@@ -49,10 +52,11 @@ class DirectoryRoot(object):
     def __init__(self, path):
         self.path = os.path.abspath(path)
         self.real = os.path.join(os.path.realpath(self.path), "")
-        self._listings = {}  # relative folder -> [stat key, {name: kind}, snapshot checked]
-        self._real_folders = {}  # relative folder -> (snapshot, its realpath + "/")
+        self._listings = {}  # relative folder -> [stat key, {name: kind}, request checked in]
+        self._real_folders = {}  # relative folder -> (request number, its realpath + "/")
         self._binaries = {}  # relative folder -> (the listing, binaries_by_module of it)
-        self.snapshot = 0
+        self.request_number = 0  # the request being answered: listings are checked once per
+        # request
         self.watch = None  # a Watch that records what a prefetch walk read, or None
 
     def __repr__(self):
@@ -76,7 +80,7 @@ class DirectoryRoot(object):
         """{name: DIR, FILE or None (neither, e.g. a broken link)} inside folder
         ``relative``, or None if it is not a folder."""
         known = self._listings.get(relative)
-        if known is not None and known[2] == self.snapshot:
+        if known is not None and known[2] == self.request_number:
             self._watched(relative, known[0], True)
             return known[1]
         local = self.local(relative)
@@ -85,13 +89,13 @@ class DirectoryRoot(object):
             self._watched(relative, None, True)
             return None
         if known is not None and known[0] == key:
-            known[2] = self.snapshot
+            known[2] = self.request_number
             self._watched(relative, key, True)
             return known[1]
         entries = _entries(local)
         settled = time.time() - key[0] > self.SETTLED
         if settled:
-            self._listings[relative] = [key, entries, self.snapshot]
+            self._listings[relative] = [key, entries, self.request_number]
         self._watched(relative, key, settled)
         return entries
 
@@ -115,7 +119,7 @@ class DirectoryRoot(object):
     def confined(self, relative):
         """The local path of ``relative``, refusing one that resolves outside the root.
         A file that is no link is where its folder is: folders are resolved once a
-        snapshot, not each file's every component."""
+        request, not each file's every component."""
         local = self.local(relative)
         inside = (not os.path.islink(local)
                   and self._real_folder(relative.rpartition("/")[0]).startswith(self.real))
@@ -125,9 +129,9 @@ class DirectoryRoot(object):
 
     def _real_folder(self, relative):
         known = self._real_folders.get(relative)
-        if known is None or known[0] != self.snapshot:
+        if known is None or known[0] != self.request_number:
             real = os.path.join(os.path.realpath(self.local(relative)), "")
-            known = self._real_folders[relative] = (self.snapshot, real)
+            known = self._real_folders[relative] = (self.request_number, real)
         return known[1]
 
     def size(self, relative):
@@ -379,12 +383,12 @@ class SearchPath(object):
         self.entries = list(entries)
         roots = (make_root(entry) for entry in self.entries)
         self.roots = [root for root in roots if root is not None]
-        self._metadata = {}  # root -> (root.snapshot, MetadataIndex): looked up once a reply
+        self._metadata = {}  # root -> (its request number, MetadataIndex): once a reply
 
-    def snapshot(self):
+    def begin_request(self):
         """Start answering one request: folders listed before are checked again, once."""
         for root in self.roots:
-            root.snapshot = getattr(root, "snapshot", 0) + 1
+            root.request_number = getattr(root, "request_number", 0) + 1
 
     @contextlib.contextmanager
     def watching(self):
@@ -401,8 +405,9 @@ class SearchPath(object):
     def metadata_index(self, root):
         """The MetadataIndex of ``root``'s installed distributions, as they are now."""
         known = self._metadata.get(root)
-        if known is None or known[0] != getattr(root, "snapshot", 0):
-            known = self._metadata[root] = (getattr(root, "snapshot", 0), metadata_index(root))
+        number = getattr(root, "request_number", 0)
+        if known is None or known[0] != number:
+            known = self._metadata[root] = (number, metadata_index(root))
         return known[1]
 
     def wheel_tags(self, root, path):
@@ -581,11 +586,8 @@ def _read_distribution(root, folder):
         if line.startswith("Tag:"):
             interpreters, abi, platform = line.split(":", 1)[1].strip().split("-", 2)
             tags.extend((each, abi, platform) for each in interpreters.split("."))
-    files = []
-    for line in _text(root, folder + "/RECORD").splitlines() if wheel else ():
-        path = line.split(",", 1)[0]
-        if path and not path.startswith(("../", "/", folder + "/")):
-            files.append(path)
+    files = [path for path in (record_paths(root, folder) if wheel else ())
+             if not path.startswith(("../", "/", folder + "/"))]
     top_level = _text(root, folder + "/top_level.txt").split()
     distribution = InstalledDistribution(folder, headers.get("name") or name,
                                          headers.get("version") or version,
@@ -603,3 +605,22 @@ def _headers(text):
         if colon and not line[:1].isspace():
             found.setdefault(key.strip().lower(), value.strip())
     return found
+
+
+def record_paths(root, folder):
+    """The root-relative paths a metadata folder's RECORD lists (PEP 376: CSV rows, the
+    path first, quoted when it holds a comma); empty without a RECORD."""
+    if not root.isfile(folder + "/RECORD"):
+        return []
+    lines = root.read(folder + "/RECORD").decode("utf-8", "replace").splitlines()
+    if six.PY2:  # 2.7's csv reads bytes only
+        rows = ([field.decode("utf-8") for field in row]
+                for row in csv.reader(line.encode("utf-8") for line in lines))
+    else:
+        rows = csv.reader(lines)
+    return [row[0] for row in rows if row and row[0]]
+
+
+def distribution_version(folder):
+    """``Foo_Bar-1.0.dist-info`` -> ``1.0``; its name is ``protocol.distribution_of``."""
+    return folder.rpartition(".")[0].partition("-")[2]

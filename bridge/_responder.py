@@ -162,7 +162,7 @@ class Responder(object):
         problem = protocol.request_problem(msg)
         if problem:
             return self._refuse(protocol.ERROR, msg, "bad request: %s" % problem)
-        self.search_path.snapshot()
+        self.search_path.begin_request()
         self.known.difference_update(ensure_text(sha) for sha in msg.get(protocol.LOST) or ())
         if protocol.kind_of(msg) == protocol.DISTRIBUTIONS:
             return self._distributions(msg)

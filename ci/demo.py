@@ -1,143 +1,277 @@
-"""The demo: bare slaves of every local Python import a package only the master has.
+"""The demo: one master, a fleet of bare slaves of every local Python, real PyPI packages.
 
-For each interpreter found (pyenv versions and pypy3), a bare slave
-(``python -E -S``, so nothing but its standard library) is started in an empty
-folder, execnet-bridge is installed, and the slave imports ``forecast``:
-a package with a subpackage, relative imports, a data file read next to
-``__file__`` and a function that raises, so the traceback shows the master's
-source line. Exit status 1 if any slave fails.
+The master (this interpreter) serves ``simplejson`` (a C speedup with a pure
+Python fallback) and ``six`` (pure) to a bare slave (``python -E -S``: its
+standard library only) of each local interpreter:
+
+- 2.7 from a 2.7 environment on the master (``python=``): its cp27mu binary is
+  shipped;
+- 3.6 ... 3.13 and PyPy from a folder installed for the master's own version
+  (``path=``): the binary goes to the slave of that version only, the others
+  are refused with the reason, and simplejson's pure fallback works there.
+
+Each slave imports the packages cold (a fresh slave cache), then warm (a new
+slave, same cache), then locally (the same interpreter with the packages on
+its own path), and triggers an error whose traceback shows the master's source.
+It prints one table and exits 1 if anything was wrong. Public API only.
 """
 from __future__ import print_function
 
+import argparse
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
-import time
 
 import execnet
 
 import bridge
 
-PACKAGE = {
-    "forecast/__init__.py": '''
-        """A package that exists only on the master."""
-        from .model import predict
-        from . import units
-        ''',
-    "forecast/model.py": '''
-        import json, os
-        from .units import celsius
+RECEIVE_SECONDS = 60
 
-        HERE = os.path.dirname(__file__)
-        with open(os.path.join(HERE, "data", "normals.json")) as stream:
-            NORMALS = json.load(stream)
-
-        def predict(month):
-            return celsius(NORMALS[month])
-        ''',
-    "forecast/units/__init__.py": '''
-        def celsius(fahrenheit):
-            return round((fahrenheit - 32) * 5.0 / 9.0, 1)
-
-        def check(value):
-            if value < -273.15:
-                raise ValueError("below absolute zero: %r" % (value,))
-            return value
-        ''',
-    "forecast/data/normals.json": '{"jan": 41, "jul": 77}\n',
-}
-
-EXPECTED_LINE = 'raise ValueError("below absolute zero: %r" % (value,))'
-
-SLAVE_CODE = """
-import sys, traceback
-import forecast
-from forecast.units import check
+SLAVE_CODE = r"""
+import sys, time, traceback
+started = time.time()
+import simplejson, six
+seconds = time.time() - started
 try:
-    check(-300)
-except ValueError:
-    lines = traceback.format_exc().splitlines()
+    import simplejson._speedups  # not "from simplejson import": that hides the reason
+    refusal = None
+except ImportError as error:  # the bridge says why; simplejson falls back to pure
+    refusal = str(error)
+data = {"fleet": [2.7, 3.13], "pypy": True, "name": "caf\u00e9"}
+try:
+    simplejson.loads('{"unterminated": ')
+except simplejson.JSONDecodeError:
+    frame = traceback.extract_tb(sys.exc_info()[2])[-1]
+    formatted = traceback.format_exc()
 channel.send({
-    "python": "%s %d.%d.%d" % ((sys.implementation.name if hasattr(sys, "implementation")
-                                else "cpython",) + tuple(sys.version_info[:3])),
-    "jul": forecast.predict("jul"),
-    "file": forecast.__file__,
-    "raise_line": [line.strip() for line in lines if "raise ValueError" in line][0],
+    "seconds": seconds,
+    "speedups": simplejson._import_c_make_encoder() is not None,
+    "refusal": refusal,
+    "roundtrip": simplejson.loads(simplejson.dumps(data)) == data,
+    "six_py2": six.PY2,
+    "frame_file": frame[0],
+    "frame_line": frame[3],
+    "traceback": formatted,
 })
 """
+
+
+class Slave(object):
+    """One interpreter of the fleet and where its packages come from on the master."""
+
+    def __init__(self, python, version, implementation, master_version, site, env27):
+        self.python = python
+        self.version = version  # (major, minor, micro)
+        self.implementation = implementation
+        self.is27 = version[:2] == (2, 7)
+        self.serve = {"python": env27} if self.is27 else {"path": [site]}
+        self.source_root = site_packages(env27) if self.is27 else site
+        self.served_from = "env-2.7 (python=)" if self.is27 else "%s (path=)" % (
+            os.path.basename(site))
+        self.binary_expected = implementation == "cpython" and (
+            self.is27 or version[:2] == master_version)
+
+    @property
+    def label(self):
+        return "%s %s" % (self.implementation, ".".join(str(part) for part in self.version))
+
+    def bare_spec(self, chdir):
+        return "popen//python=%s -E -S//chdir=%s" % (self.python, chdir)
+
+    def local_spec(self, chdir):
+        """The same interpreter with the packages installed, for the local figure."""
+        if self.is27:
+            return "popen//python=%s -E//chdir=%s" % (self.serve["python"], chdir)
+        return self.bare_spec(chdir)
+
+
+def site_packages(python):
+    found = glob.glob(os.path.join(os.path.dirname(os.path.dirname(python)), "lib",
+                                   "python2.7", "site-packages"))
+    return found[0] if found else ""
+
+
+def version_key(path):
+    """3.9 before 3.10, and 3.14 before 3.14t, from a pyenv folder name."""
+    name = path.split(os.sep)[-3]
+    return [int(number) for number in re.findall(r"\d+", name)], name
 
 
 def interpreters():
     root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
     found = sorted(glob.glob(os.path.join(root, "versions", "*", "bin", "python")),
-                   key=lambda path: [int(part) if part.isdigit() else part for part in
-                                     path.split(os.sep)[-3].split(".")])
-    pypy = shutil.which("pypy3") if hasattr(shutil, "which") else None
+                   key=version_key)
+    pypy = shutil.which("pypy3")
     return found + ([pypy] if pypy else [])
 
 
-def write_package(folder):
-    for relative, text in PACKAGE.items():
-        path = os.path.join(folder, *relative.split("/"))
-        if not os.path.isdir(os.path.dirname(path)):
-            os.makedirs(os.path.dirname(path))
-        with open(path, "w") as stream:
-            stream.write(textwrap.dedent(text).lstrip())
-
-
-def has_forecast(python):
-    """The demo means something only if the slave cannot import it itself."""
-    return subprocess.call([python, "-E", "-S", "-c", "import forecast"],
-                           stderr=subprocess.DEVNULL) == 0
-
-
-def run(python, served, empty):
-    gateway = execnet.makegateway("popen//python=%s -E -S//chdir=%s" % (python, empty))
+def describe(python):
+    """(version, implementation) of ``python``, or None if it does not run."""
+    code = ("import sys, platform; print('%s %s' % (platform.python_implementation().lower(),"
+            " '.'.join(str(part) for part in sys.version_info[:3])))")
     try:
-        started = time.time()
-        handle = bridge.install(gateway, path=[served])
-        result = gateway.remote_exec(SLAVE_CODE).receive(60)
-        result["seconds"] = time.time() - started
+        out = subprocess.check_output([python, "-E", "-S", "-c", code]).decode().split()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return tuple(int(part) for part in out[1].split(".")), out[0]
+
+
+def has_packages(python):
+    """The demo means something only if the bare slave cannot import them itself."""
+    code = "import simplejson, six"
+    return subprocess.call([python, "-E", "-S", "-c", code], stderr=subprocess.DEVNULL) == 0
+
+
+def run_bridged(slave, cache_root, empty):
+    gateway = execnet.makegateway(slave.bare_spec(empty))
+    try:
+        handle = bridge.install(gateway, allow_extensions=True, cache_root=cache_root,
+                                **slave.serve)
+        result = gateway.remote_exec(SLAVE_CODE).receive(RECEIVE_SECONDS)
         result["stats"] = handle.stats.as_dict()
         return result
     finally:
         gateway.exit()
 
 
-def main():
-    work = tempfile.mkdtemp(prefix="bridge-demo-")
-    served, empty = os.path.join(work, "master"), os.path.join(work, "slave")
-    os.makedirs(empty)
-    write_package(served)
-    print("master: Python %s, execnet %s, serving %s" % (
-        sys.version.split()[0], execnet.__version__, served))
-    print("%-18s %-6s %-8s %-9s %-6s  %s" % ("slave", "jul C", "modules", "bytes", "secs",
-                                              "traceback line from the master's source"))
-    failures = 0
+def run_local(slave, empty):
+    gateway = execnet.makegateway(slave.local_spec(empty))
+    prefix = "" if slave.is27 else "import sys; sys.path.insert(0, %r)\n" % slave.source_root
+    try:
+        return gateway.remote_exec(prefix + SLAVE_CODE).receive(RECEIVE_SECONDS)
+    finally:
+        gateway.exit()
+
+
+def measure(slave, work):
+    """Cold, warm and local runs of one slave: a dict, or raises."""
+    empty = tempfile.mkdtemp(dir=work)
+    cache_root = os.path.join(work, "cache-%s" % slave.label.replace(" ", "-"))
+    cold = run_bridged(slave, cache_root, empty)
+    warm = run_bridged(slave, cache_root, empty)
+    run_local(slave, empty)  # the first local run writes its .pyc; time the second
+    return {"cold": cold, "warm": warm, "local": run_local(slave, empty)}
+
+
+def problems(slave, runs):
+    """What is wrong with one slave's runs, as short phrases (empty: all good)."""
+    found = []
+    for name in ("cold", "warm"):
+        result = runs[name]
+        if not result["roundtrip"] or result["six_py2"] != slave.is27:
+            found.append("%s: wrong results" % name)
+        if result["speedups"] != slave.binary_expected:
+            found.append("%s: C speedup %s, expected %s" % (
+                name, result["speedups"], slave.binary_expected))
+        if not result["speedups"] and "_speedups." not in (result["refusal"] or ""):
+            found.append("%s: refused without naming the binary" % name)
+        if not line_in_master_source(slave, result):
+            found.append("%s: traceback line not from the master's source" % name)
+    if runs["warm"]["stats"]["bytes_sent"]:
+        found.append("warm: %d bytes sent, expected 0" % runs["warm"]["stats"]["bytes_sent"])
+    return found
+
+
+def line_in_master_source(slave, result):
+    """The slave's traceback line is the master's line of the same simplejson file."""
+    path = os.path.join(slave.source_root, "simplejson", os.path.basename(result["frame_file"]))
+    if not result["frame_line"] or not os.path.isfile(path):
+        return False
+    with open(path) as stream:
+        return result["frame_line"].strip() in (line.strip() for line in stream)
+
+
+HEADER = ("%-16s %-18s %-15s | %25s | %25s | %7s | %s\n%-16s %-18s %-15s | "
+          "%5s %6s %6s %6s | %5s %6s %6s %6s | %7s |" % (
+              "", "", "", "cold (empty slave cache)", "warm (new slave, cache)", "local", "",
+              "slave", "served from", "C speedup", "trips", "MB", "s", "x", "trips", "MB",
+              "s", "x", "s"))
+
+
+def row(slave, runs, wrong):
+    local = runs["local"]["seconds"]
+    cells = []
+    for name in ("cold", "warm"):
+        stats, seconds = runs[name]["stats"], runs[name]["seconds"]
+        cells.append("%5d %6.2f %6.3f %5.1fx" % (stats["requests"], stats["bytes_sent"] / 1e6,
+                                                 seconds, seconds / local if local else 0))
+    speedup = "shipped" if runs["cold"]["speedups"] else "refused, pure"
+    return "%-16s %-18s %-15s | %s | %s | %7.3f | %s" % (
+        slave.label, slave.served_from, speedup, cells[0], cells[1], local,
+        "ok" if not wrong else "FAILED: " + "; ".join(wrong))
+
+
+def report_examples(results):
+    """One refusal and one traceback, as the slave saw them."""
+    refused = [(slave, runs) for slave, runs in results if not runs["cold"]["speedups"]]
+    if refused:
+        slave, runs = refused[0]
+        print("\nThe binary refused, as %s's ImportError says (simplejson then runs pure):\n  %s"
+              % (slave.label, runs["cold"]["refusal"]))
+    if results:
+        slave, runs = (refused or results)[0]
+        lines = runs["cold"]["traceback"].rstrip().splitlines()
+        print("\nA traceback on %s, with the master's source lines (last frame):\n  %s"
+              % (slave.label, "\n  ".join(lines[-3:])))
+
+
+def fleet(site, env27):
+    master_version = sys.version_info[:2]
+    slaves, skipped = [], []
     for python in interpreters():
-        if has_forecast(python):
-            print("%-18s the slave has forecast itself; demo invalid" % python)
-            failures += 1
-            continue
-        try:
-            result = run(python, served, empty)
-        except Exception as error:  # report every slave, then fail
-            print("%-18s FAILED: %s" % (python, error))
-            failures += 1
-            continue
-        stats = result["stats"]
-        correct = result["jul"] == 25.0 and result["raise_line"] == EXPECTED_LINE
-        failures += 0 if correct else 1
-        print("%-18s %-6s %-8d %-9d %-6.2f  %s%s" % (
-            result["python"], result["jul"], stats["modules"], stats["bytes_sent"],
-            result["seconds"], result["raise_line"], "" if correct else "  WRONG"))
-    shutil.rmtree(work, ignore_errors=True)
-    print("%d interpreters, %d failed" % (len(interpreters()), failures))
-    return 1 if failures or not interpreters() else 0
+        described = describe(python)
+        if described is None:
+            skipped.append("%s: does not run" % python)
+        elif described[0][:2] == (2, 7) and not env27:
+            skipped.append("%s: no 2.7 environment to serve it from" % python)
+        else:
+            slaves.append(Slave(python, described[0], described[1], master_version, site, env27))
+    return slaves, skipped
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--site", required=True, help="packages for the master's version")
+    parser.add_argument("--env27", help="python of a 2.7 environment with the packages")
+    options = parser.parse_args(argv)
+    env27 = options.env27 and os.path.abspath(options.env27)
+    slaves, skipped = fleet(os.path.abspath(options.site), env27)
+    print("master: %s %s, execnet %s, execnet-bridge %s; packages: simplejson, six\n" % (
+        sys.implementation.name, sys.version.split()[0], execnet.__version__,
+        bridge.__version__))
+    print(HEADER)
+    work = tempfile.mkdtemp(prefix="bridge-demo-")
+    results, failures = [], 0
+    try:
+        for slave in slaves:
+            if has_packages(slave.python):
+                print("%-16s has simplejson or six itself: the demo would prove nothing"
+                      % slave.label)
+                failures += 1
+                continue
+            try:
+                runs = measure(slave, work)
+            except Exception as error:  # report every slave, then fail
+                print("%-16s FAILED: %s: %s" % (slave.label, type(error).__name__, error))
+                failures += 1
+                continue
+            wrong = problems(slave, runs)
+            failures += 1 if wrong else 0
+            results.append((slave, runs))
+            print(row(slave, runs, wrong))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report_examples(results)
+    for reason in skipped:
+        print("skipped: %s" % reason)
+    print("\n%d slaves, %d failed%s" % (len(slaves), failures,
+                                         "" if slaves else " (no interpreter found)"))
+    return 1 if failures or not slaves else 0
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ class BridgeImporter(object):
         self.session = session
 
     def find_module(self, fullname, path=None):
+        """PEP 302: a loader for a module the master served (or one that raises why it
+        cannot be), or None: the slave has it, or the master has none."""
         existed = fullname in sys.modules  # now, before waiting: only reload() finds one
         if "." in fullname:
             if not self.session.should_ask(fullname):
@@ -57,7 +59,8 @@ class BridgeImporter(object):
         return MirrorLoader(served, existed, self.session.environment)
 
     def find_distributions(self, context=None):
-        """The importlib_metadata backport's question (pluggy and pytest ask it)."""
+        """The importlib_metadata backport's question (its DistributionFinder protocol;
+        pluggy and pytest ask it): the master's metadata of served distributions."""
         return find_distributions(self.session, context)
 
 
@@ -72,6 +75,7 @@ class RefusingLoader(object):
         self.error = error
 
     def load_module(self, fullname):
+        """PEP 302: raise the reason the module cannot be served."""
         raise self.error
 
 
@@ -84,7 +88,7 @@ class MirrorLoader(object):
         self.reloading = reloading  # the module existed when it was found: reload()
 
     def load_module(self, fullname):
-        """Module into sys.modules before exec, popped on failure (PEP 302).
+        """PEP 302: module into sys.modules before exec, popped on failure.
 
         2.7 calls this without looking at sys.modules again after
         ``find_module``; if another thread imported the module meanwhile,
@@ -114,7 +118,8 @@ class MirrorLoader(object):
         return sys.modules[fullname]
 
     def _load_extension(self, fullname):
-        """The init symbol comes from the name's last part, not from the file name."""
+        """``imp.load_dynamic``: single-phase init only, as 2.7 has no PEP 489; the init
+        symbol comes from the name's last part, not from the file name."""
         fresh = fullname not in sys.modules
         try:
             module = imp.load_dynamic(fullname, self.served.filename)
@@ -126,6 +131,8 @@ class MirrorLoader(object):
         return sys.modules[fullname]
 
     def get_code(self, fullname):
+        """PEP 302 (InspectLoader): the module's code object, compiled under its mirror
+        path so tracebacks show the master's lines; None for an extension."""
         if self.served.type == protocol.EXTENSION:
             return None
         try:
@@ -138,19 +145,23 @@ class MirrorLoader(object):
             raise problem
 
     def get_source(self, fullname):
+        """PEP 302 (InspectLoader): the source text, for linecache and inspect."""
         if self.served.type == protocol.EXTENSION:
             return None
         with open(self.served.filename, "rU") as stream:
             return stream.read()
 
     def get_data(self, path):
+        """PEP 302: the bytes of a file, for pkgutil.get_data and package resources."""
         with open(path, "rb") as stream:
             return stream.read()
 
     def get_filename(self, fullname):
+        """PEP 302 (ExecutionLoader): the module's file in the mirror, its ``__file__``."""
         return self.served.filename
 
     def is_package(self, fullname):
+        """PEP 302 (InspectLoader): is the served module a package?"""
         return self.served.is_package
 
 

@@ -24,6 +24,7 @@ class ServedSourceLoader(SourceFileLoader):
     environment = None  # [major, minor] of the served environment: see loader_details()
 
     def source_to_code(self, data, path, *args, **kwargs):
+        """PEP 302's InspectLoader step that ``get_code`` calls: compile, or say why not."""
         try:
             return SourceFileLoader.source_to_code(self, data, path, *args, **kwargs)
         except SyntaxError as error:
@@ -50,6 +51,8 @@ class BridgeFinder(object):
         self.loader_details = loader_details(session.environment)
 
     def find_spec(self, fullname, path=None, target=None):
+        """PEP 451: the spec of a module the master served, built by a FileFinder over the
+        mirror, or None (the master has none, or it is not ours to ask)."""
         if not self.session.should_ask(fullname):
             return None
         served = self.session.fetch(fullname)
@@ -62,11 +65,13 @@ class BridgeFinder(object):
         return spec
 
     def find_distributions(self, context=None):
-        """importlib.metadata's question: the master's metadata of served distributions."""
+        """importlib.metadata's question (its DistributionFinder protocol, which extends
+        PEP 451's MetaPathFinder): the master's metadata of served distributions."""
         return find_distributions(self.session, context)
 
     def invalidate_caches(self):
-        """Nothing is cached that a local change could make stale."""
+        """PEP 451's ``importlib.invalidate_caches()`` hook: nothing is cached here that a
+        local change could make stale."""
 
 
 def install(session):

@@ -31,11 +31,9 @@ def ensure_text(value, encoding="utf-8", errors="strict"):
     return value
 
 
-def ensure_binary(value, encoding="utf-8"):
-    """Return ``value`` as bytes."""
-    if isinstance(value, text_type):
-        return value.encode(encoding)
-    return value
+def dotted(parts):
+    """``[3, 11, 7]`` -> ``"3.11.7"``: how both worlds print versions (and glibc's)."""
+    return ".".join(str(part) for part in parts)
 
 
 def import_error(message, name, cls=ImportError):

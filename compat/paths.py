@@ -1,7 +1,10 @@
 """An interpreter's search path without its standard library: what a master serves.
 
-Stdlib only and valid on 2.7+: the master runs it for itself, and runs it in
-another interpreter to serve a slave from that interpreter's environment.
+Never shipped to a slave, yet part of the slave world (``compat/``): the master
+runs it for itself, and ``install(python=...)`` runs it in another interpreter
+(any version from 2.7, with nothing but its standard library) to serve a slave
+from that interpreter's environment. tests/test_standalone.py holds it to the
+same rules as the shipped files.
 """
 import json
 import os

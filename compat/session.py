@@ -9,7 +9,7 @@ import zlib
 
 from . import protocol
 from .client import BridgeUnavailable, ImportLockReleased
-from .neutral import ModuleNotFoundError, ensure_text, import_error
+from .neutral import ModuleNotFoundError, dotted, ensure_text, import_error
 
 
 # Standard library modules of other platforms and implementations, which the
@@ -43,21 +43,25 @@ def version_mismatch(fullname, error, environment):
         "from an environment of its own version: bridge.install(gateway, python=...)"
         % ((fullname,) + tuple(sys.version_info[:2]) + (error.filename, error.lineno,
                                                         error.msg,
-                                                        ".".join(map(str, environment)))),
+                                                        dotted(environment))),
         fullname, RemoteImportError)
     problem.__cause__ = error
     return problem
 
 
+def refusal_error(fullname, reason):
+    return import_error("execnet-bridge cannot import '%s': %s" % (fullname, reason),
+                        fullname, RemoteImportError)
+
+
 class ServedModule(object):
     """Where a module the master served sits in the mirror."""
 
-    def __init__(self, name, module_type, directory, filename, origin):
+    def __init__(self, name, module_type, directory, filename):
         self.name = name
         self.type = module_type
         self.directory = directory  # the folder that holds the module's file or folder
         self.filename = filename  # the module's file, or its folder for a namespace
-        self.origin = origin
 
     @property
     def is_package(self):
@@ -74,7 +78,7 @@ class ImportSession(object):
         self.blobs = blobs
         self.served = {}
         self.missing = {}
-        self.refused = {}  # name -> why the master will not serve it (said in a reply)
+        self.refused = {}  # name -> the master's reason: it holds for the whole session
         self.children = {}  # package -> the names of all its submodules, from the master
         self.intact = set()  # hashes whose blobs were checked (or written) in this session
         self.distributions = {}  # normalized name -> its metadata folder in the mirror, or None
@@ -119,9 +123,8 @@ class ImportSession(object):
                     return self.served[fullname]
                 if fullname in self.missing:
                     return None
-                if fullname in self.refused:  # the master said why, with an earlier reply
-                    raise import_error("execnet-bridge cannot import '%s': %s" % (
-                        fullname, self.refused[fullname]), fullname, RemoteImportError)
+                if fullname in self.refused:  # said in a reply: REFUSED, or along the way
+                    raise refusal_error(fullname, self.refused[fullname])
                 event = self._fetching.get(fullname)
                 if event is None:
                     event = self._fetching[fullname] = threading.Event()
@@ -162,8 +165,9 @@ class ImportSession(object):
         if kind == protocol.MISSING:
             self.missing[fullname] = reason
             return None
-        raise import_error("execnet-bridge cannot import '%s': %s" % (fullname, reason),
-                           fullname, RemoteImportError)
+        if kind == protocol.REFUSED:
+            self.refused[fullname] = reason
+        raise refusal_error(fullname, reason)
 
     def distribution_folders(self, name=None):
         """[(normalized name, mirror folder)] of the master's metadata for distribution
@@ -259,8 +263,7 @@ class ImportSession(object):
         own = relative.rpartition("/")[0] if module_type == protocol.PACKAGE else relative
         holder = own.rpartition("/")[0]
         directory = self.mirror.path(holder) if holder else self.mirror.root
-        served = ServedModule(fullname, module_type, directory, self.mirror.path(relative),
-                              ensure_text(record.get(protocol.ORIGIN, "")))
+        served = ServedModule(fullname, module_type, directory, self.mirror.path(relative))
         if served.is_package and record.get(protocol.CHILDREN) is not None:
             self.children[fullname] = set(ensure_text(name) for name in record[protocol.CHILDREN])
         return served

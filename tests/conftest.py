@@ -19,7 +19,11 @@ import time
 import execnet
 import pytest
 
-MATRIX = ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "pypy3"]
+# 3.14, 3.14t (free-threaded) and 3.15 are listed so that CI machines which have them run
+# them; where they are missing (this project's own machine), they are skipped with the reason.
+MATRIX = ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.14t",
+          "3.15", "pypy3"]
+FREE_THREADED = "t"  # a label's suffix for a free-threaded build: 3.14t
 EXECNET_VERSION = tuple(int(part) for part in execnet.__version__.split(".")[:2])
 # The oldest slave each execnet can start: its bootstrap is sent as source.
 OLDEST_SLAVE = (3, 8) if EXECNET_VERSION >= (2, 1) else (3, 7) if EXECNET_VERSION >= (2, 0) \
@@ -34,6 +38,13 @@ def _pyenv_root():
     return root if os.path.isdir(root) else None
 
 
+def label_version(label):
+    """(3, 14) for "3.14" and "3.14t"; None for pypy3."""
+    if label == "pypy3":
+        return None
+    return tuple(int(part) for part in label.rstrip(FREE_THREADED).split("."))
+
+
 def _candidates(label):
     explicit = dict(item.split("=", 1) for item in
                     os.environ.get("BRIDGE_TEST_PYTHONS", "").split(os.pathsep) if "=" in item)
@@ -41,8 +52,11 @@ def _candidates(label):
         return [explicit[label]]
     found = []
     root = _pyenv_root()
-    if root and label != "pypy3":
-        found += sorted(glob.glob(os.path.join(root, "versions", label + ".*", "bin", "python")))
+    if root and label != "pypy3":  # pyenv names a free-threaded build 3.14.0t
+        base, free = label.rstrip(FREE_THREADED), label.endswith(FREE_THREADED)
+        found += sorted(path for path in glob.glob(os.path.join(
+            root, "versions", base + ".*", "bin", "python"))
+            if path.split(os.sep)[-3].endswith(FREE_THREADED) == free)
     names = ["pypy3"] if label == "pypy3" else ["python" + label]
     for folder in os.environ.get("PATH", "").split(os.pathsep):
         found += [os.path.join(folder, name) for name in names]
@@ -50,8 +64,9 @@ def _candidates(label):
 
 
 def _version_of(executable):
-    code = "import sys, platform; print('%d.%d %s' % (sys.version_info[:2] + " \
-           "(platform.python_implementation(),)))"
+    code = "import sys, platform, sysconfig; print('%d.%d%s %s' % (sys.version_info[:2] + " \
+           "('t' if sysconfig.get_config_var('Py_GIL_DISABLED') else '', " \
+           "platform.python_implementation())))"
     try:
         out = subprocess.check_output([executable, "-E", "-S", "-c", code])
     except (OSError, subprocess.CalledProcessError):
@@ -75,7 +90,7 @@ def find_python(label):
 
 
 def execnet_cannot_start(label):
-    if label != "pypy3" and tuple(int(part) for part in label.split(".")) < OLDEST_SLAVE:
+    if label != "pypy3" and label_version(label) < OLDEST_SLAVE:
         return "execnet %s cannot start Python %s slaves (execnet 1.9.0 can)" % (
             execnet.__version__, label)
     return None

@@ -64,14 +64,18 @@ def unpack_wheel(wheel, site):
 
 
 def projects_for(label):
-    return ["extdemo"] + (["extlimited"] if label not in ("2.7", "pypy3") else [])
+    """The limited API (abi3) builds neither on 2.7, PyPy nor a free-threaded CPython."""
+    limited = label not in ("2.7", "pypy3") and not label.endswith("t")
+    return ["extdemo"] + (["extlimited"] if limited else [])
 
 
 def wheel_tag(label):
-    """The interpreter-abi part of a wheel name built by ``label``: cp311-cp311."""
+    """The interpreter-abi part of a wheel name built by ``label``: cp311-cp311,
+    cp314-cp314t for a free-threaded build."""
     special = {"2.7": "cp27-cp27mu", "3.6": "cp36-cp36m", "3.7": "cp37-cp37m",
                "pypy3": "pp39-pypy39_pp73"}
-    return special.get(label) or "cp%s-cp%s" % ((label.replace(".", ""),) * 2)
+    digits = label.rstrip("t").replace(".", "")
+    return special.get(label) or "cp%s-cp%s" % (digits, label.replace(".", ""))
 
 
 def wheelhouse_site(label, wheelhouse):

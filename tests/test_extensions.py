@@ -18,7 +18,7 @@ import bridge
 from bridge._binaries import extension_problem
 from bridge._locate import DirectoryRoot, SearchPath
 from bridge.compat import tags
-from conftest import MATRIX, execnet_cannot_start, find_python, remote_value, slave_spec
+from conftest import FREE_THREADED, MATRIX, execnet_cannot_start, find_python, remote_value, slave_spec
 from extensions import built_site
 
 CHECK = """
@@ -83,7 +83,8 @@ def expected_loads(builder, slave, site, name):
     if binary is None:
         return False
     if module == "_limited":
-        return slave not in ("2.7", "pypy3") and (builder == slave or not links_libpython(binary))
+        return (slave not in ("2.7", "pypy3") and not slave.endswith(FREE_THREADED)
+                and (builder == slave or not links_libpython(binary)))
     return builder == slave
 
 

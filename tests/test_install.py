@@ -6,7 +6,8 @@ import execnet
 import pytest
 
 import bridge
-from conftest import execnet_cannot_start, find_python, pid_alive, remote_value, slave_spec, wait_until
+from conftest import (FREE_THREADED, execnet_cannot_start, find_python, label_version, pid_alive,
+                      remote_value, slave_spec, wait_until)
 from trees import shop_tree
 
 SNAPSHOT = """
@@ -31,8 +32,9 @@ def test_handle_knows_its_slave(gateway, slave_label, tmp_path, cache_root):
     if slave_label == "pypy3":
         assert handle.slave["implementation"] == "pypy" and version[0] == 3
     else:
-        assert "%d.%d" % tuple(version[:2]) == slave_label
+        assert tuple(version[:2]) == label_version(slave_label)
         assert handle.slave["implementation"] == "cpython"
+        assert handle.slave["free_threaded"] == slave_label.endswith(FREE_THREADED)
     assert handle.cache_dir.startswith(cache_root)
 
 

@@ -3,7 +3,8 @@ import os
 
 import pytest
 
-from bridge._locate import SearchPath, default_search_path
+from bridge._locate import (DirectoryRoot, SearchPath, default_search_path, distribution_version,
+                           record_paths)
 from bridge._responder import Responder, Stats
 from bridge.compat import protocol
 from conftest import write_tree
@@ -119,14 +120,14 @@ def test_folder_listings_are_kept_per_folder_version_and_checked_once_per_reques
     for folder in (entry, os.path.join(entry, "pkg")):
         os.utime(folder, (settled, settled))
     search_path = SearchPath([entry])
-    search_path.snapshot()
+    search_path.begin_request()
     assert search_path.locate("pkg.old") is not None and search_path.locate("pkg.new") is None
     write_tree(tmp_path, {"pkg/new.py": ""})  # the folder's mtime moves on
-    assert search_path.locate("pkg.new") is None  # within one request: the same snapshot
-    search_path.snapshot()
+    assert search_path.locate("pkg.new") is None  # within one request: the same listing
+    search_path.begin_request()
     assert search_path.locate("pkg.new").path == "pkg/new.py"
     os.remove(os.path.join(entry, "pkg", "old.py"))
-    search_path.snapshot()
+    search_path.begin_request()
     assert search_path.locate("pkg.old") is None
 
 
@@ -134,10 +135,25 @@ def test_a_folder_changed_just_now_is_listed_again_every_time(tmp_path):
     """File times are coarse: two changes within one tick must not hide the second."""
     entry = write_tree(tmp_path, {"pkg/__init__.py": ""})
     search_path = SearchPath([entry])
-    search_path.snapshot()
+    search_path.begin_request()
     assert search_path.locate("pkg.fresh") is None
     write_tree(tmp_path, {"pkg/fresh.py": ""})
     pkg = os.path.join(entry, "pkg")
     os.utime(pkg, (os.stat(pkg).st_atime, os.stat(pkg).st_mtime))  # however close in time
-    search_path.snapshot()
+    search_path.begin_request()
     assert search_path.locate("pkg.fresh") is not None
+
+
+def test_record_paths_read_pep_376_csv_rows(tmp_path):
+    """One RECORD reader for the wheel tags and the doctor: quoted paths keep their commas."""
+    folder = tmp_path / "demo-1.2.dist-info"
+    folder.mkdir()
+    (folder / "RECORD").write_bytes(u'demo/__init__.py,sha256=x,10\n"demo/a,b.txt",,\n'
+                                    u'demo/caf\u00e9.txt,,\ndemo-1.2.dist-info/RECORD,,\n'
+                                    .encode("utf-8"))
+    entry = str(tmp_path)
+    root = DirectoryRoot(entry)
+    assert record_paths(root, "demo-1.2.dist-info") == [
+        "demo/__init__.py", "demo/a,b.txt", u"demo/caf\u00e9.txt", "demo-1.2.dist-info/RECORD"]
+    assert record_paths(root, "absent-1.0.dist-info") == []
+    assert distribution_version("demo-1.2.dist-info") == "1.2"

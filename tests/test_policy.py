@@ -45,6 +45,18 @@ def test_allow_list_serves_only_what_it_matches(gateway, tmp_path, cache_root):
     assert handle.stats.refused == 2
 
 
+def test_a_refusal_is_asked_once_and_repeated_with_its_reason(gateway, tmp_path, cache_root):
+    """simplejson tries `from ._speedups import ...` in four modules: one round trip."""
+    handle = bridge.install(gateway, path=[shop_tree(tmp_path)], cache_root=cache_root,
+                            deny=["standalone"])
+    first = attempt(gateway, "standalone")["standalone"]
+    requests = handle.stats.requests
+    again = attempt(gateway, "standalone", "standalone")["standalone"]
+    assert "denied by the master's rule 'standalone'" in first
+    assert again == first
+    assert handle.stats.requests == requests and handle.stats.refused == 1
+
+
 def test_policy_rules_are_checked_before_any_lookup(tmp_path):
     policy = Policy(allow=["a.*", "b"], deny=["a.secret.*"])
     assert policy.problem("a") is None and policy.problem("a.x.y") is None

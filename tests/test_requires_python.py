@@ -152,6 +152,6 @@ def test_the_metadata_index_is_read_once_per_version_of_the_listing(site):
     assert first.owner("newonly/core.py").requires_python == ">=3.8"
     write_tree(site, dist_info("later", ">=3.99", ["later.py"]))  # an install changes the listing
     write_tree(site, {"later.py": ""})
-    root.snapshot += 1  # the next reply looks at the folder again
+    root.request_number += 1  # the next reply looks at the folder again
     again = metadata_index(root)
     assert again is not first and again.owner("later.py").requires_python == ">=3.99"

@@ -1,4 +1,8 @@
-"""The shipped slave files stand alone: stdlib only, valid on every interpreter."""
+"""The slave world stands alone: stdlib only, valid on every interpreter.
+
+That is the shipped files, and ``paths``, which the ``python=`` probe runs in
+another interpreter (with ``tags``) but which is never shipped.
+"""
 import ast
 import os
 import subprocess
@@ -8,9 +12,11 @@ from bridge._install import SLAVE_MODULES
 
 COMPAT = os.path.dirname(os.path.abspath(bridge.compat.__file__))
 SHIPPED = SLAVE_MODULES + ("bootstrap",)
-STDLIB_USED = {"atexit", "errno", "hashlib", "imp", "_imp", "importlib", "linecache", "os", "pkgutil",
-               "platform", "re", "runpy", "shutil", "struct", "sys", "sysconfig", "tempfile",
-               "threading", "traceback", "types", "zlib"}
+PROBED = ("paths", "tags")  # bridge._environment runs these in the interpreter it reads
+STANDALONE = SHIPPED + ("paths",)
+STDLIB_USED = {"atexit", "errno", "hashlib", "imp", "_imp", "importlib", "json", "linecache", "os",
+               "pkgutil", "platform", "re", "runpy", "shutil", "struct", "sys", "sysconfig",
+               "tempfile", "threading", "traceback", "types", "zlib"}
 COMPILE_ALL = """
 import sys
 for path in sys.argv[1:]:
@@ -24,7 +30,7 @@ def shipped_path(name):
 
 
 def test_every_slave_file_compiles_on_the_slave(slave_python):
-    files = [shipped_path(name) for name in SHIPPED]
+    files = [shipped_path(name) for name in STANDALONE]
     subprocess.check_call([slave_python, "-E", "-S", "-c", COMPILE_ALL] + files)
 
 
@@ -43,12 +49,18 @@ def imports_of(name):
 
 
 def test_slave_files_import_the_standard_library_and_each_other_only():
-    for name in SHIPPED:
+    for name in STANDALONE:
         for level, module in imports_of(name):
             if level:
                 assert level == 1 and module in SLAVE_MODULES, (name, module)
             else:
                 assert module.split(".")[0] in STDLIB_USED, (name, module)
+
+
+def test_every_module_of_the_slave_world_is_shipped_or_probed():
+    """A master-only module does not belong in compat/: it would escape these checks."""
+    found = set(name[:-len(".py")] for name in os.listdir(COMPAT) if name.endswith(".py"))
+    assert found == set(SHIPPED + PROBED + ("__init__",))
 
 
 def test_every_source_file_is_ascii_for_python_2():
