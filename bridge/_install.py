@@ -19,6 +19,7 @@ from ._policy import Policy
 from ._caches import MasterCaches
 from ._responder import Responder, Stats
 from .compat import protocol, tags
+from .compat.neutral import dotted
 from . import _wheelhouse
 from ._environment import read_environment
 from .errors import BridgeError, EnvironmentMismatchWarning, HandshakeError
@@ -150,9 +151,9 @@ class Bridge(object):
             message = ("execnet-bridge serves %s %s's environment to the %s %s slave %s: "
                        "its packages may not import there; pass install(..., python=) an "
                        "interpreter of the slave's version" % (
-                           environment.get("implementation"), _version(served),
+                           environment.get("implementation"), dotted(served),
                            self.slave.get("implementation"),
-                           _version(self.slave.get("version", [])[:2]), self.gateway.id))
+                           dotted(self.slave.get("version", [])[:2]), self.gateway.id))
             log.warning(message)
             warnings.warn(message, EnvironmentMismatchWarning, stacklevel=4)
 
@@ -162,6 +163,11 @@ class Bridge(object):
     @property
     def installed(self):
         return not self._requests.isclosed()
+
+    def close(self):
+        """Stop serving this slave, as a master that goes away would: the hook stays, and
+        its pending and later requests fail at once, saying the master closed."""
+        self._requests.close()
 
     def uninstall(self, timeout=30.0):
         """Remove the hook from the slave; modules it already imported stay."""
@@ -241,10 +247,6 @@ def _progress_reporter(gateway, progress):
                              % (gateway.id, name, size / 1e6, total / 1e6))
             sys.stderr.flush()
     return to_stderr
-
-
-def _version(parts):
-    return ".".join(str(part) for part in parts)
 
 
 def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root=None,

@@ -16,7 +16,7 @@ from trees import big_tree, shop_tree
 
 def test_import_after_the_master_closed_the_channel_fails_fast(gateway, tmp_path, cache_root):
     handle = bridge.install(gateway, path=[shop_tree(tmp_path)], cache_root=cache_root)
-    handle._requests.close()  # what a master that stops serving looks like to the slave
+    handle.close()  # what a master that stops serving looks like to the slave
     started = time.time()
     error = remote_value(gateway, """
         try:
