@@ -174,7 +174,14 @@ def bridged(python, site, module, use, cache):
         gateway.exit()
 
 
+def medians(results, columns):
+    """The median of each of the first ``columns`` columns of ``results``."""
+    return [median([result[column] for result in results]) for column in range(columns)]
+
+
 def measure(python, site, module, use, runs):
+    """([local, cold, warm] medians, the stats of the last cold run); local has
+    (import, use) seconds, cold and warm (import, use, master import, master +use)."""
     local(python, site, module, use)  # .pyc written, page cache warm
     primer = tempfile.mkdtemp(prefix="bench-cache-")
     try:
@@ -190,8 +197,7 @@ def measure(python, site, module, use, runs):
             warms.append(bridged(python, site, module, use, cache))
         finally:
             shutil.rmtree(cache, ignore_errors=True)
-    return [[median([each[column] for each in rows]) for column in range(4 if kind else 2)]
-            for kind, rows in ((0, locals_), (1, colds), (1, warms))], colds[-1][4]
+    return [medians(locals_, 2), medians(colds, 4), medians(warms, 4)], colds[-1][4]
 
 
 def main():
