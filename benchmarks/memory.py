@@ -1,11 +1,12 @@
 """Peak memory of the master and of a slave while numpy is served to many cold
 slaves at once (issue 9, target 10).
 
-    python benchmarks/memory.py --numpy-site DIR [--python PATH] [--slaves 16]
+    python benchmarks/memory.py --numpy-site DIR [--python PATH] [--slaves 1,16]
 
-Run it in a process of its own: the master's figure is this process's peak
-resident set (``getrusage(RUSAGE_SELF).ru_maxrss``, which only grows), read
-before anything is served and after the fleet imported. The slaves are bare
+Each fleet size runs in a master process of its own: the master's figure is
+that process's peak resident set (``getrusage(RUSAGE_SELF).ru_maxrss``, which
+only grows), read before anything is served and after the fleet imported,
+so 1 slave against 16 shows what the master holds per slave. The slaves are bare
 (a ``venv --without-pip`` of --python, numpy's version, ``-E -S``), each
 with an empty cache of its own (its TMPDIR), started at once in an execnet
 Group bridged with ``allow_extensions=True, path=[DIR]``; each imports numpy
@@ -15,9 +16,11 @@ what numpy costs a slave that has it installed.
 from __future__ import print_function
 
 import argparse
+import json
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -80,27 +83,48 @@ def local_peak(python, site):
         gateway.exit()
 
 
+def one_fleet_size(python, site, slaves):
+    """The figures of one fleet, measured in this process (its peak is the master's)."""
+    master_before = peak_kb()
+    seconds, peaks, megabytes = served_fleet(python, site, slaves)
+    return {"slaves": slaves, "seconds": seconds, "megabytes": megabytes,
+            "master_before": master_before, "master_peak": peak_kb(),
+            "slave_median": median([peak[1] for peak in peaks]),
+            "slave_largest": max(peak[1] for peak in peaks)}
+
+
+def in_own_process(python, site, slaves):
+    """``one_fleet_size`` in a new master process: ru_maxrss never goes down."""
+    output = subprocess.check_output([sys.executable, os.path.abspath(__file__), "--numpy-site",
+                                      site, "--python", python, "--one", str(slaves)])
+    return json.loads(output.decode("utf-8").splitlines()[-1])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--numpy-site", required=True, help="numpy installed with pip --target")
     parser.add_argument("--python", default=sys.executable, help="slave interpreter (numpy's)")
-    parser.add_argument("--slaves", type=int, default=16)
+    parser.add_argument("--slaves", default="1,16", help="comma-separated fleet sizes")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a fleet, in a child
     args = parser.parse_args()
     python = bare_venv(args.python)
+    if args.one:
+        print(json.dumps(one_fleet_size(python, args.numpy_site, args.one)))
+        return 0
     local = local_peak(python, args.numpy_site)
-    master_before = peak_kb()
-    seconds, peaks, megabytes = served_fleet(python, args.numpy_site, args.slaves)
-    master_after = peak_kb()
-    print("numpy served to %d cold bare slaves (%s) at once: %.2f s wall, %.1f MB on the "
-          "wire; peak RSS (ru_maxrss), MB" % (args.slaves, python, seconds, megabytes))
-    print("%-32s %10s %10s" % ("process", "before", "peak"))
-    print("%-32s %10.1f %10.1f" % ("master", master_before / 1024.0, master_after / 1024.0))
-    print("%-32s %10.1f %10.1f" % ("slave, bridged (median)", median([p[0] for p in peaks])
-                                   / 1024.0, median([p[1] for p in peaks]) / 1024.0))
-    print("%-32s %10.1f %10.1f" % ("slave, bridged (largest)", max(p[0] for p in peaks)
-                                   / 1024.0, max(p[1] for p in peaks) / 1024.0))
-    print("%-32s %10.1f %10.1f" % ("slave, numpy installed (local)", local[0] / 1024.0,
-                                   local[1] / 1024.0))
+    print("numpy served to cold bare slaves (%s) at once, one master process per fleet; "
+          "peak RSS (ru_maxrss), MB" % python)
+    print("%6s %7s %8s | %13s %11s | %12s %13s" % (
+        "slaves", "wall s", "MB wire", "master before", "master peak", "slave median",
+        "slave largest"))
+    for slaves in [int(each) for each in args.slaves.split(",")]:
+        row = in_own_process(python, args.numpy_site, slaves)
+        print("%6d %7.2f %8.1f | %13.1f %11.1f | %12.1f %13.1f" % (
+            slaves, row["seconds"], row["megabytes"], row["master_before"] / 1024.0,
+            row["master_peak"] / 1024.0, row["slave_median"] / 1024.0,
+            row["slave_largest"] / 1024.0))
+        sys.stdout.flush()
+    print("a slave with numpy installed (local): %.1f MB" % (local[1] / 1024.0))
     return 0
 
 
