@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks and the reliability run (README, "Performance" and "Reliability"):
-#   bash ci/bench.sh [imports|numpy|metadata|reliability] [args]    (all without a name)
+#   bash ci/bench.sh [imports|numpy|metadata|reliability|fleet|master|handshake|memory|xdist]
+#                    [args]    (all without a name; the scale ones: issue 9)
 source "$(dirname "$0")/common.sh"
 ensure_numpy
 make_venv "$ROOT/.venv-demo" "execnet==1.9.0" "mitogen" "$ROOT"
@@ -18,8 +19,21 @@ numpy() { "$PY" "$ROOT/benchmarks/numpy_import.py" --python "$MASTER" "$@"; }
 metadata() { "$PY" "$ROOT/benchmarks/metadata.py" --python "$MASTER" --site \
     "$("$MASTER" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" "$@"; }
 reliability() { "$PY" "$ROOT/benchmarks/reliability.py" "$@"; }
+fleet() { "$PY" "$ROOT/benchmarks/fleet.py" --site "$BENCH_SITE" --python "$MASTER" "$@"; }
+master() { "$PY" "$ROOT/benchmarks/warm_master.py" --site "$BENCH_SITE" --python "$MASTER" "$@"; }
+handshake() { "$PY" "$ROOT/benchmarks/handshake.py" --python "$MASTER" "$@"; }
+memory() { "$PY" "$ROOT/benchmarks/memory.py" --numpy-site "${BRIDGE_TEST_NUMPY#*=}" \
+    --python "$MASTER" "$@"; }
+xdist() {  # a venv of its own: pytest-xdist brings execnet 2 (fine for 3.x workers)
+    make_venv "$ROOT/.venv-bench-xdist" pytest pytest-xdist six "$ROOT"
+    "$ROOT/.venv-bench-xdist/bin/python" "$ROOT/benchmarks/xdist_suite.py" \
+        --site "$BENCH_SITE" --python "$MASTER" "$@"
+}
 case "${1:-all}" in
-    imports|numpy|metadata|reliability) name=$1; shift; "$name" "$@" ;;
-    all) imports && numpy && metadata && reliability ;;
-    *) echo "usage: bash ci/bench.sh [imports|numpy|metadata|reliability] [args]" >&2; exit 2 ;;
+    imports|numpy|metadata|reliability|fleet|master|handshake|memory|xdist)
+        name=$1; shift; "$name" "$@" ;;
+    all) imports && numpy && metadata && reliability && fleet && master && handshake \
+        && memory && xdist ;;
+    *) echo "usage: bash ci/bench.sh [imports|numpy|metadata|reliability|fleet|master|" \
+        "handshake|memory|xdist] [args]" >&2; exit 2 ;;
 esac
