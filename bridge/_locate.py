@@ -117,15 +117,20 @@ class DirectoryRoot(object):
         return self._kind(relative) == FILE
 
     def confined(self, relative):
-        """The local path of ``relative``, refusing one that resolves outside the root.
-        A file that is no link is where its folder is: folders are resolved once a
-        request, not each file's every component."""
+        """The local path of ``relative``, refusing one that resolves outside the root."""
+        return self._checked(relative)[0]
+
+    def _checked(self, relative):
+        """(local path, os.stat of it) of ``relative``, refusing one that resolves outside
+        the root. A file that is no link is where its folder is: folders are resolved
+        once a request, and one lstat per file tells a link and stats the rest."""
         local = self.local(relative)
-        inside = (not os.path.islink(local)
-                  and self._real_folder(relative.rpartition("/")[0]).startswith(self.real))
-        if not inside and not os.path.realpath(local).startswith(self.real):
-            raise OutsideRoot("%s resolves outside %s" % (local, self.path))
-        return local
+        status = os.lstat(local)
+        link = stat.S_ISLNK(status.st_mode)
+        if link or not self._real_folder(relative.rpartition("/")[0]).startswith(self.real):
+            if not os.path.realpath(local).startswith(self.real):
+                raise OutsideRoot("%s resolves outside %s" % (local, self.path))
+        return local, (os.stat(local) if link else status)
 
     def _real_folder(self, relative):
         known = self._real_folders.get(relative)
@@ -135,12 +140,11 @@ class DirectoryRoot(object):
         return known[1]
 
     def size(self, relative):
-        return os.path.getsize(self.confined(relative))
+        return self._checked(relative)[1].st_size
 
     def stamp(self, relative):
-        """What identifies this version of a file: path, mtime, size."""
-        local = self.confined(relative)
-        status = os.stat(local)
+        """What identifies this version of a file: path, mtime, size (as file_key has it)."""
+        local, status = self._checked(relative)
         return local, status.st_mtime, status.st_size
 
     def read(self, relative):
@@ -278,8 +282,10 @@ class ZipRoot(object):
             return opened.getinfo(self.prefix + relative).file_size
 
     def stamp(self, relative):
+        """The archive's version and the member: (archive, member, mtime, size, its size)."""
         status = os.stat(self.archive)
-        return self.archive, self.prefix + relative, status.st_mtime, status.st_size
+        return (self.archive, self.prefix + relative, status.st_mtime, status.st_size,
+                self.size(relative))
 
     def read(self, relative):
         with zipfile.ZipFile(self.archive) as opened:

@@ -34,16 +34,18 @@ PREFETCH_MODULES = 2000  # records in one reply, at most
 PREFETCH_BYTES = 64 * 1024 * 1024  # bodies prefetched into one reply, at most
 
 def file_hash(caches, root, path):
-    """(sha256, the bytes where hashing had to read them, else None): each version of
-    a file is hashed once per master, and bytes read for it are not read again to be sent."""
+    """(sha256, the bytes where hashing had to read them, else None, size): each version
+    of a file is hashed once per master, and bytes read for it are not read again to be
+    sent."""
     read = []
 
     def digest():
         read.append(root.read(path))
         return hashlib.sha256(read[0]).hexdigest()
 
-    sha = caches.digests.get(root.stamp(path), digest)
-    return sha, (read[0] if read else None)
+    stamp = root.stamp(path)
+    sha = caches.digests.get(stamp, digest)
+    return sha, (read[0] if read else None), stamp[-1]
 
 
 COMPRESS_AT_LEAST = 512  # smaller bodies travel as they are
@@ -274,10 +276,10 @@ class Responder(object):
         """[[path, sha, bytes or None]], bytes that travel, bytes the slave already has."""
         files, size, cached = [], 0, 0
         for path in paths:
-            sha, data = file_hash(self.caches, root, path)
+            sha, data, file_size = file_hash(self.caches, root, path)
             if sha in self.known:
                 data = None
-                cached += root.size(path)
+                cached += file_size
             else:
                 data = root.read(path) if data is None else data
                 size += len(data)
