@@ -6,6 +6,8 @@ Responder); each cache has its own lock and a bound, least recently used first, 
 long-lived master serving many versions does not grow without end.
 """
 import collections
+import os
+import stat
 import threading
 
 
@@ -68,10 +70,26 @@ class MasterCaches(object):
     file they read), sha256 by file version, imported names by file version and module
     name, master-compiled .pyc by source hash, compressed bodies by hash."""
 
-    def __init__(self, files=200000, bodies=50000, plans=5000):
+    def __init__(self, files=200000, bodies=50000, plans=5000, roots=1000):
+        self._roots = BoundedCache(roots)
         self.plans = BoundedCache(plans)  # what importing a module brings along
         self.followers = Followers()
         self.digests = BoundedCache(files)
         self.imports = BoundedCache(files)
         self.bytecode = BoundedCache(bodies)
         self.compressed = BoundedCache(bodies)
+
+    def root(self, entry):
+        """The root of search path ``entry``, shared by every install that serves it, so
+        its folder listings are read once for all slaves. A zip is read again when the
+        archive changes."""
+        from ._locate import make_root  # the caches are the lower layer
+        entry = os.path.abspath(entry or os.curdir)
+        try:
+            status = os.stat(entry)
+        except OSError:
+            status = None
+        version = None if status is None or stat.S_ISDIR(status.st_mode) \
+            else (status.st_mtime, status.st_size)
+        return self._roots.get((entry, version), lambda: make_root(entry),
+                               valid=lambda root: root is not None)

@@ -296,7 +296,8 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
             compress = round_trip >= SLOW_LINK_SECONDS
         if wheelhouse is not None:  # the wheels that fit this slave, now that we know it
             entries = _wheelhouse.search_path(wheelhouse, facts)
-        responder = Responder(SearchPath(entries), facts, Stats(), environment or master_facts(),
+        responder = Responder(SearchPath(entries, MASTER_CACHES.root), facts, Stats(),
+                              environment or master_facts(),
                               bool(allow_extensions), policy, max_reply_bytes,
                               _progress_reporter(gateway, progress),
                               known=handshake.hello.get(protocol.BLOBS) or (),

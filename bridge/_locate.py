@@ -36,7 +36,24 @@ class OutsideRoot(Exception):
     """A file resolves to a place outside the search path entry it was found in."""
 
 
-class DirectoryRoot(object):
+class Root(object):
+    """What both kinds of root share: a Watch per thread (one root serves every slave
+    whose search path holds it, each on its own receiver thread)."""
+
+    def __init__(self):
+        self._thread = threading.local()
+
+    @property
+    def watch(self):
+        """The Watch this thread's walk records into, or None."""
+        return getattr(self._thread, "watch", None)
+
+    @watch.setter
+    def watch(self, value):
+        self._thread.watch = value
+
+
+class DirectoryRoot(Root):
     """A folder on the search path.
 
     Serving one import asks thousands of questions about the same few folders
@@ -57,7 +74,7 @@ class DirectoryRoot(object):
         self._binaries = {}  # relative folder -> (the listing, binaries_by_module of it)
         self.request_number = 0  # the request being answered: listings are checked once per
         # request
-        self.watch = None  # a Watch that records what a prefetch walk read, or None
+        Root.__init__(self)
 
     def __repr__(self):
         return "DirectoryRoot(%r)" % self.path
@@ -241,11 +258,11 @@ def _path_kind(path):
     return DIR if stat.S_ISDIR(mode) else FILE if stat.S_ISREG(mode) else None
 
 
-class ZipRoot(object):
+class ZipRoot(Root):
     """A zip archive on the search path, or a folder inside one."""
 
     def __init__(self, archive, prefix):
-        self.watch = None  # contents are read once: a watch records the archive instead
+        Root.__init__(self)  # contents are read once: a watch records the archive instead
         self.archive = archive
         self.prefix = prefix  # "" or "inner/folder/"
         self.path = os.path.join(archive, prefix) if prefix else archive
@@ -383,11 +400,12 @@ def _inside(root, relative):
 
 
 class SearchPath(object):
-    """The entries the master serves from, each a folder or a zip."""
+    """The entries the master serves from, each a folder or a zip. ``root_for(entry)``
+    makes (or shares: MasterCaches.root) each entry's root."""
 
-    def __init__(self, entries):
+    def __init__(self, entries, root_for=None):
         self.entries = list(entries)
-        roots = (make_root(entry) for entry in self.entries)
+        roots = ((root_for or make_root)(entry) for entry in self.entries)
         self.roots = [root for root in roots if root is not None]
         self._metadata = {}  # root -> (its request number, MetadataIndex): once a reply
 
