@@ -12,6 +12,7 @@ Which extension file suits a slave is the responder's decision, not ours.
 Every read is confined to its path entry: a name cannot climb out of it (it
 is a dotted identifier), and a symlink that points outside is refused.
 """
+import ast
 import os
 import stat
 import time
@@ -280,6 +281,7 @@ class SearchPath(object):
         roots = (make_root(entry) for entry in self.entries)
         self.roots = [root for root in roots if root is not None]
         self._wheels = {}  # root -> {top-level name in RECORD: [wheel tags]}
+        self._resource_inits = {}  # stamp of an __init__.py -> has it no statements?
 
     def snapshot(self):
         """Start answering one request: folders listed before are checked again, once."""
@@ -319,9 +321,14 @@ class SearchPath(object):
         found.discard("__pycache__")
         return sorted(name for name in found if protocol.module_name_problem(name) is None)
 
-    def data_files(self, located):
-        """Root-relative paths of a package's data: every file that is not code,
-        in its folder and in subfolders that are not packages themselves."""
+    def data_files(self, located, admitted=None):
+        """Root-relative paths of a package's data: every file that is not code, in its
+        folder, in subfolders that are not packages, and in its resource subpackages
+        (see ``resource_package``), whose ``__init__.py`` comes along so that the slave
+        imports them as the packages they are, not as PEP 420 namespaces. So
+        ``files(pkg) / "zoneinfo/Europe/Paris"``, ``pkgutil.get_data`` and ``open()``
+        relative to ``__file__`` reach them before anyone imports them.
+        ``admitted(dotted name)`` (the policy) may keep a subpackage out, with all in it."""
         if located.type != protocol.PACKAGE:
             return []
         root = located.root
@@ -332,10 +339,35 @@ class SearchPath(object):
             folders, files = root.listdir(folder)
             found.extend(_join(folder, name) for name in files
                          if not name.endswith(CODE_SUFFIXES) and _inside(root, _join(folder, name)))
-            pending.extend(_join(folder, name) for name in folders
-                           if name not in SKIPPED_FOLDERS
-                           and not root.isfile(_join(folder, name) + "/__init__.py"))
+            for name in folders:
+                inner = _join(folder, name)
+                if name in SKIPPED_FOLDERS:
+                    continue
+                if not root.isfile(inner + "/__init__.py"):
+                    pending.append(inner)
+                elif self.resource_package(root, inner) and (
+                        admitted is None or admitted(inner.replace("/", "."))):
+                    found.append(inner + "/__init__.py")
+                    pending.append(inner)
         return sorted(found)
+
+    def resource_package(self, root, folder):
+        """Is package ``folder`` a holder of data, with no code: no module but an
+        ``__init__.py`` without statements (empty, comments, a docstring)? That is the
+        shape ``importlib.resources`` required before 3.9 (tzdata's ``zoneinfo/Europe``).
+        A subpackage with code keeps its data until it is imported, as its code reads
+        it: so serving docutils or sympy sends no more than before."""
+        for name in root.names(folder):
+            if name != "__init__.py" and name.endswith(CODE_SUFFIXES):
+                return False
+        init = folder + "/__init__.py"
+        if not _inside(root, init):
+            return False
+        stamp = root.stamp(init)
+        if stamp not in self._resource_inits:
+            self._resource_inits[stamp] = root.size(init) <= RESOURCE_INIT_BYTES and \
+                _no_statements(root.read(init))
+        return self._resource_inits[stamp]
 
     def distributions(self, name=None):
         """[(root, folder, normalized name)] of distribution metadata folders
@@ -366,6 +398,20 @@ class SearchPath(object):
                 pending.extend((_join(current, name), depth + 1) for name in folders)
         return sorted(found)
 
+
+RESOURCE_INIT_BYTES = 4096  # a larger __init__.py is taken for code, unread
+
+
+def _no_statements(source):
+    """Does this module source hold nothing that runs (a docstring at most)? Source this
+    Python cannot parse counts as code."""
+    try:
+        body = ast.parse(source).body
+    except (SyntaxError, ValueError, TypeError):
+        return False
+    # A docstring is an ast.Str before 3.8, an ast.Constant after (ast.Str warns on 3.12).
+    return all(isinstance(node, ast.Expr) and type(node.value).__name__ in ("Str", "Constant")
+               for node in body)
 
 METADATA_DEPTH = 8  # folders inside a metadata folder, at most (a symlink loop ends here)
 

@@ -203,7 +203,8 @@ class Responder(object):
         if module_type == protocol.NAMESPACE:
             paths, dirs = [], [path]
         else:
-            paths, dirs = [path] + extra + self.search_path.data_files(located), []
+            paths, dirs = [path] + extra + self.search_path.data_files(
+                located, self.policy.allows), []
         files, size, cached = self._files(root, paths)
         if module_type in (protocol.SOURCE, protocol.PACKAGE) and _bytecode.fits(self.facts):
             sent, kept = self._add_bytecode(root, path, files)
