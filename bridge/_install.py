@@ -21,7 +21,7 @@ log = logging.getLogger("bridge")
 
 # The slave modules, in dependency order: compat names, protocol, the rest, the hook.
 SLAVE_MODULES = ("neutral", "protocol", "tags", "blobs", "mirror", "client", "session",
-                 "metadata", "importer2", "importer3", "hook")
+                 "metadata", "working_set", "importer2", "importer3", "hook")
 
 UNINSTALL_SOURCE = """
 import sys

@@ -250,7 +250,8 @@ def _find_in(places, name):
     for root, folder in places:
         base = _join(folder, name)
         if root.isdir(base) and root.isfile(base + "/__init__.py"):
-            return Located(protocol.PACKAGE, root, base + "/__init__.py", [(root, base)])
+            return Located(protocol.PACKAGE, root, base + "/__init__.py",
+                           _package_places(places, name, root, base))
         extensions = _extensions_in(root, folder, name)
         if extensions:
             source = base + SOURCE_SUFFIX if root.isfile(base + SOURCE_SUFFIX) else None
@@ -262,6 +263,27 @@ def _find_in(places, name):
     if portions:
         return Located(protocol.NAMESPACE, portions[0][0], portions[0][1], portions)
     return None
+
+
+# What an __init__.py calls to spread its package over every path entry at run time.
+NAMESPACE_DECLARATIONS = (b"declare_namespace", b"extend_path")
+
+
+def _package_places(places, name, root, base):
+    """Where a package's submodules are looked for: its own folder, and, if its
+    ``__init__`` declares a namespace (``pkg_resources.declare_namespace``,
+    ``pkgutil.extend_path``: ``backports``, ``zope`` over several distributions),
+    the folder of that name in every other place, as its ``__path__`` would be
+    at run time. The source is read only when another place has such a folder."""
+    own = [(root, base)]
+    others = [(other, _join(folder, name)) for other, folder in places
+              if other is not root and other.isdir(_join(folder, name))]
+    if not others or not _inside(root, base + "/__init__.py"):
+        return own
+    source = root.read(base + "/__init__.py")
+    if any(word in source for word in NAMESPACE_DECLARATIONS):
+        return own + others
+    return own
 
 
 def _inside(root, relative):

@@ -79,6 +79,7 @@ class ImportSession(object):
         self.listed_all = False  # has the master sent every distribution's metadata?
         self.left_out = {}  # normalized name -> files of its folder a listing did not send
         self.distribution_classes = {}  # metadata API's module name -> its distribution class
+        self.exposed = False  # are the served distributions on sys.path, for pkg_resources?
         self._lock = threading.Lock()
         self._fetching = {}
 
@@ -173,11 +174,12 @@ class ImportSession(object):
             return [(each, self.distributions[each]) for each in wanted
                     if self.distributions.get(each)]
 
-    def complete_distribution(self, normalized, filename):
-        """Before ``filename`` of a listed distribution is read: if the listing left it
-        out, fetch the whole folder (one round trip, once)."""
+    def complete_distribution(self, normalized, filename=None):
+        """Before ``filename`` (None: any file) of a listed distribution is read: if the
+        listing left it out, fetch the whole folder (one round trip, once)."""
         with self._lock:
-            needed = filename in self.left_out.get(normalized, ())
+            left_out = self.left_out.get(normalized, ())
+            needed = filename in left_out if filename is not None else bool(left_out)
         if needed:
             self._ask_distributions(normalized, normalized)
 
