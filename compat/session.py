@@ -183,6 +183,16 @@ class ImportSession(object):
         if needed:
             self._ask_distributions(normalized, normalized)
 
+    def forget_distributions(self, names):
+        """Drop what the master said of the distributions ``names`` (normalized): the
+        slave has them itself. Returns their folders in the mirror."""
+        with self._lock:
+            folders = [self.distributions.pop(name, None) for name in names]
+            for name in names:
+                self.distributions[name] = None  # known: not the master's to serve
+                self.left_out.pop(name, None)
+        return [folder for folder in folders if folder]
+
     def _ask_distributions(self, name, key, lost=()):
         """Metadata is looked up, never imported: a master that cannot answer means
         "not found" (importlib.metadata's PackageNotFoundError), not an ImportError."""

@@ -18,14 +18,17 @@ So just before ``pkg_resources`` is first imported (the slave's own or a
 served one), the watcher, first on ``sys.meta_path``, has every distribution
 listed (one round trip, once; the listing brings ``requires.txt`` and
 ``namespace_packages.txt``) and appends the mirror's root to ``sys.path``:
-last, so the slave's own distributions and modules still win. From then on
+last, so the slave's own modules still win; the metadata of distributions the
+slave has itself is taken out of the mirror, so they are not there twice. From then on
 ``importlib.metadata``'s own path finder sees the mirrored folders too, so the
 bridge's finders stop listing them (nothing is listed twice); the watcher,
 asked first, makes a folder whole when its distribution is asked for by name.
 """
+import shutil
 import sys
 
 from . import protocol
+from .metadata import local_distributions
 from .neutral import ensure_text, string_types
 
 WATCHED = "pkg_resources"
@@ -35,7 +38,12 @@ def expose(session):
     """Put every served distribution where pkg_resources looks (see above)."""
     if session.exposed:
         return
-    session.distribution_folders(None)
+    try:
+        session.distribution_folders(None)
+    except ImportError:  # a body that did not arrive intact: pkg_resources still imports
+        pass
+    for folder in session.forget_distributions(local_distributions()):
+        shutil.rmtree(folder, True)  # the slave's own: not listed twice by importlib.metadata
     if session.mirror.root not in sys.path:
         sys.path.append(session.mirror.root)
     session.exposed = True

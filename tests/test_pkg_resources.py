@@ -177,18 +177,26 @@ def test_pkg_resources_imported_later_from_the_slave_s_own_path(gateway, setupto
 
 def test_importlib_metadata_after_pkg_resources(gateway, slave_label, setuptools_folder,
                                                 tmp_path, cache_root):
-    """Once the mirror is on sys.path, importlib.metadata lists each distribution once,
-    and one asked for by name still gets the files a listing left out."""
+    """Once the mirror is on sys.path, importlib.metadata lists each distribution once
+    (the slave's own win), and one asked for by name still gets the files a listing
+    left out."""
     if slave_label in ("2.7", "3.6", "3.7"):
         pytest.skip("importlib.metadata is new in Python 3.8")
     master = write_tree(tmp_path / "master", MASTER)
+    local = write_tree(tmp_path / "local", {
+        "base_lib-9.9.dist-info/METADATA": "Metadata-Version: 2.1\nName: base-lib\n"
+                                           "Version: 9.9\n"})
     bridge.install(gateway, path=[master, setuptools_folder], cache_root=cache_root)
     result = remote_value(gateway, """
+        import sys
+        sys.path.append(%r)
         import importlib.metadata as metadata
         import pkg_resources
         names = [dist.metadata["Name"] for dist in metadata.distributions()]
         dist = metadata.distribution("greeter-dist")
-        channel.send([names.count("greeter-dist"), metadata.version("greeter-dist"),
-                      dist.read_text("RECORD")])
-    """)
-    assert result == [1, "1.2", MASTER["greeter_dist-1.2.dist-info/RECORD"]]
+        channel.send([names.count("greeter-dist"), names.count("base-lib"),
+                      metadata.version("greeter-dist"), dist.read_text("RECORD"),
+                      metadata.version("base-lib"),
+                      pkg_resources.get_distribution("base-lib").version])
+    """ % local)
+    assert result == [1, 1, "1.2", MASTER["greeter_dist-1.2.dist-info/RECORD"], "9.9", "9.9"]
