@@ -45,8 +45,8 @@ def serve(channel, importer):
     _expect(channel, protocol.READY)
     session = ImportSession(RequestClient(requests, options.get("timeout", 30.0)), mirror,
                             blobs, options.get("environment"))
-    _current.update(finder=importer.install(session), session=session, mirror=mirror,
-                    watcher=working_set.install(session))
+    _current.update(finder=importer.install(session), session=session, mirror=mirror)
+    working_set.install(session)
     # The session folder goes, the blobs stay for the next gateway. Bound to shutil,
     # not to this module: 2.7 empties a dropped module's globals.
     atexit.register(shutil.rmtree, mirror.root, True)
@@ -72,11 +72,10 @@ def uninstall():
     if not _current:
         return False
     finder, session, mirror = _current["finder"], _current["session"], _current["mirror"]
-    watcher = _current["watcher"]
     _current.clear()
     if finder in sys.meta_path:
         sys.meta_path.remove(finder)
-    working_set.uninstall(watcher)
+    working_set.uninstall(session)
     for entry in list(sys.path_importer_cache):
         if mirror.contains(entry):
             del sys.path_importer_cache[entry]

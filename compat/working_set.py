@@ -91,9 +91,9 @@ def install(session):
     return watcher
 
 
-def uninstall(watcher):
-    if watcher in sys.meta_path:
-        sys.meta_path.remove(watcher)
-    root = watcher.session.mirror.root
-    while root in sys.path:
-        sys.path.remove(root)
+def uninstall(session):
+    """Take ``session``'s watcher off ``sys.meta_path`` and its mirror off ``sys.path``."""
+    sys.meta_path[:] = [finder for finder in sys.meta_path if not (
+        isinstance(finder, DistributionWatcher) and finder.session is session)]
+    while session.mirror.root in sys.path:
+        sys.path.remove(session.mirror.root)
