@@ -54,11 +54,11 @@ class DistributionWatcher(object):
     and readies a distribution's metadata before the path finder reads it."""
 
     def __init__(self, session):
-        self.session = session
+        self._session = session  # private: "the finder with a session" is the importer
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname == WATCHED:
-            expose(self.session)
+            expose(self._session)
         return None
 
     def find_module(self, fullname, path=None):
@@ -69,9 +69,9 @@ class DistributionWatcher(object):
         """Once exposed, a distribution asked for by name gets the files its listing
         left out, before importlib.metadata's path finder reads its folder."""
         name = getattr(context, "name", None)
-        if self.session.exposed and isinstance(name, string_types) and \
+        if self._session.exposed and isinstance(name, string_types) and \
                 protocol.distribution_name_problem(ensure_text(name)) is None:
-            self.session.complete_distribution(
+            self._session.complete_distribution(
                 protocol.normalized_distribution(ensure_text(name)))
         return iter(())
 
@@ -94,6 +94,6 @@ def install(session):
 def uninstall(session):
     """Take ``session``'s watcher off ``sys.meta_path`` and its mirror off ``sys.path``."""
     sys.meta_path[:] = [finder for finder in sys.meta_path if not (
-        isinstance(finder, DistributionWatcher) and finder.session is session)]
+        isinstance(finder, DistributionWatcher) and finder._session is session)]
     while session.mirror.root in sys.path:
         sys.path.remove(session.mirror.root)
