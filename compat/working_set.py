@@ -12,15 +12,16 @@ entries. Two designs were weighed:
 - making the served metadata appear where pkg_resources looks. Chosen: the
   mirror already holds the master's metadata folders beside the served
   modules, at the paths they have on the master, which is what an installed
-  distribution looks like. No pkg_resources internals are touched.
+  distribution looks like. No pkg_resources internals are touched (only the public
+  ``working_set.add_entry``, for a pkg_resources imported before the bridge).
 
 So just before ``pkg_resources`` is first imported (the slave's own or a
 served one), the watcher, first on ``sys.meta_path``, has every distribution
 listed (one round trip, once; the listing brings ``requires.txt`` and
 ``namespace_packages.txt``) and appends the mirror's root to ``sys.path``:
 last, so the slave's own modules still win; the metadata of distributions the
-slave has itself is taken out of the mirror, so they are not there twice. From then on
-``importlib.metadata``'s own path finder sees the mirrored folders too, so the
+slave has itself is taken out of the mirror, so they are not there twice. From
+then on ``importlib.metadata``'s own path finder sees the mirrored folders, so the
 bridge's finders stop listing them (nothing is listed twice); the watcher,
 asked first, makes a folder whole when its distribution is asked for by name.
 """
