@@ -28,7 +28,7 @@ log = logging.getLogger("bridge")
 
 # The slave modules, in dependency order: compat names, protocol, the rest, the hook.
 SLAVE_MODULES = ("neutral", "protocol", "tags", "blobs", "mirror", "client", "session",
-                 "metadata", "importer2", "importer3", "run", "hook")
+                 "metadata", "working_set", "importer2", "importer3", "run", "hook")
 
 MASTER_CACHES = MasterCaches()  # this master's work per file version, shared by every slave
 

@@ -12,6 +12,7 @@ Which extension file suits a slave is the responder's decision, not ours.
 Every read is confined to its path entry: a name cannot climb out of it (it
 is a dotted identifier), and a symlink that points outside is refused.
 """
+import ast
 import contextlib
 import csv
 import os
@@ -376,7 +377,8 @@ def _find_in(places, name):
     for root, folder in places:
         base = _join(folder, name)
         if root.isdir(base) and root.isfile(base + "/__init__.py"):
-            return Located(protocol.PACKAGE, root, base + "/__init__.py", [(root, base)])
+            return Located(protocol.PACKAGE, root, base + "/__init__.py",
+                           _package_places(places, name, root, base))
         extensions = _extensions_in(root, folder, name)
         if extensions:
             source = base + SOURCE_SUFFIX if root.isfile(base + SOURCE_SUFFIX) else None
@@ -388,6 +390,27 @@ def _find_in(places, name):
     if portions:
         return Located(protocol.NAMESPACE, portions[0][0], portions[0][1], portions)
     return None
+
+
+# What an __init__.py calls to spread its package over every path entry at run time.
+NAMESPACE_DECLARATIONS = (b"declare_namespace", b"extend_path")
+
+
+def _package_places(places, name, root, base):
+    """Where a package's submodules are looked for: its own folder, and, if its
+    ``__init__`` declares a namespace (``pkg_resources.declare_namespace``,
+    ``pkgutil.extend_path``: ``backports``, ``zope`` over several distributions),
+    the folder of that name in every other place, as its ``__path__`` would be
+    at run time. The source is read only when another place has such a folder."""
+    own = [(root, base)]
+    others = [(other, _join(folder, name)) for other, folder in places
+              if other is not root and other.isdir(_join(folder, name))]
+    if not others or not _inside(root, base + "/__init__.py"):
+        return own
+    source = root.read(base + "/__init__.py")
+    if any(word in source for word in NAMESPACE_DECLARATIONS):
+        return own + others
+    return own
 
 
 def _inside(root, relative):
@@ -408,6 +431,7 @@ class SearchPath(object):
         roots = ((root_for or make_root)(entry) for entry in self.entries)
         self.roots = [root for root in roots if root is not None]
         self._metadata = {}  # root -> (its request number, MetadataIndex): once a reply
+        self._resource_inits = {}  # stamp of an __init__.py -> has it no statements?
 
     def begin_request(self):
         """Start answering one request: folders listed before are checked again, once."""
@@ -475,9 +499,14 @@ class SearchPath(object):
         found.discard("__pycache__")
         return sorted(name for name in found if protocol.module_name_problem(name) is None)
 
-    def data_files(self, located):
-        """Root-relative paths of a package's data: every file that is not code,
-        in its folder and in subfolders that are not packages themselves."""
+    def data_files(self, located, admitted=None):
+        """Root-relative paths of a package's data: every file that is not code, in its
+        folder, in subfolders that are not packages, and in its resource subpackages
+        (see ``resource_package``), whose ``__init__.py`` comes along so that the slave
+        imports them as the packages they are, not as PEP 420 namespaces. So
+        ``files(pkg) / "zoneinfo/Europe/Paris"``, ``pkgutil.get_data`` and ``open()``
+        relative to ``__file__`` reach them before anyone imports them.
+        ``admitted(dotted name)`` (the policy) may keep a subpackage out, with all in it."""
         if located.type != protocol.PACKAGE:
             return []
         root = located.root
@@ -488,10 +517,35 @@ class SearchPath(object):
             folders, files = root.listdir(folder)
             found.extend(_join(folder, name) for name in files
                          if not name.endswith(CODE_SUFFIXES) and _inside(root, _join(folder, name)))
-            pending.extend(_join(folder, name) for name in folders
-                           if name not in SKIPPED_FOLDERS
-                           and not root.isfile(_join(folder, name) + "/__init__.py"))
+            for name in folders:
+                inner = _join(folder, name)
+                if name in SKIPPED_FOLDERS:
+                    continue
+                if not root.isfile(inner + "/__init__.py"):
+                    pending.append(inner)
+                elif self.resource_package(root, inner) and (
+                        admitted is None or admitted(inner.replace("/", "."))):
+                    found.append(inner + "/__init__.py")
+                    pending.append(inner)
         return sorted(found)
+
+    def resource_package(self, root, folder):
+        """Is package ``folder`` a holder of data, with no code: no module but an
+        ``__init__.py`` without statements (empty, comments, a docstring)? That is the
+        shape ``importlib.resources`` required before 3.9 (tzdata's ``zoneinfo/Europe``).
+        A subpackage with code keeps its data until it is imported, as its code reads
+        it: so serving docutils or sympy sends no more than before."""
+        for name in root.names(folder):
+            if name != "__init__.py" and name.endswith(CODE_SUFFIXES):
+                return False
+        init = folder + "/__init__.py"
+        if not _inside(root, init):
+            return False
+        stamp = root.stamp(init)
+        if stamp not in self._resource_inits:
+            self._resource_inits[stamp] = root.size(init) <= RESOURCE_INIT_BYTES and \
+                _no_statements(root.read(init))
+        return self._resource_inits[stamp]
 
     def distributions(self, name=None):
         """[(root, folder, normalized name)] of distribution metadata folders
@@ -522,6 +576,20 @@ class SearchPath(object):
                 pending.extend((_join(current, name), depth + 1) for name in folders)
         return sorted(found)
 
+
+RESOURCE_INIT_BYTES = 4096  # a larger __init__.py is taken for code, unread
+
+
+def _no_statements(source):
+    """Does this module source hold nothing that runs (a docstring at most)? Source this
+    Python cannot parse counts as code."""
+    try:
+        body = ast.parse(source).body
+    except (SyntaxError, ValueError, TypeError):
+        return False
+    # A docstring is an ast.Str before 3.8, an ast.Constant after (ast.Str warns on 3.12).
+    return all(isinstance(node, ast.Expr) and type(node.value).__name__ in ("Str", "Constant")
+               for node in body)
 
 METADATA_DEPTH = 8  # folders inside a metadata folder, at most (a symlink loop ends here)
 

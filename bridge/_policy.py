@@ -41,6 +41,9 @@ class Policy(object):
             return "not in the master's allow list"
         return None
 
+    def allows(self, name):
+        return self.problem(name) is None
+
 
 def _show(rule):
     return rule[0] + (".*" if rule[1] else "")

@@ -243,7 +243,7 @@ class Responder(object):
             paths, dirs = [], [path]
         else:
             data, companions = self._folders_named_like_modules(
-                name, located, self.search_path.data_files(located))
+                name, located, self.search_path.data_files(located, self.policy.allows))
             paths, dirs = [path] + extra + data, []
         files, size, cached = self._files(root, paths)
         if module_type in (protocol.SOURCE, protocol.PACKAGE) and _bytecode.fits(self.facts):

@@ -10,7 +10,7 @@ import atexit
 import shutil
 import sys
 
-from . import protocol, run, tags
+from . import protocol, run, tags, working_set
 from .blobs import BlobStore
 from .client import RequestClient
 from .mirror import Mirror
@@ -64,6 +64,7 @@ def handshake(channel, importer):
     session = ImportSession(RequestClient(requests, timeout), mirror, blobs,
                             protocol.option(config, protocol.ENVIRONMENT))
     importer.install(session)
+    working_set.install(session)
     # The session folder goes, the blobs stay for the next gateway. Bound to shutil,
     # not to this module: 2.7 empties a dropped module's globals.
     atexit.register(shutil.rmtree, mirror.root, True)
@@ -92,6 +93,7 @@ def uninstall():
         return False
     session = finder.session
     sys.meta_path.remove(finder)
+    working_set.uninstall(session)
     for entry in list(sys.path_importer_cache):
         if session.mirror.contains(entry):
             del sys.path_importer_cache[entry]

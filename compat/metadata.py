@@ -73,7 +73,10 @@ def served(cls, folder, normalized):
 def find_distributions(session, context=None):
     """The served distributions matching ``context`` (its ``name``, or all of them)
     that the slave does not have itself. A search limited to other paths than
-    ``sys.path`` gets none."""
+    ``sys.path`` gets none, and so does every search once the mirror is on ``sys.path``
+    for pkg_resources (``working_set.py``): the path finders list it then."""
+    if session.exposed:
+        return iter(())
     if context is not None and getattr(context, "path", sys.path) is not sys.path:
         return iter(())
     api = metadata_api(context)

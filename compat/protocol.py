@@ -117,7 +117,10 @@ SLAVE_PACKAGE = "_execnet_bridge"
 CONTROL_SOURCE = "from _execnet_bridge.hook import control\ncontrol(channel)\n"
 
 # The metadata files a listing of all distributions sends; the rest on first read.
-LISTED = ("METADATA", "PKG-INFO", "entry_points.txt", "top_level.txt")
+# pkg_resources reads the last two from disk: require() for an egg-info, and the
+# namespace packages every distribution declares when it is activated.
+LISTED = ("METADATA", "PKG-INFO", "entry_points.txt", "top_level.txt", "requires.txt",
+          "namespace_packages.txt")
 
 MAX_NAME_LENGTH = 500
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -85,6 +85,7 @@ class ImportSession(object):
         self.listed_all = False  # has the master sent every distribution's metadata?
         self.left_out = {}  # normalized name -> files of its folder a listing did not send
         self.distribution_classes = {}  # metadata API's module name -> its distribution class
+        self.exposed = False  # are the served distributions on sys.path, for pkg_resources?
         self._lock = threading.Lock()
         self._fetching = {}
 
@@ -184,13 +185,24 @@ class ImportSession(object):
             return [(each, self.distributions[each]) for each in wanted
                     if self.distributions.get(each)]
 
-    def complete_distribution(self, normalized, filename):
-        """Before ``filename`` of a listed distribution is read: if the listing left it
-        out, fetch the whole folder (one round trip, once)."""
+    def complete_distribution(self, normalized, filename=None):
+        """Before ``filename`` (None: any file) of a listed distribution is read: if the
+        listing left it out, fetch the whole folder (one round trip, once)."""
         with self._lock:
-            needed = filename in self.left_out.get(normalized, ())
+            left_out = self.left_out.get(normalized, ())
+            needed = filename in left_out if filename is not None else bool(left_out)
         if needed:
             self._ask_distributions(normalized, normalized)
+
+    def forget_distributions(self, names):
+        """Drop what the master said of the distributions ``names`` (normalized): the
+        slave has them itself. Returns their folders in the mirror."""
+        with self._lock:
+            folders = [self.distributions.pop(name, None) for name in names]
+            for name in names:
+                self.distributions[name] = None  # known: not the master's to serve
+                self.left_out.pop(name, None)
+        return [folder for folder in folders if folder]
 
     def _ask_distributions(self, name, key, lost=()):
         """Metadata is looked up, never imported: a master that cannot answer means

@@ -23,7 +23,8 @@ def test_install_is_idempotent_per_gateway(gateway, tmp_path, cache_root):
     second = bridge.install(gateway, path=[shop_tree(tmp_path)], cache_root=cache_root)
     assert first is second and first.installed
     finders = remote_value(gateway, SNAPSHOT)[0]
-    assert len([name for name in finders if name.startswith("_execnet_bridge")]) == 1
+    # One install's two: the importer, and the watcher that readies pkg_resources.
+    assert len([name for name in finders if name.startswith("_execnet_bridge")]) == 2
 
 
 def test_handle_knows_its_slave(gateway, slave_label, tmp_path, cache_root):

@@ -41,6 +41,44 @@ def test_namespace_submodules_are_found_in_every_portion(tmp_path):
     assert search.locate("ns.b").root.path == second
 
 
+@pytest.mark.parametrize("init", [
+    "__import__('pkg_resources').declare_namespace(__name__)\n",
+    "__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n"])
+def test_a_package_that_declares_a_namespace_spans_every_entry(tmp_path, init):
+    """As its __path__ would at run time (backports, zope over several distributions)."""
+    first = write_tree(tmp_path / "one", {"nsp/__init__.py": init, "nsp/a.py": ""})
+    second = write_tree(tmp_path / "two", {"nsp/__init__.py": init, "nsp/b/__init__.py": ""})
+    search = SearchPath([first, second])
+    assert search.locate("nsp").root.path == first
+    assert search.locate("nsp.b").root.path == second
+    assert search.children(search.locate("nsp")) == ["a", "b"]
+
+
+def test_a_plain_package_shadows_the_same_folder_in_later_entries(tmp_path):
+    first = write_tree(tmp_path / "one", {"pkg/__init__.py": "VALUE = 1\n"})
+    second = write_tree(tmp_path / "two", {"pkg/b.py": ""})
+    assert SearchPath([first, second]).locate("pkg.b") is None
+
+
+def test_resource_subpackages_are_data_of_their_package(tmp_path):
+    """Subpackages with no code (tzdata's shape) come along with their __init__.py;
+    one with code, or whose __init__ has statements, does not."""
+    entry = write_tree(tmp_path, {
+        "tz/__init__.py": "X = 1\n", "tz/zones": "",
+        "tz/info/__init__.py": '"""Only a docstring."""\n', "tz/info/UTC": "",
+        "tz/info/Europe/__init__.py": "", "tz/info/Europe/Paris": "",
+        "tz/info/Europe/more/Lisbon": "",
+        "tz/code/__init__.py": "", "tz/code/mod.py": "", "tz/code/table.csv": "",
+        "tz/init/__init__.py": "import os\n", "tz/init/data.txt": ""})
+    search = SearchPath([entry])
+    located = search.locate("tz")
+    assert search.data_files(located) == [
+        "tz/info/Europe/Paris", "tz/info/Europe/__init__.py", "tz/info/Europe/more/Lisbon",
+        "tz/info/UTC", "tz/info/__init__.py", "tz/zones"]
+    assert search.data_files(located, lambda name: name != "tz.info.Europe") == [
+        "tz/info/UTC", "tz/info/__init__.py", "tz/zones"]
+
+
 def test_zip_entries(tmp_path):
     entry = zip_tree(tmp_path)
     assert locate([entry], "zipped") == (protocol.PACKAGE, "zipped/__init__.py")

@@ -1,10 +1,11 @@
-"""Package data: loader.get_data, pkgutil, importlib.resources, files by __file__."""
+"""Package data: loader.get_data, pkgutil, importlib.resources, files by __file__,
+also in resource subpackages nobody imported yet (tzdata's shape)."""
 import json
 
 import bridge
 import pytest
 from conftest import remote_value
-from trees import shop_tree
+from trees import shop_tree, tz_tree
 
 
 def test_pkgutil_and_loader_get_data(gateway, tmp_path, cache_root):
@@ -54,3 +55,86 @@ def test_importlib_resources(gateway, slave_label, tmp_path, cache_root):
         assert result == {"files": False}
     else:  # 3.9+, and pypy3 (3.9)
         assert result == {"files": True, "nested": "Total: {total}\n", "listing": ["rates.json"]}
+
+
+def test_resource_subpackages_are_reachable_before_anyone_imports_them(gateway, slave_label,
+                                                                       tmp_path, cache_root):
+    """tzdata's zones lie in subpackages that hold no code: reading one must neither
+    fail nor cost a round trip per file. A subpackage with code keeps its data until
+    it is imported."""
+    handle = bridge.install(gateway, path=[tz_tree(tmp_path)], cache_root=cache_root)
+    result = remote_value(gateway, """
+        import io, os, pkgutil, sys, tzdata
+        here = os.path.dirname(tzdata.__file__)
+        out = {"get_data": pkgutil.get_data("tzdata", "zoneinfo/Europe/Paris").decode("ascii")}
+        with io.open(os.path.join(here, "zoneinfo", "America", "Argentina", "Salta")) as f:
+            out["open"] = f.read()
+        try:
+            from importlib.resources import files
+        except ImportError:  # before 3.9
+            files = None
+        if files is not None:
+            root = files("tzdata")
+            out["files"] = (root / "zoneinfo" / "Europe" / "Paris").read_bytes().decode("ascii")
+            out["joinpath"] = root.joinpath("zoneinfo/UTC").read_text()
+            out["listing"] = sorted(entry.name for entry in root.iterdir()
+                                    if entry.name != "__pycache__")
+        out["imported"] = sorted(name for name in sys.modules if name.startswith("tzdata."))
+        out["code subpackage placed"] = os.path.exists(os.path.join(here, "helpers"))
+        channel.send(out)
+    """)
+    assert result.pop("get_data") == "TZif Paris\n"
+    assert result.pop("open") == "TZif Salta\n"
+    assert result.pop("imported") == []
+    assert result.pop("code subpackage placed") is False
+    if slave_label in ("2.7", "3.6", "3.7", "3.8"):  # no importlib.resources.files
+        assert result == {}
+    else:  # 3.9+, and pypy3 (3.9)
+        assert result == {"files": "TZif Paris\n", "joinpath": "TZif UTC\n",
+                          "listing": ["__init__.py", "zoneinfo", "zones"]}
+    assert handle.stats.requests == 1
+
+
+def test_resource_subpackages_import_as_the_packages_they_are(gateway, slave_label, tmp_path,
+                                                             cache_root):
+    """Placed with their __init__.py, they are regular packages, not PEP 420 namespaces;
+    a subpackage with code brings its data when imported."""
+    bridge.install(gateway, path=[tz_tree(tmp_path)], cache_root=cache_root)
+    result = remote_value(gateway, """
+        import pkgutil
+        import tzdata.zoneinfo.Europe, tzdata.zoneinfo.America.Argentina, tzdata.helpers
+        europe = tzdata.zoneinfo.Europe
+        out = [europe.__file__.endswith("__init__.py"), list(europe.__path__) != [],
+               pkgutil.get_data("tzdata.zoneinfo.America.Argentina", "Salta").decode("ascii"),
+               tzdata.helpers.LOOKUP,
+               pkgutil.get_data("tzdata.helpers", "table.csv").decode("ascii")]
+        try:
+            import importlib.resources as resources
+        except ImportError:  # 2.7, 3.6
+            resources = None
+        if resources is not None and hasattr(resources, "files"):
+            out.append(resources.files("tzdata.zoneinfo.Europe").joinpath("Paris").read_text())
+        elif resources is not None:  # 3.7, 3.8: files directly in the package
+            out.append(resources.read_text("tzdata.zoneinfo.Europe", "Paris"))
+        channel.send(out)
+    """)
+    assert result[:5] == [True, True, "TZif Salta\n", "helpers", "zone,offset\n"]
+    assert result[5:] == ([] if slave_label in ("2.7", "3.6") else ["TZif Paris\n"])
+
+
+def test_a_denied_resource_subpackage_is_not_placed(gateway, tmp_path, cache_root):
+    bridge.install(gateway, path=[tz_tree(tmp_path)], cache_root=cache_root,
+                   deny=["tzdata.zoneinfo.Asia"])
+    result = remote_value(gateway, """
+        import os, tzdata
+        zoneinfo = os.path.join(os.path.dirname(tzdata.__file__), "zoneinfo")
+        out = [os.path.exists(os.path.join(zoneinfo, "Asia")),
+               os.path.isfile(os.path.join(zoneinfo, "Europe", "Paris"))]
+        try:
+            import tzdata.zoneinfo.Asia
+        except ImportError as error:
+            out.append(str(error))
+        channel.send(out)
+    """)
+    assert result[:2] == [False, True]
+    assert "denied by the master's rule 'tzdata.zoneinfo.Asia'" in result[2]

@@ -91,3 +91,26 @@ def big_tree(tmp_path, megabytes=30):
     with open(os.path.join(folder, "big", "blob.bin"), "wb") as stream:
         stream.write(os.urandom(megabytes * 1024 * 1024))
     return folder
+
+
+TZ = {  # shaped like tzdata: data in nested subpackages that hold no code
+    "tzdata/__init__.py": 'IANA_VERSION = "2024a"\n',
+    "tzdata/zones": "Europe/Paris\nAmerica/Argentina/Salta\n",
+    "tzdata/zoneinfo/__init__.py": "",
+    "tzdata/zoneinfo/UTC": "TZif UTC\n",
+    "tzdata/zoneinfo/Europe/__init__.py": "",
+    "tzdata/zoneinfo/Europe/Paris": "TZif Paris\n",
+    "tzdata/zoneinfo/America/__init__.py": '"""Zones of the Americas: a docstring is no code."""\n',
+    "tzdata/zoneinfo/America/Argentina/__init__.py": "# no code\n",
+    "tzdata/zoneinfo/America/Argentina/Salta": "TZif Salta\n",
+    "tzdata/zoneinfo/Asia/__init__.py": "",
+    "tzdata/zoneinfo/Asia/Tokyo": "TZif Tokyo\n",
+    "tzdata/helpers/__init__.py": "from .tools import LOOKUP\n",  # a subpackage with code
+    "tzdata/helpers/tools.py": "LOOKUP = 'helpers'\n",
+    "tzdata/helpers/table.csv": "zone,offset\n",
+}
+
+
+def tz_tree(tmp_path):
+    """The tzdata-shaped tree under ``tmp_path/tz-master``; returns that folder."""
+    return write_tree(tmp_path / "tz-master", TZ)
