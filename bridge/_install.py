@@ -20,8 +20,8 @@ from .errors import BridgeError, EnvironmentMismatchWarning, HandshakeError
 log = logging.getLogger("bridge")
 
 # The slave modules, in dependency order: compat names, protocol, the rest, the hook.
-SLAVE_MODULES = ("neutral", "protocol", "tags", "blobs", "mirror", "client", "session",
-                 "metadata", "importer2", "importer3", "hook")
+SLAVE_MODULES = ("neutral", "protocol", "tags", "cacheroot", "blobs", "mirror", "client",
+                 "session", "metadata", "importer2", "importer3", "hook")
 
 UNINSTALL_SOURCE = """
 import sys
@@ -70,6 +70,7 @@ class Bridge(object):
         self.stats = responder.stats
         self.slave = responder.facts
         self.cache_dir = None
+        self.cache_problem = None  # why the slave refused its cache root, or None
         self._requests = None
         self.wheelhouse = wheelhouse
         self._handshake(options, timeout)
@@ -113,6 +114,7 @@ class Bridge(object):
                 self.responder.search_path = self.search_path = SearchPath(
                     _wheelhouse.search_path(self.wheelhouse, self.slave))
             self.cache_dir = hello.get("cache_dir")
+            self._note_cache_problem(hello.get(protocol.CACHE_PROBLEM))
             self._serve(hello[protocol.CHANNEL])
             channel.send(protocol.message(protocol.READY))
             self._expect(channel, protocol.INSTALLED, timeout)
@@ -120,6 +122,12 @@ class Bridge(object):
         except (EOFError, IOError, channel.RemoteError, channel.TimeoutError) as error:
             raise HandshakeError("installing execnet-bridge on %s failed: %s"
                                  % (self.gateway.id, error))
+
+    def _note_cache_problem(self, problem):
+        """A refused cache root is someone else's folder on the slave's host: say so."""
+        self.cache_problem = problem
+        if problem:
+            log.warning("%s: %s", self.gateway.id, problem)
 
     @staticmethod
     def _expect(channel, kind, timeout):
@@ -204,9 +212,15 @@ def _version(parts):
     return ".".join(str(part) for part in parts)
 
 
+def _check_cache_limit(cache_limit):
+    if isinstance(cache_limit, bool) or not isinstance(cache_limit, six.integer_types) \
+            or cache_limit < 0:
+        raise ValueError("cache_limit must be a number of bytes >= 0, not %r" % (cache_limit,))
+
+
 def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root=None,
             allow=None, deny=None, max_reply_bytes=DEFAULT_MAX_REPLY_BYTES, python=None,
-            wheelhouse=None, progress=None):
+            wheelhouse=None, progress=None, cache_limit=protocol.DEFAULT_CACHE_LIMIT):
     """Let the slave behind ``gateway`` import modules that only the master has.
 
     ``gateway`` may be an execnet Group: every member gets a bridge, and
@@ -221,13 +235,15 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
     serve, per project, the wheel in this folder that best fits the slave.
     ``progress``: True prints a line to stderr for each reply of 1 MB or more;
     a callable gets ``(gateway id, module, bytes of the reply, bytes so far)``
-    for every reply.
+    for every reply. ``cache_limit``: the size cap of the slave's persistent
+    cache in bytes; least recently used files go first, never a live session's.
     Installing twice on one gateway returns the first handle.
     """
     settings = dict(allow_extensions=allow_extensions, path=path, timeout=timeout,
                     cache_root=cache_root, allow=allow, deny=deny,
                     max_reply_bytes=max_reply_bytes, python=python, wheelhouse=wheelhouse,
-                    progress=progress)
+                    progress=progress, cache_limit=cache_limit)
+    _check_cache_limit(cache_limit)
     if sum(choice is not None for choice in (path, python, wheelhouse)) > 1:
         raise BridgeError("give install() one of path=, python= and wheelhouse=")
     if isinstance(gateway, execnet.Group):
@@ -237,7 +253,8 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
         existing = _installed.get(gateway)
         if existing is not None and existing.installed:
             return existing
-        options = {six.text_type("timeout"): float(timeout)}
+        options = {six.text_type("timeout"): float(timeout),
+                   six.text_type(protocol.CACHE_LIMIT): int(cache_limit)}
         if cache_root:
             options[six.text_type("cache_root")] = six.text_type(cache_root)
         environment = None  # the facts of the interpreter whose environment is served

@@ -4,13 +4,14 @@ Kept apart from the importers, which only know how to import, and from the
 bootstrap, which only knows how to materialise the package.
 """
 import atexit
+import os
 import shutil
 import sys
 
-from . import protocol, tags
+from . import cacheroot, protocol, tags
 from .blobs import BlobStore
 from .client import RequestClient
-from .mirror import Mirror
+from .mirror import Mirror, remove_stale_sessions
 from .neutral import ensure_text
 from .session import ImportSession
 
@@ -35,21 +36,59 @@ def serve(channel, importer):
     if _current:
         raise RuntimeError("execnet-bridge is already installed in this interpreter")
     options = config.get(protocol.OPTIONS) or {}
-    cache_root = options.get("cache_root")
-    mirror = Mirror.create(ensure_text(cache_root) if cache_root else None)
-    blobs = BlobStore(mirror.cache_root)
+    cache_root, problem = open_cache_root(options.get("cache_root"))
+    limit = int(options.get(protocol.CACHE_LIMIT, protocol.DEFAULT_CACHE_LIMIT))
+    blobs = BlobStore(cache_root)
+    trim_cache(cache_root, limit)
+    mirror = Mirror.create(cache_root)
     requests = channel.gateway.newchannel()
     channel.send(protocol.message(protocol.HELLO, protocol=protocol.PROTOCOL_VERSION,
                                   facts=tags.facts(), channel=requests,
-                                  cache_dir=ensure_text(mirror.root), blobs=blobs.hashes()))
+                                  cache_dir=ensure_text(mirror.root), blobs=blobs.hashes(),
+                                  **{protocol.CACHE_PROBLEM: problem}))
     _expect(channel, protocol.READY)
     session = ImportSession(RequestClient(requests, options.get("timeout", 30.0)), mirror,
                             blobs, options.get("environment"))
     _current.update(finder=importer.install(session), session=session, mirror=mirror)
-    # The session folder goes, the blobs stay for the next gateway. Bound to shutil,
-    # not to this module: 2.7 empties a dropped module's globals.
-    atexit.register(shutil.rmtree, mirror.root, True)
+    atexit.register(end_session, sys.modules[__package__],
+                    cache_root if problem else mirror.root, cache_root, limit)
     channel.send(protocol.message(protocol.INSTALLED))
+
+
+def open_cache_root(requested):
+    """``(root, problem)``: the requested (or default) cache root once verified, else a
+    fresh private one for this session and why, which is logged here and told to the
+    master."""
+    requested = ensure_text(requested) if requested else cacheroot.default_cache_root()
+    root, problem = cacheroot.claim_root(requested)
+    if problem is None:
+        return root, None
+    root = cacheroot.private_root()
+    problem = ensure_text("execnet-bridge refused the cache root %s: %s; this session uses "
+                          "the private folder %s instead" % (requested, problem, root))
+    import logging  # only now: most slaves never need it
+    logging.getLogger("bridge.slave").warning(problem)
+    return root, problem
+
+
+def trim_cache(cache_root, limit):
+    """Dead sessions' folders go first, then the least recently used blobs down to
+    ``limit`` bytes; skipped while another slave holds the cache's lock."""
+    blobs = BlobStore(cache_root)
+    return cacheroot.evict(cache_root, limit, lambda: remove_stale_sessions(cache_root),
+                           blobs.entries, blobs.remove)
+
+
+def end_session(package, session_folder, cache_root, limit):
+    """At exit: the session folder goes (a private root entirely), the blobs stay for the
+    next gateway, down to the limit. ``package`` is held so that its modules keep their
+    globals after ``uninstall()`` on 2.7, which empties a dropped module's globals."""
+    shutil.rmtree(session_folder, True)
+    if os.path.isdir(cache_root):
+        try:
+            trim_cache(cache_root, limit)
+        except (IOError, OSError):  # a cache in trouble must not fail the exit
+            pass
 
 
 def make_available(name):

@@ -80,6 +80,10 @@ SOURCES = "sources"  # CONFIG: list of [module name, source text], in import ord
 OPTIONS = "options"
 FACTS = "facts"
 CHANNEL = "channel"
+CACHE_LIMIT = "cache_limit"  # CONFIG options: the slave cache's size cap, in bytes
+CACHE_PROBLEM = "cache_problem"  # HELLO: why the cache root was refused, or None
+
+DEFAULT_CACHE_LIMIT = 1024 ** 3  # 1 GiB
 
 # The metadata files a listing of all distributions sends; the rest on first read.
 LISTED = ("METADATA", "PKG-INFO", "entry_points.txt", "top_level.txt")
