@@ -10,7 +10,7 @@ COMPAT = os.path.dirname(os.path.abspath(bridge.compat.__file__))
 SHIPPED = SLAVE_MODULES + ("bootstrap",)
 STDLIB_USED = {"atexit", "errno", "hashlib", "imp", "_imp", "importlib", "linecache", "os", "pkgutil",
                "platform", "re", "shutil", "struct", "sys", "sysconfig", "tempfile",
-               "threading", "types"}
+               "threading", "types", "contextlib", "fcntl", "logging", "stat", "time"}
 COMPILE_ALL = """
 import sys
 for path in sys.argv[1:]:
