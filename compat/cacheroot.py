@@ -27,6 +27,7 @@ except ImportError:  # not POSIX: no locks, so nothing is ever evicted
     fcntl = None
 
 LOCK_FILE = "lock"
+TRIMMED_FILE = "trimmed"  # its mtime: when the cache was last trimmed
 PRIVATE_PREFIX = "execnet-bridge-private-"
 OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
 
@@ -183,16 +184,47 @@ def evict(root, limit, sweep, entries, remove):
 
     ``sweep()`` runs first (dead sessions' folders go, so their entries are no longer
     in use), then ``remove(key)`` for each key ``pick_evictions`` picks from
-    ``entries()``. Returns the number removed, or None when the lock was busy.
+    ``entries()``. Returns the number removed, or None when the lock was busy. Once
+    the rest fits, the time is noted, so that the next trim may be skipped when
+    nothing changed (``fits_since_trim``).
     """
     descriptor = exclusive_lock(root)
     if descriptor is None:
         return None
     try:
         sweep()
-        picked = pick_evictions(entries(), limit)
+        found = entries()
+        picked = pick_evictions(found, limit)
         for key in picked:
             remove(key)
+        chosen = set(picked)
+        if sum(entry[1] for entry in found if entry[2] not in chosen) <= limit:
+            _note_trim(root, limit)  # else trim again next time
         return len(picked)
+    finally:
+        os.close(descriptor)
+
+
+def fits_since_trim(root, folder, limit):
+    """Did the last trim get the cache within ``limit`` or less, with no entry of
+    ``folder`` gained or lost since? Its mtime moves when one is: a stat and a read
+    instead of a scan of every entry."""
+    marker = os.path.join(root, TRIMMED_FILE)
+    try:
+        if os.lstat(folder).st_mtime >= os.lstat(marker).st_mtime:
+            return False
+        with open(marker) as stream:
+            return 0 <= int(stream.read() or -1) <= limit
+    except (IOError, OSError, ValueError):
+        return False
+
+
+def _note_trim(root, limit):
+    """Write the limit the cache now fits in; the file's mtime says when."""
+    path = os.path.join(root, TRIMMED_FILE)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    descriptor = os.open(path, flags, 0o600)
+    try:
+        os.write(descriptor, str(limit).encode("ascii"))
     finally:
         os.close(descriptor)

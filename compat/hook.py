@@ -71,10 +71,13 @@ def open_cache_root(requested):
     return root, problem
 
 
-def trim_cache(cache_root, limit):
+def trim_cache(cache_root, limit, always=False):
     """Dead sessions' folders go first, then the least recently used blobs down to
-    ``limit`` bytes; skipped while another slave holds the cache's lock."""
+    ``limit`` bytes. Skipped while another slave holds the cache's lock, and unless
+    ``always``, when no blob came or went since the last trim got under the limit."""
     blobs = BlobStore(cache_root)
+    if not always and cacheroot.fits_since_trim(cache_root, blobs.root, limit):
+        return 0
     return cacheroot.evict(cache_root, limit, lambda: remove_stale_sessions(cache_root),
                            blobs.entries, blobs.remove)
 

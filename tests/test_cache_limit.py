@@ -1,6 +1,7 @@
 """The slave's persistent cache is bounded: least recently used bodies go first,
 never one a live session uses, and slaves sharing a cache stay correct."""
 import os
+import signal
 import threading
 
 import execnet
@@ -9,7 +10,7 @@ from hypothesis import given, strategies
 
 import bridge
 from bridge.compat.cacheroot import pick_evictions
-from conftest import remote_value, slave_spec, wait_until, write_tree
+from conftest import pid_alive, remote_value, slave_spec, wait_until, write_tree
 
 KIB = 1024
 DATA_BYTES = 64 * KIB
@@ -91,12 +92,31 @@ def test_a_live_sessions_files_are_never_evicted(slave_python, slave_cwd, tmp_pa
         group.terminate(timeout=30)
 
 
+def test_a_killed_slaves_session_and_bodies_go_at_the_next_start(slave_python, slave_cwd,
+                                                                  tmp_path, cache_root):
+    entry = write_packages(tmp_path, 2)
+    group = execnet.Group()
+    try:
+        victim = group.makegateway(slave_spec(slave_python, slave_cwd))
+        handle = bridge.install(victim, path=[entry], cache_root=cache_root, cache_limit=0)
+        assert remote_value(victim, IMPORT_PACKAGE.format(name="pkg0")) == [0, DATA_BYTES, True]
+        pid = remote_value(victim, "import os; channel.send(os.getpid())")
+        os.kill(pid, signal.SIGKILL)  # no exit trim: its folder and bodies stay behind
+        assert wait_until(lambda: not pid_alive(pid))
+        assert os.path.isdir(handle.cache_dir) and blob_bytes(cache_root) > DATA_BYTES
+        later = group.makegateway(slave_spec(slave_python, slave_cwd))
+        bridge.install(later, path=[entry], cache_root=cache_root, cache_limit=0)
+        assert not os.path.exists(handle.cache_dir) and blob_bytes(cache_root) == 0
+    finally:
+        group.terminate(timeout=30)
+
+
 TRIM_UNTIL_TOLD = """
 import sys
 hook = sys.modules["_execnet_bridge.hook"]
 runs = removed = 0
 while True:
-    removed += hook.trim_cache(%r, 0) or 0
+    removed += hook.trim_cache(%r, 0, always=True) or 0
     runs += 1
     try:
         channel.receive(0.002)
