@@ -72,7 +72,7 @@ class BlobStore(object):
                     return target
         except (IOError, OSError):
             return None
-        os.unlink(target)
+        self.remove(sha)
         return None
 
     def entries(self):
@@ -89,7 +89,7 @@ class BlobStore(object):
     def remove(self, name):
         try:
             os.unlink(os.path.join(self.root, name))
-        except OSError:  # another slave's eviction was first
+        except OSError:  # gone already: another session found it bad too
             pass
 
     def size(self):

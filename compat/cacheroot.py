@@ -79,11 +79,14 @@ def root_problem(root, uid):
     problem = entry_problem(root, uid)
     if problem is None and not os.path.isdir(root):
         problem = "%s is not a folder" % root
-    if problem is None:
-        for name in sorted(os.listdir(root)):
+    for name in sorted(os.listdir(root)) if problem is None else ():
+        try:
             problem = entry_problem(os.path.join(root, name), uid)
-            if problem:
-                break
+        except OSError as error:  # another slave removed its session folder meanwhile
+            if error.errno != errno.ENOENT:
+                raise
+        if problem:
+            break
     return problem
 
 

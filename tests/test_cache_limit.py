@@ -49,6 +49,7 @@ def import_once(python, cwd, entry, cache_root, index, limit):
         handle = bridge.install(gateway, path=[entry], cache_root=cache_root,
                                 cache_limit=limit)
         result = remote_value(gateway, IMPORT_PACKAGE.format(name="pkg%d" % index))
+        assert handle.cache_problem is None  # slaves sharing the root never refuse it
         return result, handle.stats.bytes_sent
     finally:
         group.terminate(timeout=30)
