@@ -20,7 +20,7 @@ import os
 import {name}
 with open(os.path.join(os.path.dirname({name}.__file__), "data.bin"), "rb") as stream:
     data = stream.read()
-channel.send([{name}.VALUE, len(data), data[:8] == {name}.HEAD])
+channel.send([{name}.VALUE, len(data), list(bytearray(data[:8])) == {name}.HEAD])
 """
 
 
@@ -30,7 +30,7 @@ def write_packages(tmp_path, count):
     for index in range(count):
         data = os.urandom(DATA_BYTES)
         write_tree(entry, {"pkg%d/__init__.py" % index: "VALUE = %d\nHEAD = %r\n"
-                           % (index, data[:8])})
+                           % (index, list(bytearray(data[:8])))})
         with open(os.path.join(entry, "pkg%d" % index, "data.bin"), "wb") as stream:
             stream.write(data)
     return entry
