@@ -92,9 +92,6 @@ class BlobStore(object):
         except OSError:  # gone already: another session found it bad too
             pass
 
-    def size(self):
-        return sum(entry[1] for entry in self.entries())
-
 
 def _private_file(info):
     uid = cacheroot.current_uid()
