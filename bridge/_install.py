@@ -27,8 +27,8 @@ from .errors import BridgeError, EnvironmentMismatchWarning, HandshakeError
 log = logging.getLogger("bridge")
 
 # The slave modules, in dependency order: compat names, protocol, the rest, the hook.
-SLAVE_MODULES = ("neutral", "protocol", "tags", "blobs", "mirror", "client", "session",
-                 "metadata", "working_set", "importer2", "importer3", "run", "hook")
+SLAVE_MODULES = ("neutral", "protocol", "tags", "cacheroot", "blobs", "mirror", "client",
+                 "session", "metadata", "working_set", "importer2", "importer3", "run", "hook")
 
 MASTER_CACHES = MasterCaches()  # this master's work per file version, shared by every slave
 
@@ -122,7 +122,8 @@ class Handshake(object):
 class Bridge(object):
     """The handle of one gateway's install: its stats, its slave, ``uninstall()``."""
 
-    def __init__(self, gateway, responder, requests, cache_dir, wheelhouse=None, link=None):
+    def __init__(self, gateway, responder, requests, cache_dir, wheelhouse=None, link=None,
+                 cache_problem=None):
         self.gateway = gateway
         self.link = link or {}  # {"round_trip": seconds, "compress": bool}
         self.responder = responder
@@ -130,6 +131,9 @@ class Bridge(object):
         self.stats = responder.stats
         self.slave = responder.facts
         self.cache_dir = cache_dir
+        self.cache_problem = cache_problem  # why the slave refused its cache root, or None
+        if cache_problem:  # someone else's folder on the slave's host: say so
+            log.warning("%s: %s", gateway.id, cache_problem)
         self.wheelhouse = wheelhouse
         self._requests = requests
         requests.reconfigure(py2str_as_py3str=False, py3str_as_py2str=False)
@@ -249,9 +253,16 @@ def _progress_reporter(gateway, progress):
     return to_stderr
 
 
+def _check_cache_limit(cache_limit):
+    if isinstance(cache_limit, bool) or not isinstance(cache_limit, six.integer_types) \
+            or cache_limit < 0:
+        raise ValueError("cache_limit must be a number of bytes >= 0, not %r" % (cache_limit,))
+
+
 def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root=None,
             allow=None, deny=None, max_reply_bytes=DEFAULT_MAX_REPLY_BYTES, python=None,
-            wheelhouse=None, progress=None, compress=None):
+            wheelhouse=None, progress=None, compress=None,
+            cache_limit=protocol.DEFAULT_CACHE_LIMIT):
     """Let the slave behind ``gateway`` import modules that only the master has.
 
     ``gateway`` may be an execnet Group: every member gets a bridge, and
@@ -269,12 +280,15 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
     for every reply. ``compress``: send bodies zlib-compressed; None (the default)
     decides by the link's round trip, measured at the handshake: compressed where it
     is slower than a pipe on one host (``SLOW_LINK_SECONDS``).
+    for every reply. ``cache_limit``: the size cap of the slave's persistent
+    cache in bytes; least recently used files go first, never a live session's.
     Installing twice on one gateway returns the first handle.
     """
     settings = dict(allow_extensions=allow_extensions, path=path, timeout=timeout,
                     cache_root=cache_root, allow=allow, deny=deny,
                     max_reply_bytes=max_reply_bytes, python=python, wheelhouse=wheelhouse,
-                    progress=progress, compress=compress)
+                    progress=progress, compress=compress, cache_limit=cache_limit)
+    _check_cache_limit(cache_limit)
     if sum(choice is not None for choice in (path, python, wheelhouse)) > 1:
         raise BridgeError("give install() one of path=, python= and wheelhouse=")
     if isinstance(gateway, execnet.Group):
@@ -289,7 +303,8 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
         if existing is not None:
             return existing
         handshake = Handshake(gateway, protocol.config(
-            timeout, cache_root, environment["version"] if environment else None), timeout)
+            timeout, cache_root, environment["version"] if environment else None,
+            cache_limit), timeout)
         facts = handshake.facts
         round_trip = handshake.round_trip()
         if compress is None:
@@ -304,7 +319,8 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
                               caches=MASTER_CACHES, compress=bool(compress))
         bridge = Bridge(gateway, responder, handshake.hello[protocol.CHANNEL],
                         handshake.hello.get(protocol.CACHE_DIR), wheelhouse,
-                        {"round_trip": round_trip, "compress": bool(compress)})
+                        {"round_trip": round_trip, "compress": bool(compress)},
+                        handshake.hello.get(protocol.CACHE_PROBLEM))
         handshake.finish()
         if environment is not None:
             bridge.check_versions(environment)

@@ -4,11 +4,16 @@ It outlives the slave process, so a new gateway to the same machine moves
 only what the cache lacks: the slave tells the master which hashes it has,
 and the master sends ``None`` for those bodies. Every body is checked against
 its hash before it is used; one that does not match is deleted and fetched
-again, never loaded.
+again, never loaded. The store lives in a verified cache root (``cacheroot``),
+so no one else can change a blob after it was checked.
 """
 import hashlib
 import os
+import stat
 import tempfile
+import time
+
+from . import cacheroot
 
 FOLDER = "blobs"
 
@@ -19,9 +24,14 @@ def digest(data):
 
 class BlobStore(object):
     """One flat folder of ``<sha256>`` files. Flat, because creating a folder per hash
-    prefix was the largest single cost of a cold import (a mkdir is slow next to a write)."""
+    prefix was the largest single cost of a cold import (a mkdir is slow next to a write).
+
+    A blob's last use is its access time, set when a session verifies it; a blob
+    hard-linked into a live session's folder has more than one link and is never evicted.
+    """
 
     def __init__(self, cache_root):
+        self.cache_root = cache_root
         self.root = os.path.join(cache_root, FOLDER)
 
     def path(self, sha):
@@ -32,6 +42,10 @@ class BlobStore(object):
         names = os.listdir(self.root) if os.path.isdir(self.root) else ()
         return [name for name in names if len(name) == 64]
 
+    def in_use(self):
+        """``with store.in_use():`` while verifying and placing blobs: no eviction then."""
+        return cacheroot.shared_lock(self.cache_root)
+
     def put(self, sha, data):
         """Store ``data`` under ``sha``, refusing bytes that do not match it."""
         if digest(data) != sha:
@@ -39,11 +53,7 @@ class BlobStore(object):
         target = self.path(sha)
         if os.path.exists(target):
             return target
-        if not os.path.isdir(self.root):
-            try:
-                os.makedirs(self.root)
-            except OSError:  # another slave made it first
-                pass
+        cacheroot.make_folder(self.root)
         handle, temporary = tempfile.mkstemp(dir=self.root, prefix=".part-")
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
@@ -51,13 +61,39 @@ class BlobStore(object):
         return target
 
     def verified(self, sha):
-        """The blob's path if its bytes still match ``sha``; a bad blob is removed."""
+        """The blob's path if its bytes still match ``sha``; a bad blob is removed.
+        The checked inode must be ours and writable by no one else, so its bytes stay."""
         target = self.path(sha)
         try:
             with open(target, "rb") as stream:
-                if digest(stream.read()) == sha:
+                info = os.fstat(stream.fileno())
+                if _private_file(info) and digest(stream.read()) == sha:
+                    os.utime(target, (time.time(), info.st_mtime))  # last used: now
                     return target
         except (IOError, OSError):
             return None
-        os.unlink(target)
+        self.remove(sha)
         return None
+
+    def entries(self):
+        """``(last used, size, name, in use)`` of every file, for ``cacheroot.evict``."""
+        found = []
+        for name in os.listdir(self.root) if os.path.isdir(self.root) else ():
+            try:
+                info = os.lstat(os.path.join(self.root, name))
+            except OSError:  # removed meanwhile
+                continue
+            found.append((info.st_atime, info.st_size, name, info.st_nlink > 1))
+        return found
+
+    def remove(self, name):
+        try:
+            os.unlink(os.path.join(self.root, name))
+        except OSError:  # gone already: another session found it bad too
+            pass
+
+
+def _private_file(info):
+    uid = cacheroot.current_uid()
+    return (stat.S_ISREG(info.st_mode) and not info.st_mode & cacheroot.OTHERS_WRITE
+            and (uid is None or info.st_uid == uid))

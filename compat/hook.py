@@ -7,13 +7,14 @@ kept in module globals: the installed finder on ``sys.meta_path`` owns its
 session, so "what is installed" is always read from the import system itself.
 """
 import atexit
+import os
 import shutil
 import sys
 
-from . import protocol, run, tags, working_set
+from . import cacheroot, protocol, run, tags, working_set
 from .blobs import BlobStore
 from .client import RequestClient
-from .mirror import Mirror
+from .mirror import Mirror, remove_stale_sessions
 from .neutral import ensure_text
 from .session import ImportSession
 
@@ -55,19 +56,20 @@ def handshake(channel, importer):
     if installed_finder() is not None:
         raise RuntimeError("execnet-bridge is already installed in this interpreter")
     timeout = protocol.option(config, protocol.TIMEOUT, 30.0)
-    cache_root = protocol.option(config, protocol.CACHE_ROOT)
-    mirror = Mirror.create(ensure_text(cache_root) if cache_root else None)
-    blobs = BlobStore(mirror.cache_root)
+    cache_root, problem = open_cache_root(protocol.option(config, protocol.CACHE_ROOT))
+    limit = int(protocol.option(config, protocol.CACHE_LIMIT, protocol.DEFAULT_CACHE_LIMIT))
+    blobs = BlobStore(cache_root)
+    trim_cache(cache_root, limit)
+    mirror = Mirror.create(cache_root)
     requests = channel.gateway.newchannel()
-    channel.send(protocol.hello(tags.facts(), requests, mirror.root, blobs.hashes()))
+    channel.send(protocol.hello(tags.facts(), requests, mirror.root, blobs.hashes(), problem))
     _answer_pings(channel, timeout)
     session = ImportSession(RequestClient(requests, timeout), mirror, blobs,
                             protocol.option(config, protocol.ENVIRONMENT))
     importer.install(session)
     working_set.install(session)
-    # The session folder goes, the blobs stay for the next gateway. Bound to shutil,
-    # not to this module: 2.7 empties a dropped module's globals.
-    atexit.register(shutil.rmtree, mirror.root, True)
+    atexit.register(end_session, sys.modules[__package__],
+                    cache_root if problem else mirror.root, cache_root, limit)
     channel.send(protocol.installed())
 
 
@@ -84,6 +86,45 @@ def control(channel):
     else:
         raise ValueError("execnet-bridge control: expected %r or %r, got %r"
                          % (protocol.UNINSTALL, protocol.RUN, msg))
+
+
+def open_cache_root(requested):
+    """``(root, problem)``: the requested (or default) cache root once verified, else a
+    fresh private one for this session and why, which is logged here and told to the
+    master."""
+    requested = ensure_text(requested) if requested else cacheroot.default_cache_root()
+    root, problem = cacheroot.claim_root(requested)
+    if problem is None:
+        return root, None
+    root = cacheroot.private_root()
+    problem = ensure_text("execnet-bridge refused the cache root %s: %s; this session uses "
+                          "the private folder %s instead" % (requested, problem, root))
+    import logging  # only now: most slaves never need it
+    logging.getLogger("bridge.slave").warning(problem)
+    return root, problem
+
+
+def trim_cache(cache_root, limit, always=False):
+    """Dead sessions' folders go first, then the least recently used blobs down to
+    ``limit`` bytes. Skipped while another slave holds the cache's lock, and unless
+    ``always``, when no blob came or went since the last trim got under the limit."""
+    blobs = BlobStore(cache_root)
+    if not always and cacheroot.fits_since_trim(cache_root, blobs.root, limit):
+        return 0
+    return cacheroot.evict(cache_root, limit, lambda: remove_stale_sessions(cache_root),
+                           blobs.entries, blobs.remove)
+
+
+def end_session(package, session_folder, cache_root, limit):
+    """At exit: the session folder goes (a private root entirely), the blobs stay for the
+    next gateway, down to the limit. ``package`` is held so that its modules keep their
+    globals after ``uninstall()`` on 2.7, which empties a dropped module's globals."""
+    shutil.rmtree(session_folder, True)
+    if os.path.isdir(cache_root):
+        try:
+            trim_cache(cache_root, limit)
+        except (IOError, OSError):  # a cache in trouble must not fail the exit
+            pass
 
 
 def uninstall():

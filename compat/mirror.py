@@ -18,12 +18,6 @@ from .protocol import relative_path_problem
 SESSION_PREFIX = "s-"
 
 
-def default_cache_root():
-    """A per-user folder in the temporary directory."""
-    uid = getattr(os, "getuid", lambda: "user")()
-    return os.path.join(tempfile.gettempdir(), "execnet-bridge-%s" % uid)
-
-
 def _pid_alive(pid):
     try:
         os.kill(pid, 0)
@@ -33,7 +27,8 @@ def _pid_alive(pid):
 
 
 def remove_stale_sessions(cache_root):
-    """Remove session folders whose process has died (a killed slave leaves one)."""
+    """Remove session folders whose process has died (a killed slave leaves one);
+    the cache's eviction does it first, so their blobs are no longer in use."""
     try:
         names = os.listdir(cache_root)
     except OSError:
@@ -54,11 +49,8 @@ class Mirror(object):
         self.placed = {}  # local path -> sha256 of what was placed there
 
     @classmethod
-    def create(cls, cache_root=None):
-        cache_root = cache_root or default_cache_root()
-        if not os.path.isdir(cache_root):
-            os.makedirs(cache_root, 0o700)
-        remove_stale_sessions(cache_root)
+    def create(cls, cache_root):
+        """A new session folder in ``cache_root``, a root verified by ``cacheroot``."""
         prefix = "%s%d-" % (SESSION_PREFIX, os.getpid())
         return cls(cache_root, tempfile.mkdtemp(prefix=prefix, dir=cache_root))
 

@@ -10,8 +10,10 @@ Handshake, over the channel of ``remote_exec(bootstrap)``::
 
     master -> slave   the bootstrap frame: a bare list of [module name, source], in
                       import order (not a message: this module is one of the sources)
-    master -> slave   CONFIG     protocol, options (TIMEOUT, CACHE_ROOT, ENVIRONMENT)
-    slave  -> master  HELLO      protocol, facts, channel (requests), cache_dir, blobs
+    master -> slave   CONFIG     protocol, options (TIMEOUT, CACHE_ROOT, ENVIRONMENT,
+                                 CACHE_LIMIT)
+    slave  -> master  HELLO      protocol, facts, channel (requests), cache_dir, blobs,
+                                 cache_problem
     master -> slave   PING       (answered with PING, as often as the master asks: the
                                  round trip decides whether bodies are compressed)
     master -> slave   READY      (the request channel now has its handler)
@@ -98,6 +100,7 @@ OPTIONS = "options"  # CONFIG: the install() settings the slave needs, keys belo
 FACTS = "facts"  # HELLO: the slave's tags and facts (compat/tags.py)
 CHANNEL = "channel"  # HELLO: the request channel
 CACHE_DIR = "cache_dir"  # HELLO: the slave's session folder
+CACHE_PROBLEM = "cache_problem"  # HELLO: why the cache root was refused, or None
 REMOVED = "removed"  # UNINSTALLED: whether a hook was installed and is now gone
 MODULE_NAME = "module"  # RUN: the module to run, or None for a script
 SOURCE_TEXT = "source"  # RUN: the script's source, or None for a module
@@ -110,6 +113,9 @@ OUTPUT = "output"  # RUN: send stdout/stderr and the exit status over the channe
 TIMEOUT = "timeout"  # seconds any one wait may take
 CACHE_ROOT = "cache_root"  # the folder the slave caches under, or absent: its default
 ENVIRONMENT = "environment"  # [major, minor] the served packages were made for, or absent
+CACHE_LIMIT = "cache_limit"  # the slave cache's size cap, in bytes
+
+DEFAULT_CACHE_LIMIT = 1024 ** 3  # 1 GiB
 
 # The slave-side package the bootstrap materialises the sources as (bootstrap.PACKAGE),
 # and the program the master runs there to send UNINSTALL or RUN.
@@ -145,9 +151,9 @@ def kind_of(msg):
     return None
 
 
-def config(timeout, cache_root=None, environment=None):
+def config(timeout, cache_root=None, environment=None, cache_limit=DEFAULT_CACHE_LIMIT):
     """CONFIG: the protocol version and the options the slave needs."""
-    options = {text_type(TIMEOUT): float(timeout)}
+    options = {text_type(TIMEOUT): float(timeout), text_type(CACHE_LIMIT): int(cache_limit)}
     if cache_root:
         options[text_type(CACHE_ROOT)] = text_type(cache_root)
     if environment:
@@ -161,10 +167,11 @@ def option(config_message, key, default=None):
     return default if value is None else value
 
 
-def hello(facts, requests, cache_dir, blobs):
-    """HELLO: who the slave is, its request channel, and what its cache holds."""
+def hello(facts, requests, cache_dir, blobs, cache_problem=None):
+    """HELLO: who the slave is, its request channel, what its cache holds, and why it
+    refused its cache root (None: it did not)."""
     return message(HELLO, protocol=PROTOCOL_VERSION, facts=facts, channel=requests,
-                   cache_dir=text_type(cache_dir),
+                   cache_dir=text_type(cache_dir), cache_problem=cache_problem,
                    blobs=[text_type(sha) for sha in blobs])
 
 

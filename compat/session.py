@@ -151,12 +151,14 @@ class ImportSession(object):
         kind = protocol.kind_of(reply)
         if kind == protocol.MODULE:
             records = reply.get(protocol.MODULES) or []
-            missing = self._missing_blobs(records)
+            with self.blobs.in_use():  # no eviction between a blob's check and its link
+                missing = self._missing_blobs(records)
+                if not missing or lost:
+                    for record in records:
+                        served = self._store(record)
+                        self.served.setdefault(served.name, served)
             if missing and not lost:  # our cache lost bodies the master thought we had
                 return self._ask(fullname, missing)
-            for record in records:
-                served = self._store(record)
-                self.served.setdefault(served.name, served)
             for name in reply.get(protocol.ABSENT) or ():  # no round trip for these later
                 self.missing.setdefault(ensure_text(name), "the master has none")
             for name, reason in reply.get(protocol.REFUSALS) or ():
@@ -214,12 +216,15 @@ class ImportSession(object):
         records = []
         if protocol.kind_of(reply) == protocol.MODULE:
             records = reply.get(protocol.MODULES) or []
-        missing = self._missing_blobs(records)
+        with self.blobs.in_use():  # no eviction between a blob's check and its link
+            missing = self._missing_blobs(records)
+            if not missing or lost:
+                for record in records:
+                    self._place(record)
         if missing and not lost:
             return self._ask_distributions(name, key, missing)
         found, left_out = {}, {}
         for record in records:
-            self._place(record)
             normalized = ensure_text(record[protocol.NAME])
             found[normalized] = self.mirror.path(ensure_text(record[protocol.PATH]))
             left_out[normalized] = set(ensure_text(path) for path in

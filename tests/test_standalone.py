@@ -14,9 +14,10 @@ COMPAT = os.path.dirname(os.path.abspath(bridge.compat.__file__))
 SHIPPED = SLAVE_MODULES + ("bootstrap",)
 PROBED = ("paths", "tags")  # bridge._environment runs these in the interpreter it reads
 STANDALONE = SHIPPED + ("paths",)
-STDLIB_USED = {"atexit", "errno", "hashlib", "imp", "_imp", "importlib", "json", "linecache", "os",
-               "pkgutil", "platform", "re", "runpy", "shutil", "struct", "sys", "sysconfig",
-               "tempfile", "threading", "traceback", "types", "zlib"}
+STDLIB_USED = {"atexit", "contextlib", "errno", "fcntl", "hashlib", "imp", "_imp", "importlib",
+               "json", "linecache", "logging", "os", "pkgutil", "platform", "re", "runpy",
+               "shutil", "stat", "struct", "sys", "sysconfig", "tempfile", "threading", "time",
+               "traceback", "types", "zlib"}
 COMPILE_ALL = """
 import sys
 for path in sys.argv[1:]:

@@ -1,0 +1,147 @@
+"""A cache root someone else could change is never used: the slave says why and
+imports from a private folder instead, leaving the hostile one untouched."""
+import hashlib
+import logging
+import os
+from textwrap import dedent
+
+import pytest
+
+import bridge
+from conftest import remote, remote_value, wait_until
+from trees import SHOP, shop_tree
+
+HOSTILE_BYTES = b"RATE = 666\nraise SystemExit('imported from the hostile cache')\n"
+NOBODY = 65534
+
+LOG_ON_SLAVE = """
+import logging, sys
+class Keep(logging.Handler):
+    def emit(self, record):
+        sys.bridge_test_log.append(record.getMessage())
+sys.bridge_test_log = []
+logging.getLogger("bridge.slave").addHandler(Keep())
+channel.send(1)
+"""
+
+IMPORT_SHOP = """
+import os, sys
+import shop.tax, shop.cart.items
+channel.send([shop.tax.RATE, shop.cart.items.first(), [os.path.realpath(module.__file__)
+              for module in (shop, shop.tax, shop.cart.items)], sys.bridge_test_log])
+"""
+
+
+def plant(folder):
+    """Fill ``folder`` as a cache root would be, with bodies named by the hashes of the
+    shop's real files but holding other bytes, and session folders, live and dead."""
+    blobs = os.path.join(folder, "blobs")
+    os.makedirs(blobs)
+    for text in SHOP.values():
+        sha = hashlib.sha256(dedent(text).encode("utf-8")).hexdigest()
+        with open(os.path.join(blobs, sha), "wb") as stream:
+            stream.write(HOSTILE_BYTES)
+    for session in ("s-1-planted", "s-999999999-dead"):  # pid 1 lives; the other never does
+        os.makedirs(os.path.join(folder, session, "shop"))
+        with open(os.path.join(folder, session, "shop", "tax.py"), "wb") as stream:
+            stream.write(HOSTILE_BYTES)
+
+
+def snapshot(folder):
+    """Everything about ``folder``'s tree that a slave could change, symlinks unfollowed."""
+    state = {}
+    for base, dirs, files in os.walk(folder):
+        for name in [""] + dirs + files:
+            path = os.path.join(base, name)
+            info = os.lstat(path)
+            entry = [info.st_mode, info.st_uid, info.st_size, info.st_mtime]
+            if os.path.islink(path):
+                entry.append(os.readlink(path))
+            elif os.path.isfile(path):
+                with open(path, "rb") as stream:
+                    entry.append(stream.read())
+            state[os.path.relpath(path, folder)] = entry
+    return state
+
+
+def chown_tree(folder, uid):
+    for base, dirs, files in os.walk(folder):
+        for name in [""] + dirs + files:
+            os.lchown(os.path.join(base, name), uid, uid)
+
+
+def owned_by_nobody(tmp_path):
+    if os.getuid() != 0:
+        pytest.skip("only root can give a folder to nobody")
+    root = str(tmp_path / "hostile")
+    plant(root)
+    chown_tree(root, NOBODY)
+    return root, [root], "is owned by uid %d" % NOBODY
+
+
+def writable_by_all(tmp_path):
+    root = str(tmp_path / "hostile")
+    plant(root)
+    os.chmod(root, 0o777)
+    return root, [root], "can be written by others (mode 777)"
+
+
+def blobs_a_symlink(tmp_path):
+    root, elsewhere = str(tmp_path / "hostile"), str(tmp_path / "elsewhere")
+    plant(elsewhere)
+    os.mkdir(root, 0o700)
+    os.symlink(os.path.join(elsewhere, "blobs"), os.path.join(root, "blobs"))
+    return root, [root, elsewhere], "%s is a symlink" % os.path.join(root, "blobs")
+
+
+def root_a_symlink(tmp_path):
+    root, elsewhere = str(tmp_path / "hostile"), str(tmp_path / "elsewhere")
+    plant(elsewhere)
+    os.chmod(elsewhere, 0o700)
+    os.symlink(elsewhere, root)
+    return root, [elsewhere], "%s is a symlink" % root
+
+
+def parent_writable_by_all(tmp_path):
+    parent = str(tmp_path / "shared")
+    root = os.path.join(parent, "cache")
+    plant(root)
+    os.chmod(root, 0o700)
+    os.chmod(parent, 0o777)
+    return root, [parent], "%s can be written by others and is not sticky" % parent
+
+
+@pytest.mark.parametrize("make_hostile", [owned_by_nobody, writable_by_all, blobs_a_symlink,
+                                          root_a_symlink, parent_writable_by_all])
+def test_a_hostile_cache_root_is_left_alone_and_never_imported_from(
+        gateway, tmp_path, caplog, make_hostile):
+    root, hostile, reason = make_hostile(tmp_path)
+    before = [snapshot(folder) for folder in hostile]
+    assert remote_value(gateway, LOG_ON_SLAVE) == 1
+    with caplog.at_level(logging.WARNING, logger="bridge"):
+        handle = bridge.install(gateway, path=[shop_tree(tmp_path)], cache_root=root)
+    rate, first, files, slave_log = remote_value(gateway, IMPORT_SHOP)
+    assert [rate, first] == [0.25, "apple"]
+    assert reason in handle.cache_problem and "private folder" in handle.cache_problem
+    assert slave_log == [handle.cache_problem]
+    assert [record.getMessage() for record in caplog.records if record.name == "bridge"] \
+        == ["%s: %s" % (gateway.id, handle.cache_problem)]
+    for path in files + [os.path.realpath(handle.cache_dir)]:
+        assert not any(path.startswith(os.path.realpath(folder) + os.sep)
+                       for folder in hostile + [root])
+    gateway.exit()
+    assert wait_until(lambda: not os.path.exists(os.path.dirname(handle.cache_dir)))
+    assert [snapshot(folder) for folder in hostile] == before  # the private root went above
+
+
+def test_a_root_of_ours_in_a_sticky_folder_is_used(gateway, tmp_path):
+    parent = str(tmp_path / "sticky")
+    os.mkdir(parent)
+    os.chmod(parent, 0o1777)
+    root = os.path.join(parent, "cache")
+    handle = bridge.install(gateway, path=[shop_tree(tmp_path)], cache_root=root)
+    assert remote(gateway, "import shop.tax; channel.send(shop.tax.RATE)") == [0.25]
+    assert handle.cache_problem is None
+    assert handle.cache_dir.startswith(os.path.join(root, ""))
+    assert os.stat(root).st_mode & 0o777 == 0o700
+    assert os.listdir(os.path.join(root, "blobs"))
