@@ -103,15 +103,17 @@ def test_well_formed_requests_pass(msg):
 
 def test_handshake_and_control_messages_are_frozen():
     """Every message either side builds, in its exact shape."""
-    assert protocol.config(5) == {"kind": "config", "protocol": 5, "options": {"timeout": 5.0}}
-    assert protocol.config(1.5, "/c", [2, 7, 18]) == {
+    assert protocol.config(5) == {"kind": "config", "protocol": 5,
+                                  "options": {"timeout": 5.0, "cache_limit": 1024 ** 3}}
+    assert protocol.config(1.5, "/c", [2, 7, 18], 1000) == {
         "kind": "config", "protocol": 5,
-        "options": {"timeout": 1.5, "cache_root": "/c", "environment": [2, 7]}}
+        "options": {"timeout": 1.5, "cache_root": "/c", "environment": [2, 7],
+                    "cache_limit": 1000}}
     assert protocol.option(protocol.config(5), protocol.CACHE_ROOT, "default") == "default"
     channel = object()  # an execnet channel, in a real handshake
-    assert protocol.hello({"abi": "cp311"}, channel, "/c/s-1", ["a" * 64]) == {
+    assert protocol.hello({"abi": "cp311"}, channel, "/c/s-1", ["a" * 64], "why") == {
         "kind": "hello", "protocol": 5, "facts": {"abi": "cp311"}, "channel": channel,
-        "cache_dir": "/c/s-1", "blobs": ["a" * 64]}
+        "cache_dir": "/c/s-1", "blobs": ["a" * 64], "cache_problem": "why"}
     assert protocol.ready() == {"kind": "ready"}
     assert protocol.ping() == {"kind": "ping"}
     record = protocol.module_record("a", protocol.SOURCE, "a.py", [], [], [], "/m/a.py")
