@@ -315,7 +315,6 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
                               environment or master_facts(),
                               bool(allow_extensions), policy, max_reply_bytes,
                               _progress_reporter(gateway, progress),
-                              known=handshake.hello.get(protocol.BLOBS) or (),
                               caches=MASTER_CACHES, compress=bool(compress))
         bridge = Bridge(gateway, responder, handshake.hello[protocol.CHANNEL],
                         handshake.hello.get(protocol.CACHE_DIR), wheelhouse,

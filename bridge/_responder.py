@@ -166,6 +166,7 @@ class Responder(object):
             return self._refuse(protocol.ERROR, msg, "bad request: %s" % problem)
         self.search_path.begin_request()
         self.known.difference_update(ensure_text(sha) for sha in msg.get(protocol.LOST) or ())
+        self.known.update(ensure_text(sha) for sha in msg.get(protocol.HAVE) or ())
         if protocol.kind_of(msg) == protocol.DISTRIBUTIONS:
             return self._distributions(msg)
         name = ensure_text(msg[protocol.NAME])

@@ -1,8 +1,10 @@
 """The slave's persistent cache: file bodies stored by their sha256.
 
 It outlives the slave process, so a new gateway to the same machine moves
-only what the cache lacks: the slave tells the master which hashes it has,
-and the master sends ``None`` for those bodies. Every body is checked against
+only what the cache lacks: with each request, the slave names the hashes the
+last reply to the same request had that it still holds (``recalled``), and the
+master sends ``None`` for those bodies. So the handshake carries no list of the
+whole cache, and costs the same whatever the cache holds. Every body is checked against
 its hash before it is used; one that does not match is deleted and fetched
 again, never loaded. The store lives in a verified cache root (``cacheroot``),
 so no one else can change a blob after it was checked.
@@ -16,6 +18,7 @@ import time
 from . import cacheroot
 
 FOLDER = "blobs"
+REPLIES = "replies"  # per request: the hashes its last reply named
 
 
 def digest(data):
@@ -37,10 +40,31 @@ class BlobStore(object):
     def path(self, sha):
         return os.path.join(self.root, sha)
 
-    def hashes(self):
-        """Every hash stored (unverified: checked when used)."""
-        names = os.listdir(self.root) if os.path.isdir(self.root) else ()
-        return [name for name in names if len(name) == 64]
+    def recalled(self, request):
+        """The hashes the last reply to ``request`` (text naming it) named that are still
+        stored (unverified: checked when used)."""
+        try:
+            with open(self._reply_file(request)) as stream:
+                hashes = stream.read().split()
+        except (IOError, OSError):
+            return []
+        return [sha for sha in hashes if len(sha) == 64 and os.path.exists(self.path(sha))]
+
+    def remember(self, request, hashes):
+        """Add the hashes a reply to ``request`` named to those kept for it (the ones
+        still stored), for the next session's request."""
+        kept = self.recalled(request)
+        known = set(kept)
+        kept.extend(sha for sha in hashes if sha not in known and not known.add(sha))
+        folder = os.path.join(self.cache_root, REPLIES)
+        cacheroot.make_folder(folder)
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".part-")
+        with os.fdopen(handle, "w") as stream:
+            stream.write("\n".join(kept))
+        os.rename(temporary, self._reply_file(request))
+
+    def _reply_file(self, request):
+        return os.path.join(self.cache_root, REPLIES, digest(request.encode("utf-8")))
 
     def in_use(self):
         """``with store.in_use():`` while verifying and placing blobs: no eviction then."""

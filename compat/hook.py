@@ -62,7 +62,7 @@ def handshake(channel, importer):
     trim_cache(cache_root, limit)
     mirror = Mirror.create(cache_root)
     requests = channel.gateway.newchannel()
-    channel.send(protocol.hello(tags.facts(), requests, mirror.root, blobs.hashes(), problem))
+    channel.send(protocol.hello(tags.facts(), requests, mirror.root, problem))
     _answer_pings(channel, timeout)
     session = ImportSession(RequestClient(requests, timeout), mirror, blobs,
                             protocol.option(config, protocol.ENVIRONMENT))

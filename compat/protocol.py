@@ -12,7 +12,7 @@ Handshake, over the channel of ``remote_exec(bootstrap)``::
                       import order (not a message: this module is one of the sources)
     master -> slave   CONFIG     protocol, options (TIMEOUT, CACHE_ROOT, ENVIRONMENT,
                                  CACHE_LIMIT)
-    slave  -> master  HELLO      protocol, facts, channel (requests), cache_dir, blobs,
+    slave  -> master  HELLO      protocol, facts, channel (requests), cache_dir,
                                  cache_problem
     master -> slave   PING       (answered with PING, as often as the master asks: the
                                  round trip decides whether bodies are compressed)
@@ -24,7 +24,7 @@ same ``id``: MODULE, MISSING, REFUSED or ERROR. A MODULE reply carries module
 *records*: the one asked for first, then modules it will import from the
 same top-level package (prefetched, so an import statement costs one round
 trip). A record lists its files as ``[path, sha256, bytes or None]``: None
-where the slave's cache already holds that hash (HELLO's ``blobs``), and a
+where the slave's cache already holds that hash (the request's ``have``), and a
 package's ``children`` so the slave answers "no such submodule" itself. On a
 slow link (PING measures it during the handshake) bodies travel
 zlib-compressed; a record's ``compressed`` lists their hashes.
@@ -90,7 +90,7 @@ DIRS = "dirs"  # list of mirror-relative directories to create
 CHILDREN = "children"  # a package's submodule names, all of them
 ORIGIN = "origin"  # where the master found it, for messages only
 MODULES = "modules"  # MODULE reply: the records, the requested one first
-BLOBS = "blobs"  # HELLO: hashes in the slave's persistent cache
+HAVE = "have"  # FIND, DISTRIBUTIONS: hashes the slave holds that the reply may name
 LOST = "lost"  # FIND, DISTRIBUTIONS: hashes the slave was told it had but could not use
 ABSENT = "absent"  # MODULE reply: names it imports that neither side has
 REFUSALS = "refusals"  # MODULE reply: [[name, reason]] it imports that may not be served
@@ -167,12 +167,11 @@ def option(config_message, key, default=None):
     return default if value is None else value
 
 
-def hello(facts, requests, cache_dir, blobs, cache_problem=None):
-    """HELLO: who the slave is, its request channel, what its cache holds, and why it
-    refused its cache root (None: it did not)."""
+def hello(facts, requests, cache_dir, cache_problem=None):
+    """HELLO: who the slave is, its request channel, and why it refused its cache root
+    (None: it did not). Nothing in it grows with the slave's cache."""
     return message(HELLO, protocol=PROTOCOL_VERSION, facts=facts, channel=requests,
-                   cache_dir=text_type(cache_dir), cache_problem=cache_problem,
-                   blobs=[text_type(sha) for sha in blobs])
+                   cache_dir=text_type(cache_dir), cache_problem=cache_problem)
 
 
 def ready():
@@ -221,15 +220,29 @@ def output_frame(stream, payload):
     return (text_type(stream), payload)
 
 
-def find_request(name, lost=()):
-    """A FIND request; the client adds the ``id`` when it sends it."""
-    return message(FIND, name=text_type(name), lost=[text_type(sha) for sha in lost])
+def find_request(name, lost=(), have=()):
+    """A FIND request; the client adds the ``id`` when it sends it. ``have``: hashes the
+    slave holds that the reply will likely name (the last reply to the same request's)."""
+    return message(FIND, name=text_type(name), lost=[text_type(sha) for sha in lost],
+                   have=[text_type(sha) for sha in have])
 
 
-def distributions_request(name=None, lost=()):
+def distributions_request(name=None, lost=(), have=()):
     """A DISTRIBUTIONS request for distribution ``name``, or for all when None."""
     return message(DISTRIBUTIONS, name=None if name is None else text_type(name),
-                   lost=[text_type(sha) for sha in lost])
+                   lost=[text_type(sha) for sha in lost], have=[text_type(sha) for sha in have])
+
+
+def add_have(request, hashes):
+    """Name in ``request`` the hashes the slave holds that its reply may name."""
+    request[text_type(HAVE)] = [text_type(ensure_text(sha)) for sha in hashes]
+
+
+def request_key(msg):
+    """What names a request across sessions, for the slave's ``have``: its kind and, for a
+    FIND, the top-level package (a reply to ``pkg`` may bring what ``pkg.sub`` brought)."""
+    name = msg.get(NAME) or "*"
+    return "%s %s" % (kind_of(msg), name.split(".")[0] if kind_of(msg) == FIND else name)
 
 
 def normalized_distribution(name):
@@ -331,10 +344,11 @@ def request_problem(msg):
         return "expected a %r or %r message" % REQUEST_KINDS
     if not isinstance(msg.get(ID), integer_types) or isinstance(msg.get(ID), bool):
         return "request id must be an integer"
-    lost = msg.get(LOST)
-    if lost is not None and not (isinstance(lost, list) and all(
-            isinstance(sha, string_types) for sha in lost)):
-        return "%r must be a list of hashes" % LOST
+    for field in (LOST, HAVE):
+        hashes = msg.get(field)
+        if hashes is not None and not (isinstance(hashes, list) and all(
+                isinstance(sha, string_types) for sha in hashes)):
+            return "%r must be a list of hashes" % field
     if kind == DISTRIBUTIONS:
         return distribution_name_problem(msg.get(NAME))
     return module_name_problem(msg.get(NAME))

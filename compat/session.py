@@ -142,9 +142,22 @@ class ImportSession(object):
                 del self._fetching[fullname]
             event.set()
 
+    def _request(self, request, lost):
+        """Send ``request`` (FIND or DISTRIBUTIONS) naming what the cache holds of its last
+        reply (a retry, with ``lost``, names nothing: the master resends); its reply."""
+        key = protocol.request_key(request)
+        if not lost:
+            protocol.add_have(request, self.blobs.recalled(key))
+        reply = self.client.request(request)
+        if protocol.kind_of(reply) == protocol.MODULE:
+            self.blobs.remember(key, [ensure_text(sha) for record in
+                                      reply.get(protocol.MODULES) or ()
+                                      for _, sha, _ in record.get(protocol.FILES) or ()])
+        return reply
+
     def _ask(self, fullname, lost=()):
         try:
-            reply = self.client.request(protocol.find_request(fullname, lost))
+            reply = self._request(protocol.find_request(fullname, lost), lost)
         except BridgeUnavailable as error:
             raise import_error("execnet-bridge cannot import '%s': %s" % (fullname, error),
                                fullname, RemoteImportError)
@@ -210,7 +223,7 @@ class ImportSession(object):
         """Metadata is looked up, never imported: a master that cannot answer means
         "not found" (importlib.metadata's PackageNotFoundError), not an ImportError."""
         try:
-            reply = self.client.request(protocol.distributions_request(name, lost))
+            reply = self._request(protocol.distributions_request(name, lost), lost)
         except BridgeUnavailable:
             return
         records = []

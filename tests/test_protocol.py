@@ -23,9 +23,12 @@ def test_messages_are_plain_data_with_text_keys():
         "files": [["a/b.py", "0" * 64, b"x = 1\n"]], "dirs": [], "children": [],
         "origin": "/m/a/b.py", "compressed": []}], "absent": [], "refusals": []}
     assert protocol.find_request("a.b", ["f" * 64]) == {"kind": "find", "name": "a.b",
-                                                        "lost": ["f" * 64]}
+                                                        "lost": ["f" * 64], "have": []}
+    assert protocol.find_request("a.b", have=["e" * 64])["have"] == ["e" * 64]
     assert protocol.distributions_request() == {"kind": "distributions", "name": None,
-                                                "lost": []}
+                                                "lost": [], "have": []}
+    assert protocol.request_key(protocol.find_request("a.b")) == "find a"
+    assert protocol.request_key(protocol.distributions_request()) == "distributions *"
     assert protocol.distributions_request("Foo.Bar")["name"] == "Foo.Bar"
     assert protocol.metadata_record("six", "six-1.0.dist-info", [], "/m/six-1.0.dist-info",
                                     ["RECORD"]) == {
@@ -89,7 +92,9 @@ def test_invalid_mirror_paths(path):
                                  {"kind": "distributions", "id": 1, "name": 7},
                                  {"kind": "distributions", "name": None},
                                  {"kind": "find", "id": 1, "name": "a", "lost": "f"},
-                                 {"kind": "find", "id": 1, "name": "a", "lost": [1]}])
+                                 {"kind": "find", "id": 1, "name": "a", "lost": [1]},
+                                 {"kind": "find", "id": 1, "name": "a", "have": "f"},
+                                 {"kind": "find", "id": 1, "name": "a", "have": [None]}])
 def test_malformed_requests_are_recognised(msg):
     assert protocol.request_problem(msg)
 
@@ -111,9 +116,9 @@ def test_handshake_and_control_messages_are_frozen():
                     "cache_limit": 1000}}
     assert protocol.option(protocol.config(5), protocol.CACHE_ROOT, "default") == "default"
     channel = object()  # an execnet channel, in a real handshake
-    assert protocol.hello({"abi": "cp311"}, channel, "/c/s-1", ["a" * 64], "why") == {
+    assert protocol.hello({"abi": "cp311"}, channel, "/c/s-1", "why") == {
         "kind": "hello", "protocol": 5, "facts": {"abi": "cp311"}, "channel": channel,
-        "cache_dir": "/c/s-1", "blobs": ["a" * 64], "cache_problem": "why"}
+        "cache_dir": "/c/s-1", "cache_problem": "why"}
     assert protocol.ready() == {"kind": "ready"}
     assert protocol.ping() == {"kind": "ping"}
     record = protocol.module_record("a", protocol.SOURCE, "a.py", [], [], [], "/m/a.py")
