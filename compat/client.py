@@ -162,9 +162,15 @@ class RequestClient(object):
         return waiter.reply
 
     def _receive(self, msg):
-        """Runs on execnet's receiver thread: hand the reply to its waiter."""
+        """Runs on execnet's receiver thread: hand the reply to its waiter.
+
+        The end of the channel (None) only fails the waiters. execnet calls it
+        while it shuts the gateway down after losing the master: sending a
+        close message then would raise on the dead pipe, and that exception
+        would end execnet's receiver thread before it lets the slave exit.
+        """
         if msg is None:
-            self.close("the master closed the request channel")
+            self._fail_pending("the master closed the request channel")
             return
         request_id = msg.get(protocol.ID) if isinstance(msg, dict) else None
         with self._lock:
@@ -173,7 +179,7 @@ class RequestClient(object):
             waiter.reply = msg
             waiter.event.set()
 
-    def close(self, reason):
+    def _fail_pending(self, reason):
         """Fail every pending and later request with ``reason``."""
         with self._lock:
             if not self._closed:
@@ -181,5 +187,11 @@ class RequestClient(object):
             pending, self._pending = list(self._pending.values()), {}
         for waiter in pending:
             waiter.event.set()
-        if not self._channel.isclosed():
+
+    def close(self, reason):
+        """Fail every pending and later request with ``reason``, and close the channel."""
+        self._fail_pending(reason)
+        try:
             self._channel.close()
+        except (IOError, EOFError, ValueError):  # the master is gone already
+            pass
