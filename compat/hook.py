@@ -14,13 +14,15 @@ from .mirror import Mirror
 from .neutral import ensure_text
 from .session import ImportSession
 
-HANDSHAKE_TIMEOUT = 60.0
-
 _current = {}  # the installed hook: {"finder", "session", "mirror"}
 
 
-def _expect(channel, kind):
-    msg = channel.receive(HANDSHAKE_TIMEOUT)
+def _expect(channel, kind, timeout):
+    try:
+        msg = channel.receive(timeout)
+    except channel.TimeoutError:
+        raise RuntimeError("execnet-bridge handshake: no %r from the master within %s s"
+                           % (kind, timeout))
     if protocol.kind_of(msg) != kind:
         raise RuntimeError("execnet-bridge handshake: expected %r, got %r" % (kind, msg))
     return msg
@@ -28,13 +30,16 @@ def _expect(channel, kind):
 
 def serve(channel, importer):
     """Run the slave's side of the handshake and install ``importer``'s hook."""
-    config = _expect(channel, protocol.CONFIG)
+    # CONFIG carries the timeout. The master sends it right behind the sources,
+    # before it waits for anything; if the master goes, execnet ends this wait.
+    config = _expect(channel, protocol.CONFIG, None)
     if config.get(protocol.PROTOCOL) != protocol.PROTOCOL_VERSION:
         raise RuntimeError("execnet-bridge protocol mismatch: master %r, slave %r"
                            % (config.get(protocol.PROTOCOL), protocol.PROTOCOL_VERSION))
     if _current:
         raise RuntimeError("execnet-bridge is already installed in this interpreter")
     options = config.get(protocol.OPTIONS) or {}
+    timeout = options.get("timeout", 30.0)  # install()'s, for every wait of this slave
     cache_root = options.get("cache_root")
     mirror = Mirror.create(ensure_text(cache_root) if cache_root else None)
     blobs = BlobStore(mirror.cache_root)
@@ -42,8 +47,8 @@ def serve(channel, importer):
     channel.send(protocol.message(protocol.HELLO, protocol=protocol.PROTOCOL_VERSION,
                                   facts=tags.facts(), channel=requests,
                                   cache_dir=ensure_text(mirror.root), blobs=blobs.hashes()))
-    _expect(channel, protocol.READY)
-    session = ImportSession(RequestClient(requests, options.get("timeout", 30.0)), mirror,
+    _expect(channel, protocol.READY, timeout)
+    session = ImportSession(RequestClient(requests, timeout), mirror,
                             blobs, options.get("environment"))
     _current.update(finder=importer.install(session), session=session, mirror=mirror)
     # The session folder goes, the blobs stay for the next gateway. Bound to shutil,
