@@ -8,9 +8,9 @@ from bridge._install import SLAVE_MODULES
 
 COMPAT = os.path.dirname(os.path.abspath(bridge.compat.__file__))
 SHIPPED = SLAVE_MODULES + ("bootstrap",)
-STDLIB_USED = {"atexit", "errno", "hashlib", "imp", "_imp", "importlib", "linecache", "os", "pkgutil",
-               "platform", "re", "shutil", "struct", "sys", "sysconfig", "tempfile",
-               "threading", "types"}
+STDLIB_USED = {"atexit", "errno", "gc", "hashlib", "imp", "_imp", "importlib", "linecache",
+               "os", "pkgutil", "platform", "re", "shutil", "struct", "sys", "sysconfig",
+               "tempfile", "threading", "types"}
 COMPILE_ALL = """
 import sys
 for path in sys.argv[1:]:
