@@ -153,7 +153,7 @@ def stop(master, slave):
     if master is not None:
         if master.poll() is None:
             master.kill()
-            master.wait(10)
+            master.wait()
         master.stdout.close()
     kill_if_alive(slave)
 
@@ -163,7 +163,8 @@ def test_the_master_dying_fails_a_pending_import_quickly(slave_python, slave_cwd
     try:
         master = dying_master(tmp_path, slave_python, slave_cwd, "pending", "exit")
         slave = int(master.stdout.readline() or 0)
-        assert master.wait(30) == 0 and slave
+        assert wait_until(lambda: master.poll() is not None, timeout=30)
+        assert master.returncode == 0 and slave
         outcome = str(tmp_path / "outcome.txt")
         assert wait_until(lambda: read_text(outcome), timeout=20)
         text = read_text(outcome)
@@ -184,7 +185,7 @@ def test_a_slave_exits_soon_after_its_master_is_killed(slave_python, slave_cwd, 
         slave = int(master.stdout.readline() or 0)
         assert slave and not process_gone(slave)
         master.kill()
-        master.wait(10)
+        master.wait()
         killed = time.time()
         assert wait_until(lambda: process_gone(slave), timeout=15)
         assert time.time() - killed < 8

@@ -131,7 +131,7 @@ def test_the_slave_waits_for_the_handshake_as_long_as_install_timeout_says(gatew
     with pytest.raises(channel.RemoteError) as raised:
         channel.waitclose(30)
     assert "no 'ready' from the master within 1.0 s" in str(raised.value)
-    assert 1.0 <= time.time() - started < 10
+    assert 0.5 <= time.time() - started < 10  # its 1 s began before HELLO reached us
 
 
 def test_a_protocol_mismatch_through_install_is_a_handshake_error(gateway, monkeypatch,
