@@ -28,11 +28,21 @@ def compat_parent():
 
 
 def read_environment(python):
-    """(search path entries, tags) of interpreter ``python``."""
-    parent = compat_parent()
+    """(search path entries, tags) of interpreter ``python``; a BridgeError that says
+    what went wrong when it cannot be run or does not answer."""
     try:
-        out = subprocess.check_output([python, "-E", "-c", PROBE % parent])
-    except (OSError, subprocess.CalledProcessError) as error:
-        raise BridgeError("cannot read the environment of %s: %s" % (python, error))
-    found = json.loads(out.decode("utf-8"))
-    return found["path"], found["facts"]
+        probe = subprocess.Popen([python, "-E", "-c", PROBE % compat_parent()],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as error:
+        raise BridgeError("cannot run python=%r to read its environment: %s" % (python, error))
+    out, err = probe.communicate()
+    if probe.returncode != 0:
+        last = (err.decode("utf-8", "replace").strip().splitlines() or ["(nothing)"])[-1]
+        raise BridgeError("python=%r exited with status %d while reading its environment; "
+                          "its last words: %s" % (python, probe.returncode, last))
+    try:
+        found = json.loads(out.decode("utf-8"))
+        return found["path"], found["facts"]
+    except (ValueError, KeyError, TypeError):
+        raise BridgeError("python=%r did not report its environment; it printed %r"
+                          % (python, out[:200]))

@@ -4,53 +4,81 @@ Replies arrive on execnet's receiver thread and are matched to the waiting
 request by ``id``, so any number of importing threads can wait at once.
 
 CPython (3.x as well as 2.7) holds the global import lock while a meta path
-finder runs. Waiting for the network with it held would stall every other
-import in the process, and deadlock if anything on the reply's way needed an
-import; so the lock is released, as many times as this thread holds it, for
-the duration of the wait and re-acquired afterwards.
+finder runs, so a wait for the master inside ``find_spec`` holds it too.
 
-Python 3.3+ also guard each module being imported with a lock of its own, so
-no thread ever sees another's half-executed module. Python 2.7 has only the
-global lock: there it is released only by an import statement that is not
-nested in a module's execution (held once). Held more often, a module is
-half-executed and releasing would show it to other threads; 2.7 itself lets
-no other thread import meanwhile, and neither do we. Nothing on the reply's
-way (execnet's receiver thread, ``_receive``) imports, so holding it is safe.
+Python 3 (and PyPy 3) keep it held for the wait. They also guard each module
+with a lock of its own, and take a module's lock *before* importing its
+parent: released, the global lock would let thread C take ``pkg.core``'s lock
+and wait for ``pkg``'s while thread A, holding ``pkg``'s, waits for the
+master; ``pkg/__init__`` then needs ``pkg.core`` and CPython raises
+``_DeadlockError``. A module lock can only be taken under the global lock, so
+while it is held no thread starts a new import and the window is CPython's
+own microseconds again (importer3's finder runs the local finders itself, so
+the hold begins with the local search, not after it). The cost: another thread's first import of any
+module waits for the reply. Waits outside ``find_spec`` (metadata, the
+``runpy`` helper) hold no import lock and stall nothing.
+
+Python 2.7 has only the global lock: there it is released for the wait by an
+import statement that is not nested in a module's execution (held once).
+Held more often, a module is half-executed and releasing would show it to
+other threads; 2.7 itself lets no other thread import meanwhile, and neither
+do we.
+
+Nothing on the reply's way (execnet's receiver thread, ``_receive``) imports,
+so a reply arrives whoever holds the lock, with one exception: the weakref
+callback of a collected module lock takes the global lock, and a garbage
+collection can run it on any thread, the receiver too (on PyPy, every free is
+a collection). So the collector pauses while a wait holds the import lock.
 """
+import gc
 import threading
 
 from . import protocol
 from .neutral import PY2, ensure_text, text_type
 
-try:
-    import _imp as _import_lock
-except ImportError:  # Python 2.7
+if PY2:  # pragma: no cover - exercised on 2.7 slaves
     import imp as _import_lock
+else:
+    import _imp as _import_lock
 
 
-PER_MODULE_LOCKS = not PY2
+class CollectorPause(object):
+    """Keeps the garbage collector off while any thread's wait holds the import lock,
+    and restores the state the first of them found."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._was_enabled = False
+
+    def __enter__(self):
+        with self._lock:
+            if self._holders == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._holders += 1
+
+    def __exit__(self, *exc_info):
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0 and self._was_enabled:
+                gc.enable()
 
 
-def _release_all():
-    count = 0
-    while True:
-        try:
-            _import_lock.release_lock()
-        except RuntimeError:  # not held (any more) by this thread
-            return count
-        count += 1
+_collector_pause = CollectorPause()
 
 
 def release_import_lock():
-    """Release the import lock where that is safe.
+    """Release 2.7's import lock for a wait where that is safe.
 
-    Returns how often to re-acquire it, or None where it was kept. On 2.7 it
-    is released once: if it is still held after that, this thread holds it
-    again at a deeper level (or another thread just took it), so it is taken
-    back at once. It is never free while this thread's module is half-made.
+    Returns how often to re-acquire it, or None where it was kept. It is
+    released once: if it is still held after that, this thread holds it again
+    at a deeper level (or another thread just took it), so it is taken back
+    at once. It is never free while this thread's module is half-made. On 3.x
+    it is kept (module docstring) and nothing is to be re-acquired.
     """
-    if PER_MODULE_LOCKS:
-        return _release_all()
+    if not PY2:
+        return 0
     try:
         _import_lock.release_lock()
     except RuntimeError:  # not inside an import (pkgutil.get_data, say)
@@ -66,14 +94,24 @@ def acquire_import_lock(count):
         _import_lock.acquire_lock()
 
 
-class ImportLockReleased(object):
-    """``with ImportLockReleased() as released:``, released is False where it was kept."""
+class ImportLockDuringWait(object):
+    """``with ImportLockDuringWait() as others_can_finish:`` around a wait.
+
+    ``others_can_finish`` is False where this thread keeps a lock that another
+    importing thread may need to finish (2.7, nested): waiting for that thread
+    could then only end in a timeout.
+    """
 
     def __enter__(self):
         self.count = release_import_lock()
+        self.paused = self.count is None or (self.count == 0 and _import_lock.lock_held())
+        if self.paused:
+            _collector_pause.__enter__()
         return self.count is not None
 
     def __exit__(self, *exc_info):
+        if self.paused:
+            _collector_pause.__exit__()
         acquire_import_lock(self.count)
 
 
@@ -111,7 +149,7 @@ class RequestClient(object):
         msg[text_type(protocol.ID)] = request_id
         try:
             self._channel.send(msg)
-            with ImportLockReleased():
+            with ImportLockDuringWait():
                 answered = waiter.event.wait(self.timeout)
         except (IOError, EOFError, ValueError) as error:
             raise BridgeUnavailable("cannot send to the master: %s" % (error,))
@@ -125,9 +163,15 @@ class RequestClient(object):
         return waiter.reply
 
     def _receive(self, msg):
-        """Runs on execnet's receiver thread: hand the reply to its waiter."""
+        """Runs on execnet's receiver thread: hand the reply to its waiter.
+
+        The end of the channel (None) only fails the waiters. execnet calls it
+        while it shuts the gateway down after losing the master: sending a
+        close message then would raise on the dead pipe, and that exception
+        would end execnet's receiver thread before it lets the slave exit.
+        """
         if msg is None:
-            self.close("the master closed the request channel")
+            self._fail_pending("the master closed the request channel")
             return
         request_id = msg.get(protocol.ID) if isinstance(msg, dict) else None
         with self._lock:
@@ -136,7 +180,7 @@ class RequestClient(object):
             waiter.reply = msg
             waiter.event.set()
 
-    def close(self, reason):
+    def _fail_pending(self, reason):
         """Fail every pending and later request with ``reason``."""
         with self._lock:
             if not self._closed:
@@ -144,5 +188,11 @@ class RequestClient(object):
             pending, self._pending = list(self._pending.values()), {}
         for waiter in pending:
             waiter.event.set()
-        if not self._channel.isclosed():
+
+    def close(self, reason):
+        """Fail every pending and later request with ``reason``, and close the channel."""
+        self._fail_pending(reason)
+        try:
             self._channel.close()
+        except (IOError, EOFError, ValueError):  # the master is gone already
+            pass

@@ -19,8 +19,13 @@ from .neutral import ensure_text
 from .session import ImportSession
 
 
+
 def _expect(channel, kind, timeout):
-    msg = channel.receive(timeout)
+    try:
+        msg = channel.receive(timeout)
+    except channel.TimeoutError:
+        raise RuntimeError("execnet-bridge handshake: no %r from the master within %s s"
+                           % (kind, timeout))
     if protocol.kind_of(msg) != kind:
         raise RuntimeError("execnet-bridge handshake: expected %r, got %r" % (kind, msg))
     return msg
@@ -29,7 +34,11 @@ def _expect(channel, kind, timeout):
 def _answer_pings(channel, timeout):
     """Echo the master's PINGs (it times the link with them) until READY."""
     while True:
-        msg = channel.receive(timeout)
+        try:
+            msg = channel.receive(timeout)
+        except channel.TimeoutError:
+            raise RuntimeError("execnet-bridge handshake: no %r from the master within %s s"
+                               % (protocol.READY, timeout))
         kind = protocol.kind_of(msg)
         if kind == protocol.READY:
             return
@@ -49,7 +58,9 @@ def installed_finder():
 
 def handshake(channel, importer):
     """The slave's side of the handshake; installs ``importer``'s hook."""
-    config = _expect(channel, protocol.CONFIG, None)  # sent right after the sources
+    # CONFIG carries the timeout. The master sends it right behind the sources,
+    # before it waits for anything; if the master goes, execnet ends this wait.
+    config = _expect(channel, protocol.CONFIG, None)
     if config.get(protocol.PROTOCOL) != protocol.PROTOCOL_VERSION:
         raise RuntimeError("execnet-bridge protocol mismatch: master %r, slave %r"
                            % (config.get(protocol.PROTOCOL), protocol.PROTOCOL_VERSION))

@@ -1,13 +1,20 @@
 """The PEP 451 hook for Python 3.4+ slaves.
 
-The finder is appended to ``sys.meta_path``, so it is asked only after every
-local finder failed: local modules win. Once the master's files are in the
-mirror, the spec is built by a ``FileFinder`` over the mirror folder, so the
-module is executed, read and traced by CPython's own file loaders
-(``exec_module``, ``get_source``, ``get_resource_reader``) exactly as if it
-were installed.
+The finder goes first on ``sys.meta_path`` and asks the finders after it
+itself, before it asks the master: local modules win. Asking them inside its
+own ``find_spec`` keeps the global import lock held from the local search to
+the master's reply in one piece. Appended, it would be taken again after the
+local finders, and a thread queued on it meanwhile (the local finders wait
+for the disk) could take a submodule's lock while this thread holds the
+package's: the ``_DeadlockError`` of compat/client.py.
+
+Once the master's files are in the mirror, the spec is built by a
+``FileFinder`` over the mirror folder, so the module is executed, read and
+traced by CPython's own file loaders (``exec_module``, ``get_source``,
+``get_resource_reader``) exactly as if it were installed.
 """
 import sys
+from importlib.util import spec_from_loader
 from importlib.machinery import (BYTECODE_SUFFIXES, EXTENSION_SUFFIXES, SOURCE_SUFFIXES,
                                  ExtensionFileLoader, FileFinder, SourceFileLoader,
                                  SourcelessFileLoader)
@@ -43,6 +50,9 @@ def loader_details(environment):
             (SourcelessFileLoader, BYTECODE_SUFFIXES))
 
 
+LEGACY_FINDERS = sys.version_info < (3, 12)  # PEP 302 find_module: ignored from 3.12
+
+
 class BridgeFinder(object):
     """PEP 451 meta path finder that asks the master for what is missing here."""
 
@@ -53,8 +63,11 @@ class BridgeFinder(object):
     def find_spec(self, fullname, path=None, target=None):
         """PEP 451: the spec of a module the master served, built by a FileFinder over the
         mirror, or None (the master has none, or it is not ours to ask)."""
-        if not self.session.should_ask(fullname):
+        if not self.session.should_ask(fullname, path):
             return None
+        local = self._find_locally(fullname, path, target)
+        if local is not None:
+            return local
         served = self.session.fetch(fullname)
         if served is None:
             return None
@@ -63,6 +76,22 @@ class BridgeFinder(object):
             raise import_error("execnet-bridge wrote '%s' to %s but cannot find it there"
                                % (fullname, served.filename), fullname, RemoteImportError)
         return spec
+
+    def _find_locally(self, fullname, path, target):
+        """What the finders after this one find, asked as CPython would ask them."""
+        finders = sys.meta_path
+        later = finders[finders.index(self) + 1:] if self in finders else ()
+        for finder in later:
+            if hasattr(finder, "find_spec"):
+                spec = finder.find_spec(fullname, path, target)
+            elif hasattr(finder, "find_module") and LEGACY_FINDERS:
+                loader = finder.find_module(fullname, path)
+                spec = spec_from_loader(fullname, loader) if loader is not None else None
+            else:
+                continue
+            if spec is not None:
+                return spec
+        return None
 
     def find_distributions(self, context=None):
         """importlib.metadata's question (its DistributionFinder protocol, which extends
@@ -75,7 +104,7 @@ class BridgeFinder(object):
 
 
 def install(session):
-    """Append the finder: asked after every local finder failed (local modules win)."""
+    """Put the finder first: it asks the local finders itself (local modules win)."""
     finder = BridgeFinder(session)
-    sys.meta_path.append(finder)
+    sys.meta_path.insert(0, finder)
     return finder

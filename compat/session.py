@@ -8,7 +8,7 @@ import threading
 import zlib
 
 from . import protocol
-from .client import BridgeUnavailable, ImportLockReleased
+from .client import BridgeUnavailable, ImportLockDuringWait
 from .neutral import ModuleNotFoundError, dotted, ensure_text, import_error
 
 
@@ -89,23 +89,25 @@ class ImportSession(object):
         self._lock = threading.Lock()
         self._fetching = {}
 
-    def is_served_package(self, name):
+    def is_served_package(self, name, path=None):
         """Did a bridge serve package ``name`` (so its children are ours to ask)?
 
-        An earlier install's packages count: after a reinstall, ``import pkg``
-        is the old module, and ``pkg.child`` must still be served.
+        ``path`` is its ``__path__`` as the import system passed it: another
+        thread's failed import may have taken the package out of ``sys.modules``
+        meanwhile. An earlier install's packages count: after a reinstall,
+        ``import pkg`` is the old module, and ``pkg.child`` must still be served.
         """
-        module = sys.modules.get(name)
-        path = getattr(module, "__path__", None) or ()
-        return any(self.mirror.in_cache(entry) for entry in path)
+        if path is None:
+            path = getattr(sys.modules.get(name), "__path__", None)
+        return any(self.mirror.in_cache(entry) for entry in path or ())
 
-    def should_ask(self, fullname):
+    def should_ask(self, fullname, path=None):
         """Top-level names, and children of packages this bridge served that the
         package's listing has (2.7's implicit-relative guesses cost nothing)."""
         parent, _, last = fullname.rpartition(".")
         if not parent:
             return not never_served(fullname)
-        if not self.is_served_package(parent):
+        if not self.is_served_package(parent, path):
             return False
         children = self.children.get(parent)
         return children is None or last in children
@@ -113,10 +115,10 @@ class ImportSession(object):
     def fetch(self, fullname):
         """Return the ServedModule for ``fullname``, or None if the master has none.
 
-        Concurrent imports of one name share a single request, except where this
-        thread may not release the import lock (2.7, nested in a module's
-        execution): waiting there would keep the asking thread from finishing,
-        so it asks for itself.
+        Concurrent requests for one name share a single round trip, except where
+        this thread keeps a lock the asking thread may need (2.7, nested in a
+        module's execution): waiting there would keep the asking thread from
+        finishing, so it asks for itself.
         """
         while True:
             with self._lock:
@@ -130,10 +132,10 @@ class ImportSession(object):
                 if event is None:
                     event = self._fetching[fullname] = threading.Event()
                     break
-            with ImportLockReleased() as released:
-                if released:  # another thread asks; wait for it, then look again
+            with ImportLockDuringWait() as others_can_finish:
+                if others_can_finish:  # another thread asks; wait for it, then look again
                     event.wait(self.client.timeout)
-            if not released:
+            if not others_can_finish:
                 return self._ask(fullname)
         try:
             return self._ask(fullname)

@@ -67,32 +67,65 @@ def test_a_slave_killed_mid_transfer_disturbs_neither_master_nor_others(
         group.terminate(timeout=10)
 
 
-MASTER_THAT_DIES = r'''
-import os, sys, time, execnet, bridge
-gw = execnet.makegateway(sys.argv[1])
-bridge.install(gw, path=[sys.argv[2]], timeout=60)
-blocker = gw.remote_exec("""
+# The slave's side of a pending import: a thread imports shop, whose reply the
+# master's stalled receiver thread never sends.
+PENDING_IMPORT = """
 import threading
 def importer():
     try:
         import shop
         outcome = "imported"
     except ImportError as error:
-        outcome = "ImportError: %%s" %% error
-    with open(%r, "w") as stream:
+        outcome = "ImportError: %s" % error
+    with open(outcome_file, "w") as stream:
         stream.write(outcome)
+outcome_file = channel.receive()
 channel.receive()  # "go": the master's stalling callback is in place
 channel.send("stall the master")
 thread = threading.Thread(target=importer)
 thread.start()
-channel.send("importing")
 thread.join()
-""" % sys.argv[3])
-blocker.setcallback(lambda message: time.sleep(60))  # shop's reply never leaves
-blocker.send("go")  # only now: a message queued before setcallback would stall *this* thread
-time.sleep(1.5)
-os._exit(0)  # the master dies while the slave waits
-'''
+"""
+
+# argv: slave spec, served folder, "idle" or "pending", outcome file. Prints the
+# slave's pid once the slave is in that state, then dies without a goodbye:
+# os._exit ("exit") or waits to be killed ("wait").
+MASTER_THAT_DIES = r"""
+import os, sys, time, execnet, bridge
+from test_faults import PENDING_IMPORT
+spec, served, state, outcome, death = sys.argv[1:6]
+gw = execnet.makegateway(spec)
+bridge.install(gw, path=[served], timeout=60)
+pid = gw.remote_exec("import os; channel.send(os.getpid())").receive(60)
+if state == "pending":
+    blocker = gw.remote_exec(PENDING_IMPORT)
+    blocker.send(outcome)
+    blocker.setcallback(lambda message: time.sleep(600))  # shop's reply never leaves
+    blocker.send("go")  # only now: a message queued before setcallback would stall us
+    time.sleep(1.5)  # the import is waiting
+sys.stdout.write("%d\n" % pid)
+sys.stdout.flush()
+if death == "exit":
+    os._exit(0)
+time.sleep(600)
+"""
+
+
+def process_gone(pid):
+    """Has ``pid`` exited? An orphan's zombie counts as gone (its parent may not reap)."""
+    try:
+        with open("/proc/%d/stat" % pid) as stream:
+            return stream.read().rpartition(")")[2].split()[0] in ("Z", "X")
+    except IOError:
+        return True
+
+
+def kill_if_alive(pid):
+    if pid and not process_gone(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def read_text(path):
@@ -102,18 +135,62 @@ def read_text(path):
         return stream.read()
 
 
-def test_the_master_dying_fails_a_pending_import_quickly(slave_python, slave_cwd, tmp_path):
+def dying_master(tmp_path, slave_python, slave_cwd, state, death):
+    """Start the master of MASTER_THAT_DIES; it prints its slave's pid."""
     script, outcome = str(tmp_path / "master.py"), str(tmp_path / "outcome.txt")
     with open(script, "w") as stream:
         stream.write(MASTER_THAT_DIES)
-    started = time.time()
-    subprocess.check_call([sys.executable, script, slave_spec(slave_python, slave_cwd),
-                           shop_tree(tmp_path), outcome])
-    assert wait_until(lambda: read_text(outcome), timeout=20)
-    text = read_text(outcome)
-    assert text.startswith("ImportError: execnet-bridge cannot import 'shop'"), text
-    assert "closed" in text
-    assert time.time() - started < 20  # the slave's timeout is 60 s: this was not it
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(os.path.abspath(__file__))] + sys.path))
+    master = subprocess.Popen([sys.executable, script, slave_spec(slave_python, slave_cwd),
+                               shop_tree(tmp_path), state, outcome, death],
+                              stdout=subprocess.PIPE, env=environment)
+    return master
+
+
+def stop(master, slave):
+    """Leave nothing running, whatever the test found."""
+    if master is not None:
+        if master.poll() is None:
+            master.kill()
+            master.wait()
+        master.stdout.close()
+    kill_if_alive(slave)
+
+
+def test_the_master_dying_fails_a_pending_import_quickly(slave_python, slave_cwd, tmp_path):
+    started, master, slave = time.time(), None, None
+    try:
+        master = dying_master(tmp_path, slave_python, slave_cwd, "pending", "exit")
+        slave = int(master.stdout.readline() or 0)
+        assert wait_until(lambda: master.poll() is not None, timeout=30)
+        assert master.returncode == 0 and slave
+        outcome = str(tmp_path / "outcome.txt")
+        assert wait_until(lambda: read_text(outcome), timeout=20)
+        text = read_text(outcome)
+        assert text.startswith("ImportError: execnet-bridge cannot import 'shop'"), text
+        assert "closed" in text
+        assert time.time() - started < 20  # the slave's timeout is 60 s: this was not it
+        assert wait_until(lambda: process_gone(slave), timeout=10)
+    finally:
+        stop(master, slave)
+
+
+@pytest.mark.parametrize("state", ["idle", "pending"])
+def test_a_slave_exits_soon_after_its_master_is_killed(slave_python, slave_cwd, tmp_path, state):
+    """As a plain execnet slave does: nothing of the bridge keeps it alive."""
+    master, slave = None, None
+    try:
+        master = dying_master(tmp_path, slave_python, slave_cwd, state, "wait")
+        slave = int(master.stdout.readline() or 0)
+        assert slave and not process_gone(slave)
+        master.kill()
+        master.wait()
+        killed = time.time()
+        assert wait_until(lambda: process_gone(slave), timeout=15)
+        assert time.time() - killed < 8
+    finally:
+        stop(master, slave)
 
 
 def test_garbage_on_the_request_channel_gets_error_replies_and_serving_goes_on(

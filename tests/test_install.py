@@ -1,6 +1,9 @@
 """install(), its handle, uninstall(), groups: the hook's life cycle."""
 import os
+import re
 import signal
+import sys
+import time
 
 import execnet
 import pytest
@@ -116,3 +119,77 @@ def test_stats_read_and_print_and_progress_is_reported(gateway, tmp_path, cache_
     text = str(handle.stats)
     assert text.startswith("2 requests, 2 modules + 2 prefetched") and "MB sent" in text
     assert handle.stats.as_dict()["requests"] == 2
+
+
+def test_the_slave_waits_for_the_handshake_as_long_as_install_timeout_says(gateway):
+    """The master goes silent after HELLO; the slave gives up after the configured 1 s."""
+    from bridge._install import _open_channel, _slave_source, slave_sources
+    from bridge.compat import protocol
+    channel = _open_channel(gateway, _slave_source("bootstrap"))
+    channel.send(slave_sources())
+    channel.send(protocol.message(protocol.CONFIG, protocol=protocol.PROTOCOL_VERSION,
+                                  options={u"timeout": 1.0}))
+    assert protocol.kind_of(channel.receive(30)) == protocol.HELLO
+    started = time.time()
+    with pytest.raises(channel.RemoteError) as raised:
+        channel.waitclose(30)
+    assert "no 'ready' from the master within 1.0 s" in str(raised.value)
+    assert 0.5 <= time.time() - started < 10  # its 1 s began before HELLO reached us
+
+
+def test_a_protocol_mismatch_through_install_is_a_handshake_error(gateway, monkeypatch,
+                                                                  tmp_path, cache_root):
+    """The slave runs sources of another protocol version than the master's."""
+    from bridge import _install
+    from bridge.compat import protocol
+    own = _install._slave_source
+
+    def other_protocol(name):
+        source = own(name)
+        if name == "protocol":
+            source = re.sub(r"(?m)^PROTOCOL_VERSION = \d+", "PROTOCOL_VERSION = 999", source)
+        return source
+
+    monkeypatch.setattr(_install, "_slave_source", other_protocol)
+    with pytest.raises(bridge.HandshakeError) as raised:
+        bridge.install(gateway, path=[shop_tree(tmp_path)], cache_root=cache_root)
+    assert "protocol mismatch: master %d, slave 999" % protocol.PROTOCOL_VERSION \
+        in str(raised.value)
+    assert gateway.id in str(raised.value)
+
+
+def test_a_python_that_cannot_be_run_is_a_bridge_error(gateway, tmp_path):
+    missing = str(tmp_path / "no-such-python")
+    with pytest.raises(bridge.BridgeError) as raised:
+        bridge.install(gateway, python=missing)
+    assert "cannot run python=%r" % missing in str(raised.value)
+    assert "No such file" in str(raised.value)
+
+
+def test_a_python_that_fails_or_talks_nonsense_is_a_bridge_error(gateway, tmp_path):
+    failing, chatty = str(tmp_path / "failing-python"), str(tmp_path / "chatty-python")
+    for path, body in ((failing, "echo 'Fatal: no stdlib' >&2\nexit 3\n"),
+                       (chatty, "echo 'Python 4.0, hello'\n")):
+        with open(path, "w") as stream:
+            stream.write("#!/bin/sh\n" + body)
+        os.chmod(path, 0o755)
+    with pytest.raises(bridge.BridgeError) as raised:
+        bridge.install(gateway, python=failing)
+    assert "exited with status 3" in str(raised.value)
+    assert "Fatal: no stdlib" in str(raised.value)
+    with pytest.raises(bridge.BridgeError) as raised:
+        bridge.install(gateway, python=chatty)
+    assert "did not report its environment" in str(raised.value)
+    assert "Python 4.0, hello" in str(raised.value)
+
+
+@pytest.mark.parametrize("choices", [("path", "python"), ("path", "wheelhouse"),
+                                     ("python", "wheelhouse")])
+def test_two_sources_of_modules_at_once_are_a_bridge_error(gateway, tmp_path, choices):
+    given = dict((choice, {"path": [str(tmp_path)], "python": sys.executable,
+                           "wheelhouse": str(tmp_path)}[choice]) for choice in choices)
+    with pytest.raises(bridge.BridgeError) as raised:
+        bridge.install(gateway, **given)
+    assert "one of path=, python= and wheelhouse=" in str(raised.value)
+    assert not isinstance(raised.value, bridge.HandshakeError)
+    assert remote_value(gateway, SNAPSHOT)[1] == []  # nothing was sent to the slave

@@ -14,7 +14,7 @@ COMPAT = os.path.dirname(os.path.abspath(bridge.compat.__file__))
 SHIPPED = SLAVE_MODULES + ("bootstrap",)
 PROBED = ("paths", "tags")  # bridge._environment runs these in the interpreter it reads
 STANDALONE = SHIPPED + ("paths",)
-STDLIB_USED = {"atexit", "contextlib", "errno", "fcntl", "hashlib", "imp", "_imp", "importlib",
+STDLIB_USED = {"atexit", "contextlib", "errno", "fcntl", "gc", "hashlib", "imp", "_imp", "importlib",
                "json", "linecache", "logging", "os", "pkgutil", "platform", "re", "runpy",
                "shutil", "stat", "struct", "sys", "sysconfig", "tempfile", "threading", "time",
                "traceback", "types", "zlib"}
