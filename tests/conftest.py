@@ -10,6 +10,7 @@ their path, started in an empty folder.
 import errno
 import glob
 import os
+import platform
 import subprocess
 import sys
 import textwrap
@@ -21,8 +22,23 @@ import pytest
 
 # 3.14, 3.14t (free-threaded) and 3.15 are listed so that CI machines which have them run
 # them; where they are missing (this project's own machine), they are skipped with the reason.
-MATRIX = ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.14t",
-          "3.15", "pypy3"]
+ALL_SLAVES = ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14",
+              "3.14t", "3.15", "pypy3"]
+
+
+def chosen_slaves(labels=ALL_SLAVES):
+    """The slave matrix: all of it, or the labels $BRIDGE_TEST_SLAVES names (comma-separated;
+    "own" is the master's own version). tox.ini runs every slave under the main master and
+    a few under each other master: the full master x slave product took an hour here."""
+    wanted = os.environ.get("BRIDGE_TEST_SLAVES")
+    if not wanted:
+        return list(labels)
+    own = "pypy3" if platform.python_implementation() == "PyPy" else "%d.%d" % sys.version_info[:2]
+    names = set(own if name.strip() == "own" else name.strip() for name in wanted.split(","))
+    return [label for label in labels if label in names]
+
+
+MATRIX = chosen_slaves()
 FREE_THREADED = "t"  # a label's suffix for a free-threaded build: 3.14t
 EXECNET_VERSION = tuple(int(part) for part in execnet.__version__.split(".")[:2])
 # The oldest slave each execnet can start: its bootstrap is sent as source.
@@ -102,6 +118,9 @@ def slave_spec(executable, chdir):
 
 def pytest_report_header(config):
     lines = ["execnet %s, master Python %s" % (execnet.__version__, sys.version.split()[0])]
+    if MATRIX != ALL_SLAVES:
+        lines.append("slaves limited by BRIDGE_TEST_SLAVES=%s to %s" % (
+            os.environ.get("BRIDGE_TEST_SLAVES"), ", ".join(MATRIX)))
     for label in MATRIX:
         path, reason = find_python(label)
         lines.append("slave %-6s %s" % (label, path or "SKIPPED: " + reason))
