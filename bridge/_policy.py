@@ -36,7 +36,7 @@ class Policy(object):
         """Why ``name`` may not be served, or None."""
         for rule in self.deny:
             if _matches(rule, name):
-                return "denied by the master's rule %r" % _show(rule)
+                return "denied by the master's rule '%s'" % _show(rule)
         if self.allow is not None and not any(_matches(rule, name) for rule in self.allow):
             return "not in the master's allow list"
         return None

@@ -94,7 +94,8 @@ class Stats(object):
 
 
 class Refused(Exception):
-    """A module exists but may not be served to this slave; the message says why."""
+    """A module exists but may not be served to this slave; the message says why.
+    Names are quoted as '%s', not %r: a 2.7 master's names are unicode (u'...')."""
 
 
 class TooLarge(Refused):
@@ -175,7 +176,7 @@ class Responder(object):
             return self._refuse(protocol.REFUSED, msg, refused)
         located = self.search_path.locate(name)
         if located is None:
-            return self._refuse(protocol.MISSING, msg, "no module named %r on the master's "
+            return self._refuse(protocol.MISSING, msg, "no module named '%s' on the master's "
                                 "search path" % name)
         try:
             record, size, companions = self._record(name, located, self.max_reply_bytes)
@@ -202,7 +203,7 @@ class Responder(object):
         name = None if name is None else ensure_text(name)
         found = self.search_path.distributions(name)
         if name is not None and not found:
-            return self._refuse(protocol.MISSING, msg, "no distribution named %r on the "
+            return self._refuse(protocol.MISSING, msg, "no distribution named '%s' on the "
                                 "master's search path" % name)
         records, total, cached = [], 0, 0
         for root, folder, normalized in found:
@@ -231,11 +232,11 @@ class Responder(object):
         """(record, bytes sent, names of modules that must go with it) of one module;
         Refused if it may not go to this slave."""
         if located.type == protocol.NAMESPACE and self.slave_version() < (3, 3):
-            raise Refused("%r is a namespace package (PEP 420), which Python %d.%d cannot "
+            raise Refused("'%s' is a namespace package (PEP 420), which Python %d.%d cannot "
                           "import" % ((name,) + self.slave_version()[:2]))
         problem = python_problem(self.search_path.distribution_of(located), self.facts)
         if problem:
-            raise Refused("%r is not served to this slave: %s" % (name, problem))
+            raise Refused("'%s' is not served to this slave: %s" % (name, problem))
         module_type, path, extra, companions = located.type, located.path, [], []
         if located.type == protocol.EXTENSION:
             module_type, path, extra = self._extension(name, located)
@@ -251,7 +252,7 @@ class Responder(object):
             sent, kept = self._add_bytecode(root, path, files)
             size, cached = size + sent, cached + kept
         if budget is not None and size > budget:
-            raise TooLarge("%r is too large to send: %d bytes, the master's limit is %d"
+            raise TooLarge("'%s' is too large to send: %d bytes, the master's limit is %d"
                            % (name, size, budget))
         self.known.update(sha for _, sha, _ in files)
         self.stats.add(files=len(files), bytes_sent=size, bytes_cached=cached)
@@ -314,7 +315,7 @@ class Responder(object):
             return protocol.EXTENSION, path, found
         if located.source:  # mypyc wheels and accelerators keep the .py beside the binary
             return protocol.SOURCE, located.source, []
-        raise Refused("no compiled module %r for this slave, %s: %s"
+        raise Refused("no compiled module '%s' for this slave, %s: %s"
                       % (name, slave_tag(self.facts), "; ".join(found)))
 
     def _binary_for_slave(self, name, located):
