@@ -9,6 +9,8 @@ Python cannot parse (2.7-only syntax on a 3.x master) gets no prefetch.
 """
 import ast
 
+import six
+
 
 def _package_of(name, is_package):
     return name if is_package else name.rpartition(".")[0]
@@ -70,9 +72,11 @@ IMPORT_FUNCTIONS = ("__import__", "import_module")
 
 
 def _string(node):
-    """The text of a string literal node, or None (``ast.Str`` before 3.8)."""
-    value = getattr(node, "value", getattr(node, "s", None))
-    return value if isinstance(value, str) else None
+    """The text of a string literal node, or None. By the node's class name: ``ast.Str``
+    (before 3.8) and its ``.s`` warn when touched on 3.12+, where literals are Constant."""
+    kind = type(node).__name__
+    value = node.value if kind == "Constant" else node.s if kind == "Str" else None
+    return value if isinstance(value, six.string_types) else None
 
 
 def _imported_by_call(node):
