@@ -7,8 +7,11 @@ import ast
 import os
 import subprocess
 
+import pytest
+
 import bridge.compat
 from bridge._install import SLAVE_MODULES
+from conftest import MATRIX, NEWEST, chosen_slaves, find_python
 
 COMPAT = os.path.dirname(os.path.abspath(bridge.compat.__file__))
 SHIPPED = SLAVE_MODULES + ("bootstrap",)
@@ -74,3 +77,11 @@ def test_every_source_file_is_ascii_for_python_2():
             if name.endswith(".py"):
                 with open(os.path.join(folder, name), "rb") as stream:
                     stream.read().decode("ascii")
+
+
+@pytest.mark.parametrize("label", NEWEST)
+def test_the_newest_pythons_join_the_slave_matrix_where_they_are_found(label):
+    path, reason = find_python(label)
+    if path is None:
+        pytest.skip("%s: not run by this project yet (docs/limits.md)" % reason)
+    assert label in MATRIX or label not in chosen_slaves()
