@@ -25,6 +25,11 @@ class BoundedCache(object):
     def __len__(self):
         return len(self._entries)
 
+    def peek(self, key):
+        """The value kept for ``key``, or None; nothing is computed or stored."""
+        with self._lock:
+            return self._entries.get(key)
+
     def get(self, key, compute, valid=None):
         """The value for ``key``, from ``compute()`` (run outside the lock) the first time,
         and again whenever ``valid(value)`` says the kept one is out of date."""
@@ -60,7 +65,8 @@ class Followers(object):
                 names.append(name)
 
     def of(self, lead):
-        names = self._names.get(lead, list)
+        """The followers of ``lead`` (none: nothing is stored for a lead never followed)."""
+        names = self._names.peek(lead) or ()
         with self._lock:
             return list(names)
 
