@@ -74,7 +74,8 @@ class Followers(object):
 class MasterCaches(object):
     """The master's shared work: prefetch plans (checked with one stat per folder and
     file they read), sha256 by file version, imported names by file version and module
-    name, master-compiled .pyc by source hash, compressed bodies by hash."""
+    name, master-compiled .pyc by source hash, compressed bodies by hash, and the hashes
+    of the trees replies made (a slave that holds a tree holds its blobs)."""
 
     def __init__(self, files=200000, bodies=50000, plans=5000, roots=1000):
         self._roots = BoundedCache(roots)
@@ -84,6 +85,7 @@ class MasterCaches(object):
         self.imports = BoundedCache(files)
         self.bytecode = BoundedCache(bodies)
         self.compressed = BoundedCache(bodies)
+        self.trees = BoundedCache(plans)  # a reply's tree id -> the hashes of its files
 
     def root(self, entry):
         """The root of search path ``entry``, shared by every install that serves it, so

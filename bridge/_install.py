@@ -27,8 +27,8 @@ from .errors import BridgeError, EnvironmentMismatchWarning, HandshakeError
 log = logging.getLogger("bridge")
 
 # The slave modules, in dependency order: compat names, protocol, the rest, the hook.
-SLAVE_MODULES = ("neutral", "protocol", "tags", "cacheroot", "blobs", "mirror", "client",
-                 "session", "metadata", "working_set", "importer2", "importer3", "run", "hook")
+SLAVE_MODULES = ("neutral", "protocol", "tags", "cacheroot", "blobs", "trees", "mirror",
+                 "client", "session", "metadata", "working_set", "importer2", "importer3", "run", "hook")
 
 MASTER_CACHES = MasterCaches()  # this master's work per file version, shared by every slave
 

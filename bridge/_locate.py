@@ -53,6 +53,14 @@ class Root(object):
     def watch(self, value):
         self._thread.watch = value
 
+    SETTLED = 2.0  # seconds: file times are coarse (a tick), a change within one unseen
+
+    def settled(self, stamp):
+        """Is the version ``stamp`` (``stamp()``) old enough that work keyed by it may be
+        kept? A file rewritten within one tick of the clock keeps its mtime, and if it
+        kept its size too, only its bytes tell; so a recent file is read every time."""
+        return time.time() - stamp[self.STAMP_MTIME] > self.SETTLED
+
 
 class DirectoryRoot(Root):
     """A folder on the search path.
@@ -65,7 +73,7 @@ class DirectoryRoot(Root):
     change within one tick would go unseen.
     """
 
-    SETTLED = 2.0
+    STAMP_MTIME = 1  # stamp(): (local path, mtime, size)
 
     def __init__(self, path):
         self.path = os.path.abspath(path)
@@ -261,6 +269,8 @@ def _path_kind(path):
 
 class ZipRoot(Root):
     """A zip archive on the search path, or a folder inside one."""
+
+    STAMP_MTIME = 2  # stamp(): (archive, member, the archive's mtime, its size, member size)
 
     def __init__(self, archive, prefix):
         Root.__init__(self)  # contents are read once: a watch records the archive instead

@@ -44,7 +44,7 @@ def file_hash(caches, root, path):
         return hashlib.sha256(read[0]).hexdigest()
 
     stamp = root.stamp(path)
-    sha = caches.digests.get(stamp, digest)
+    sha = caches.digests.get(stamp, digest) if root.settled(stamp) else digest()
     return sha, (read[0] if read else None), stamp[-1]
 
 
@@ -64,7 +64,7 @@ class Stats(object):
     """Counters of one install, readable while it serves."""
 
     FIELDS = ("requests", "modules", "prefetched", "distributions", "missing", "refused",
-              "errors", "files", "bytes_sent", "bytes_cached", "bytes_wire", "seconds")
+              "errors", "files", "bytes_sent", "bytes_cached", "bytes_wire", "lean", "seconds")
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -166,8 +166,7 @@ class Responder(object):
         if problem:
             return self._refuse(protocol.ERROR, msg, "bad request: %s" % problem)
         self.search_path.begin_request()
-        self.known.difference_update(ensure_text(sha) for sha in msg.get(protocol.LOST) or ())
-        self.known.update(ensure_text(sha) for sha in msg.get(protocol.HAVE) or ())
+        self._note_held(msg)
         if protocol.kind_of(msg) == protocol.DISTRIBUTIONS:
             return self._distributions(msg)
         name = ensure_text(msg[protocol.NAME])
@@ -184,14 +183,37 @@ class Responder(object):
             return self._refuse(protocol.REFUSED, msg, str(error))
         self._learn(name)
         related, absent, refusals = self._prefetch(name, located, size, companions)
-        records = self._encoded([record] + related)
+        records = [record] + related
         self.sent.update(each[protocol.NAME] for each in records)
         self.stats.add(modules=1, prefetched=len(related))
+        records, tree = self._as_tree(msg, records)
         if self.progress is not None:
             sent = sum(len(data) for each in records for _, _, data in each[protocol.FILES]
                        if data is not None)
             self.progress(name, sent, self.stats.bytes_sent)
-        return protocol.module_reply(msg[protocol.ID], records, absent, refusals)
+        return protocol.module_reply(msg[protocol.ID], records, absent, refusals, tree)
+
+    def _note_held(self, msg):
+        """What the slave holds, from a request: the blobs of the trees it names in
+        ``have`` (where this master knows them), less what it says it ``lost``."""
+        for lost in msg.get(protocol.LOST) or ():
+            lost = ensure_text(lost)
+            self.known.difference_update(self.caches.trees.peek(lost) or (lost,))
+        for tree in msg.get(protocol.HAVE) or ():
+            self.known.update(self.caches.trees.peek(ensure_text(tree)) or ())
+
+    def _as_tree(self, msg, records):
+        """(records to send, the tree id of a lean reply or None). The records' files make
+        one tree; where the slave named it in ``have``, they travel without files."""
+        tree = protocol.tree_id(records)
+        self.caches.trees.get(tree, lambda: frozenset(
+            sha for record in records for _, sha, _ in record[protocol.FILES]))
+        if tree not in set(ensure_text(each) for each in msg.get(protocol.HAVE) or ()):
+            return self._encoded(records), None
+        sent = sum(len(data) for record in records for _, _, data in record[protocol.FILES]
+                   if data is not None)  # read for a slave we did not know held them
+        self.stats.add(bytes_sent=-sent, bytes_cached=sent, lean=1)
+        return protocol.lean(records), tree
 
     def _distributions(self, msg):
         """The metadata folders of one distribution, or of every one on the path.
@@ -223,10 +245,10 @@ class Responder(object):
                                     repr(name) if name else "every distribution", total,
                                     self.max_reply_bytes))
         self.known.update(sha for record in records for _, sha, _ in record[protocol.FILES])
-        records = self._encoded(records)
         self.stats.add(distributions=len(records), bytes_sent=total, bytes_cached=cached,
                        files=sum(len(record[protocol.FILES]) for record in records))
-        return protocol.module_reply(msg[protocol.ID], records)
+        records, tree = self._as_tree(msg, records)
+        return protocol.module_reply(msg[protocol.ID], records, tree=tree)
 
     def _record(self, name, located, budget):
         """(record, bytes sent, names of modules that must go with it) of one module;
@@ -478,8 +500,16 @@ class Responder(object):
         if located.type not in (protocol.SOURCE, protocol.PACKAGE):
             return []
         python2 = self.slave_version() < (3,)  # only 2.7 guesses implicit relative imports
-        stamp = located.root.stamp(located.path) + (name, python2)  # relative: the name counts
+        version = located.root.stamp(located.path)
         if located.root.watch is not None:
             located.root.watch.file(located.root, located.path)
-        return self.caches.imports.get(stamp, lambda: imported_names(
-            located.root.read(located.path), name, located.type == protocol.PACKAGE, python2))
+            located.root.watch.settled = located.root.watch.settled and \
+                located.root.settled(version)
+
+        def scan():
+            return imported_names(located.root.read(located.path), name,
+                                  located.type == protocol.PACKAGE, python2)
+
+        if not located.root.settled(version):
+            return scan()
+        return self.caches.imports.get(version + (name, python2), scan)  # relative: name counts

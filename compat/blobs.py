@@ -1,24 +1,22 @@
 """The slave's persistent cache: file bodies stored by their sha256.
 
 It outlives the slave process, so a new gateway to the same machine moves
-only what the cache lacks: with each request, the slave names the hashes the
-last reply to the same request had that it still holds (``recalled``), and the
-master sends ``None`` for those bodies. So the handshake carries no list of the
-whole cache, and costs the same whatever the cache holds. Every body is checked against
-its hash before it is used; one that does not match is deleted and fetched
-again, never loaded. The store lives in a verified cache root (``cacheroot``),
+only what the cache lacks: with each request, the slave names the trees
+(``trees``) of the last replies to the same request, whose blobs it holds, and
+the master sends ``None`` for those bodies. So the handshake carries no list of
+the whole cache, and costs the same whatever the cache holds. Every body is
+checked against its hash before a tree is built of it; one that does not match
+is deleted and fetched again, never loaded. The store lives in a verified cache root (``cacheroot``),
 so no one else can change a blob after it was checked.
 """
 import hashlib
 import os
 import stat
 import tempfile
-import time
 
 from . import cacheroot
 
 FOLDER = "blobs"
-REPLIES = "replies"  # per request: the hashes its last reply named
 
 
 def digest(data):
@@ -29,8 +27,8 @@ class BlobStore(object):
     """One flat folder of ``<sha256>`` files. Flat, because creating a folder per hash
     prefix was the largest single cost of a cold import (a mkdir is slow next to a write).
 
-    A blob's last use is its access time, set when a session verifies it; a blob
-    hard-linked into a live session's folder has more than one link and is never evicted.
+    A loose blob's last use is its access time; a blob hard-linked into a tree is
+    evicted with the tree (``trees``).
     """
 
     def __init__(self, cache_root):
@@ -39,32 +37,6 @@ class BlobStore(object):
 
     def path(self, sha):
         return os.path.join(self.root, sha)
-
-    def recalled(self, request):
-        """The hashes the last reply to ``request`` (text naming it) named that are still
-        stored (unverified: checked when used)."""
-        try:
-            with open(self._reply_file(request)) as stream:
-                hashes = stream.read().split()
-        except (IOError, OSError):
-            return []
-        return [sha for sha in hashes if len(sha) == 64 and os.path.exists(self.path(sha))]
-
-    def remember(self, request, hashes):
-        """Add the hashes a reply to ``request`` named to those kept for it (the ones
-        still stored), for the next session's request."""
-        kept = self.recalled(request)
-        known = set(kept)
-        kept.extend(sha for sha in hashes if sha not in known and not known.add(sha))
-        folder = os.path.join(self.cache_root, REPLIES)
-        cacheroot.make_folder(folder)
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".part-")
-        with os.fdopen(handle, "w") as stream:
-            stream.write("\n".join(kept))
-        os.rename(temporary, self._reply_file(request))
-
-    def _reply_file(self, request):
-        return os.path.join(self.cache_root, REPLIES, digest(request.encode("utf-8")))
 
     def in_use(self):
         """``with store.in_use():`` while verifying and placing blobs: no eviction then."""
@@ -92,8 +64,7 @@ class BlobStore(object):
             with open(target, "rb") as stream:
                 info = os.fstat(stream.fileno())
                 if _private_file(info) and digest(stream.read()) == sha:
-                    os.utime(target, (time.time(), info.st_mtime))  # last used: now
-                    return target
+                    return target  # its mtime stays: trees check their files by it
         except (IOError, OSError):
             return None
         self.remove(sha)

@@ -14,9 +14,10 @@ import sys
 from . import cacheroot, protocol, run, tags, working_set
 from .blobs import BlobStore
 from .client import RequestClient
-from .mirror import Mirror, remove_stale_sessions
+from .mirror import SESSION_PREFIX, Mirror, remove_stale_sessions
 from .neutral import ensure_text
 from .session import ImportSession
+from .trees import FOLDER as TREES_FOLDER, TreeStore, used_by_live_sessions
 
 
 
@@ -116,14 +117,32 @@ def open_cache_root(requested):
 
 
 def trim_cache(cache_root, limit, always=False):
-    """Dead sessions' folders go first, then the least recently used blobs down to
-    ``limit`` bytes. Skipped while another slave holds the cache's lock, and unless
-    ``always``, when no blob came or went since the last trim got under the limit."""
+    """Dead sessions' folders go first, then the least recently used trees (with the
+    blobs only they held) and loose blobs, down to ``limit`` bytes. Skipped while
+    another slave holds the cache's lock, and unless ``always``, when no blob came or
+    went since the last trim got under the limit."""
     blobs = BlobStore(cache_root)
+    trees = TreeStore(cache_root, blobs)
     if not always and cacheroot.fits_since_trim(cache_root, blobs.root, limit):
         return 0
-    return cacheroot.evict(cache_root, limit, lambda: remove_stale_sessions(cache_root),
-                           blobs.entries, blobs.remove)
+
+    def sweep():
+        remove_stale_sessions(cache_root)
+        trees.sweep()
+
+    def entries():
+        """Trees, and the blobs no tree holds (a tree's size counts those it holds)."""
+        in_use = used_by_live_sessions(cache_root, SESSION_PREFIX)
+        loose = [entry for entry in blobs.entries() if not entry[3]]
+        return trees.entries(in_use) + loose
+
+    def remove(key):
+        if key.startswith(TREES_FOLDER + "/"):
+            trees.remove(key[len(TREES_FOLDER) + 1:])
+        else:
+            blobs.remove(key)
+
+    return cacheroot.evict(cache_root, limit, sweep, entries, remove)
 
 
 def end_session(package, session_folder, cache_root, limit):
@@ -147,7 +166,7 @@ def uninstall():
     sys.meta_path.remove(finder)
     working_set.uninstall(session)
     for entry in list(sys.path_importer_cache):
-        if session.mirror.contains(entry):
+        if session.mirror.in_cache(entry):
             del sys.path_importer_cache[entry]
     session.client.close("execnet-bridge was uninstalled")
     # Last, and through locals: 2.7 empties a dropped module's globals, this one's too.

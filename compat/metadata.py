@@ -2,9 +2,10 @@
 
 ``importlib.metadata`` (3.8+) and its backport ``importlib_metadata`` (2.7,
 3.x) ask every finder on ``sys.meta_path`` for ``find_distributions(context)``.
-The master's metadata folders (``*.dist-info``) are mirrored like modules, at
-the same root-relative place, so a ``PathDistribution`` over one reads real
-files, and its ``locate_file()`` points at the served modules' mirrored files.
+The master's metadata folders (``*.dist-info``) are placed in the session's
+folder at their root-relative place, so a ``PathDistribution`` over one reads
+real files, and its ``locate_file()`` points at the served modules' files in
+the trees that hold them.
 A listing of every distribution (``entry_points()``) brings only the files a
 listing reads; the first read of another file fetches its whole folder.
 """
@@ -59,6 +60,15 @@ def served_distribution(api, session):
             def read_text(self, filename):
                 session.complete_distribution(self._bridge_name, filename)
                 return base.read_text(self, filename)
+
+            def locate_file(self, path):
+                """Where a file the metadata names is: beside the metadata (metadata
+                files), else in the tree that holds it (the served modules' files)."""
+                beside = base.locate_file(self, path)
+                if os.path.exists(str(beside)):
+                    return beside
+                found = session.locate(str(path).replace(os.sep, "/"))
+                return beside if found is None else type(beside)(found)
 
         classes[api.__name__] = ServedDistribution
     return classes[api.__name__]

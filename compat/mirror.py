@@ -1,12 +1,11 @@
-"""The slave's cache directory, where served files become real files.
+"""A session's own folder in the cache: the served metadata, as one path entry.
 
-Writing what the master serves to disk, at the same relative paths it has
-under the master's search path entry, gives served modules a real
-``__file__``: tracebacks and ``linecache`` read the lines, ``importlib.resources``
-and ``open(os.path.join(os.path.dirname(__file__), ...))`` find package data,
-and CPython's own file loaders can import them. Each install gets a fresh
-session directory, so a path is never rewritten with different bytes (glibc
-would hand back a stale shared library).
+Served modules live in trees (``trees``), one folder per reply. The metadata
+folders (``*.dist-info``) of the distributions a session was told of are
+linked from their trees into this one folder, so that ``pkg_resources``,
+which scans path entries, finds them all on one entry of ``sys.path``. The
+folder also names the trees the session uses (``trees.USES``). Each install
+gets a fresh one, so a path is never rewritten with different bytes.
 """
 import errno
 import os
@@ -75,6 +74,15 @@ class Mirror(object):
             os.makedirs(target)
         return target
 
+    def link_tree(self, relative, tree):
+        """Place the folder ``relative`` of the tree ``tree`` here, file by file."""
+        source = os.path.join(tree, *relative.split("/"))
+        self.make_dir(relative)
+        for folder, _, names in os.walk(source):
+            below = os.path.relpath(folder, tree).replace(os.sep, "/")
+            for name in names:
+                self.place(below + "/" + name, os.path.join(folder, name), None)
+
     def place(self, relative, blob, sha):
         """Put the verified ``blob`` at ``relative``: a hard link, else a copy.
 
@@ -84,7 +92,7 @@ class Mirror(object):
         """
         target = self.path(relative)
         if os.path.exists(target):
-            if os.path.samefile(target, blob) or self.placed.get(target) == sha:
+            if os.path.samefile(target, blob) or (sha and self.placed.get(target) == sha):
                 return target
             raise ValueError("refusing to replace %s with different bytes" % target)
         parent = os.path.dirname(target)

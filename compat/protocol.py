@@ -24,8 +24,15 @@ same ``id``: MODULE, MISSING, REFUSED or ERROR. A MODULE reply carries module
 *records*: the one asked for first, then modules it will import from the
 same top-level package (prefetched, so an import statement costs one round
 trip). A record lists its files as ``[path, sha256, bytes or None]``: None
-where the slave's cache already holds that hash (the request's ``have``), and a
-package's ``children`` so the slave answers "no such submodule" itself. On a
+where the slave's cache already holds that hash, and a package's ``children``
+so the slave answers "no such submodule" itself.
+
+The files of one reply make one *tree* (``tree_id``: their paths and hashes),
+which the slave keeps as an immutable folder and reuses in later sessions. A
+request's ``have`` names the trees the slave holds from earlier replies to the
+same request; when the reply's tree is one of them, the reply is *lean*: its
+``tree`` names it and its records carry no files. A slave that cannot use what a
+reply says it holds asks again with ``lost``, and the master then sends all. On a
 slow link (PING measures it during the handshake) bodies travel
 zlib-compressed; a record's ``compressed`` lists their hashes.
 
@@ -41,12 +48,13 @@ type METADATA (an empty list when ``name`` is None and there are none), or
 MISSING. A listing of all sends only the files a listing reads (LISTED); a
 record names the files it ``left_out``, which a request by name sends.
 """
+import hashlib
 import re
 
 from .neutral import ensure_text, integer_types, string_types, text_type
 
-PROTOCOL_VERSION = 5  # 2: EXTENSION; 3: records, blobs, children, prefetch; 4: DISTRIBUTIONS;
-# 5: the control channel (UNINSTALL, RUN)
+PROTOCOL_VERSION = 6  # 2: EXTENSION; 3: records, blobs, children, prefetch; 4: DISTRIBUTIONS;
+# 5: the control channel (UNINSTALL, RUN); 6: trees (``have`` names trees, lean replies)
 
 # Message kinds.
 CONFIG = "config"
@@ -90,8 +98,9 @@ DIRS = "dirs"  # list of mirror-relative directories to create
 CHILDREN = "children"  # a package's submodule names, all of them
 ORIGIN = "origin"  # where the master found it, for messages only
 MODULES = "modules"  # MODULE reply: the records, the requested one first
-HAVE = "have"  # FIND, DISTRIBUTIONS: hashes the slave holds that the reply may name
-LOST = "lost"  # FIND, DISTRIBUTIONS: hashes the slave was told it had but could not use
+HAVE = "have"  # FIND, DISTRIBUTIONS: ids of trees the slave holds (earlier replies')
+LOST = "lost"  # FIND, DISTRIBUTIONS: tree ids or hashes the slave could not use after all
+TREE = "tree"  # MODULE reply, lean: the slave's tree that holds every file of the records
 ABSENT = "absent"  # MODULE reply: names it imports that neither side has
 REFUSALS = "refusals"  # MODULE reply: [[name, reason]] it imports that may not be served
 COMPRESSED = "compressed"  # MODULE records: hashes whose bodies travel zlib-compressed
@@ -221,8 +230,8 @@ def output_frame(stream, payload):
 
 
 def find_request(name, lost=(), have=()):
-    """A FIND request; the client adds the ``id`` when it sends it. ``have``: hashes the
-    slave holds that the reply will likely name (the last reply to the same request's)."""
+    """A FIND request; the client adds the ``id`` when it sends it. ``have``: ids of the
+    trees the slave holds from earlier replies to the same request (``request_key``)."""
     return message(FIND, name=text_type(name), lost=[text_type(sha) for sha in lost],
                    have=[text_type(sha) for sha in have])
 
@@ -233,9 +242,32 @@ def distributions_request(name=None, lost=(), have=()):
                    lost=[text_type(sha) for sha in lost], have=[text_type(sha) for sha in have])
 
 
-def add_have(request, hashes):
-    """Name in ``request`` the hashes the slave holds that its reply may name."""
-    request[text_type(HAVE)] = [text_type(ensure_text(sha)) for sha in hashes]
+def add_have(request, trees):
+    """Name in ``request`` the trees the slave holds that its reply may be."""
+    request[text_type(HAVE)] = [text_type(ensure_text(tree)) for tree in trees]
+
+
+def tree_id(records):
+    """The id of the tree ``records``' files and folders make: a hash of their paths and
+    hashes, in any order, so master and slave compute it alike on 2.7 and 3.x."""
+    lines = set()
+    for record in records:
+        for folder in record.get(DIRS) or ():
+            lines.add(u"d " + ensure_text(folder))
+        for path, sha, _ in record.get(FILES) or ():
+            lines.add(u"f %s %s" % (ensure_text(sha), ensure_text(path)))
+    return hashlib.sha256(u"\n".join(sorted(lines)).encode("utf-8")).hexdigest()
+
+
+def lean(records):
+    """``records`` without their files and folders: the slave's tree holds them."""
+    stripped = []
+    for record in records:
+        record = dict(record)
+        for field in (FILES, DIRS, COMPRESSED):
+            record[text_type(field)] = []
+        stripped.append(record)
+    return stripped
 
 
 def request_key(msg):
@@ -280,13 +312,17 @@ def metadata_record(name, folder, files, origin, left_out=()):
     return record
 
 
-def module_reply(request_id, records, absent=(), refusals=()):
+def module_reply(request_id, records, absent=(), refusals=(), tree=None):
     """MODULE: ``records``, the requested module's first; ``absent``: names its imports
     reach that neither side has; ``refusals``: [[name, reason]] of modules its imports
-    reach that this slave may not have, so it can say why without asking."""
-    return message(MODULE, id=request_id, modules=records,
-                   absent=[text_type(name) for name in absent],
-                   refusals=[[text_type(name), text_type(reason)] for name, reason in refusals])
+    reach that this slave may not have, so it can say why without asking. ``tree``: in
+    a lean reply, the slave's tree that holds the records' files (``lean``)."""
+    reply = message(MODULE, id=request_id, modules=records,
+                    absent=[text_type(name) for name in absent],
+                    refusals=[[text_type(name), text_type(reason)] for name, reason in refusals])
+    if tree is not None:
+        reply[text_type(TREE)] = text_type(tree)
+    return reply
 
 
 def refusal(kind, request_id, name, reason):

@@ -41,8 +41,19 @@ def make_available(session, name):
         __import__(parent)
     if session is not None and name not in sys.modules and session.should_ask(name):
         served = session.fetch(name)
+        if served is not None and parent and sys.version_info < (3,):
+            _on_parent_path(served)
         if served is not None and served.is_package:
             make_available(session, name + ".__main__")
+
+
+def _on_parent_path(served):
+    """2.7's runpy looks for a submodule along its parent's ``__path__`` only (pkgutil's
+    ImpImporter, never ``sys.meta_path``): add the folder of the tree it came in."""
+    parent = sys.modules.get(served.name.rpartition(".")[0])
+    path = getattr(parent, "__path__", None)
+    if isinstance(path, list) and served.directory not in path:
+        path.append(served.directory)
 
 
 def _execute(msg, session, channel):

@@ -3,6 +3,7 @@
 Shared by the 2.7 and 3.x importers: they differ in how the import system
 calls them, not in when to ask or how a reply becomes files in the mirror.
 """
+import os
 import sys
 import threading
 import zlib
@@ -10,6 +11,7 @@ import zlib
 from . import protocol
 from .client import BridgeUnavailable, ImportLockDuringWait
 from .neutral import ModuleNotFoundError, dotted, ensure_text, import_error
+from .trees import TreeStore, inside
 
 
 # Standard library modules of other platforms and implementations, which the
@@ -69,13 +71,16 @@ class ServedModule(object):
 
 
 class ImportSession(object):
-    """One install's state on the slave: the mirror, the client, the answers so far."""
+    """One install's state on the slave: the client, the answers so far, the caches
+    (blobs, trees) and its own folder (the mirror of metadata, the trees it uses)."""
 
     def __init__(self, client, mirror, blobs, environment=None):
         self.environment = environment  # [major, minor] the served packages were made for
         self.client = client
         self.mirror = mirror
         self.blobs = blobs
+        self.trees = TreeStore(blobs.cache_root, blobs)
+        self.tree_folders = []  # the trees this session uses, in the order it met them
         self.served = {}
         self.missing = {}
         self.refused = {}  # name -> the master's reason: it holds for the whole session
@@ -145,35 +150,31 @@ class ImportSession(object):
             event.set()
 
     def _request(self, request, lost):
-        """Send ``request`` (FIND or DISTRIBUTIONS) naming what the cache holds of its last
-        reply (a retry, with ``lost``, names nothing: the master resends); its reply."""
+        """Send ``request`` (FIND or DISTRIBUTIONS) naming the trees the cache holds from
+        earlier replies to it (a retry, with ``lost``, names none: the master sends all);
+        (its reply, the request's key)."""
         key = protocol.request_key(request)
         if not lost:
-            protocol.add_have(request, self.blobs.recalled(key))
-        reply = self.client.request(request)
-        if protocol.kind_of(reply) == protocol.MODULE:
-            self.blobs.remember(key, [ensure_text(sha) for record in
-                                      reply.get(protocol.MODULES) or ()
-                                      for _, sha, _ in record.get(protocol.FILES) or ()])
-        return reply
+            protocol.add_have(request, self.trees.recalled(key))
+        return self.client.request(request), key
 
     def _ask(self, fullname, lost=()):
         try:
-            reply = self._request(protocol.find_request(fullname, lost), lost)
+            reply, key = self._request(protocol.find_request(fullname, lost), lost)
         except BridgeUnavailable as error:
             raise import_error("execnet-bridge cannot import '%s': %s" % (fullname, error),
                                fullname, RemoteImportError)
         kind = protocol.kind_of(reply)
         if kind == protocol.MODULE:
             records = reply.get(protocol.MODULES) or []
-            with self.blobs.in_use():  # no eviction between a blob's check and its link
-                missing = self._missing_blobs(records)
-                if not missing or lost:
-                    for record in records:
-                        served = self._store(record)
-                        self.served.setdefault(served.name, served)
-            if missing and not lost:  # our cache lost bodies the master thought we had
-                return self._ask(fullname, missing)
+            folder, lacking = self._tree_for(reply, records, key)
+            if lacking:
+                if lost:
+                    raise self._not_intact(fullname)
+                return self._ask(fullname, lacking)  # our cache lost what the master named
+            for record in records:
+                served = self._served(record, folder)
+                self.served.setdefault(served.name, served)
             for name in reply.get(protocol.ABSENT) or ():  # no round trip for these later
                 self.missing.setdefault(ensure_text(name), "the master has none")
             for name, reason in reply.get(protocol.REFUSALS) or ():
@@ -186,6 +187,72 @@ class ImportSession(object):
         if kind == protocol.REFUSED:
             self.refused[fullname] = reason
         raise refusal_error(fullname, reason)
+
+    def _tree_for(self, reply, records, key):
+        """(the folder of the tree that holds ``records``' files, []), or (None, what this
+        cache lacks of what the reply says it holds: a tree id, or hashes).
+
+        A lean reply names a tree we hold: one ``lstat``. Otherwise the tree of the
+        records is used if it is there already, or built from the bodies that came and
+        the blobs we hold."""
+        with self.blobs.in_use():  # no eviction between a check and its use
+            tree = reply.get(protocol.TREE)
+            if tree is not None:
+                tree = ensure_text(tree)
+                folder, damaged = self._open_tree(tree)
+                if folder is None:
+                    return None, damaged or [tree]
+            else:
+                tree = protocol.tree_id(records)
+                folder, _ = self._open_tree(tree)
+                if folder is None:
+                    missing = self._missing_blobs(records)
+                    if missing:
+                        return None, missing
+                    folder = self.trees.build(tree, records, self._intact_blob)
+            self.trees.use(tree, self.mirror.root)
+        self.trees.remember(key, tree)
+        with self._lock:
+            if folder not in self.tree_folders:
+                self.tree_folders.append(folder)
+        return folder, []
+
+    def locate(self, relative):
+        """The local path of a root-relative file in one of this session's trees, or
+        None (the master has not sent it)."""
+        with self._lock:
+            folders = list(self.tree_folders)
+        for folder in folders:
+            try:
+                path = inside(folder, relative)
+            except ValueError:
+                return None
+            if os.path.exists(path):
+                return path
+        return None
+
+    def _open_tree(self, tree):
+        """(the tree's folder, []) if it is here and intact; else (None, the hashes of
+        its damaged files, whose blobs go: the tree is set aside and built again)."""
+        folder = self.trees.open(tree)
+        if folder is None:
+            return None, []
+        damaged = self.trees.damaged(tree)
+        if not damaged:
+            return folder, []
+        self.trees.set_aside(tree)
+        for sha in damaged:
+            self.blobs.remove(sha)
+        return None, damaged
+
+    def _intact_blob(self, sha):
+        if sha not in self.intact:
+            raise ValueError("the body %s did not arrive intact" % sha)
+        return self.blobs.path(sha)
+
+    def _not_intact(self, fullname):
+        return import_error("execnet-bridge cannot import '%s': what the master sent did "
+                            "not arrive intact" % fullname, fullname, RemoteImportError)
 
     def distribution_folders(self, name=None):
         """[(normalized name, mirror folder)] of the master's metadata for distribution
@@ -225,19 +292,19 @@ class ImportSession(object):
         """Metadata is looked up, never imported: a master that cannot answer means
         "not found" (importlib.metadata's PackageNotFoundError), not an ImportError."""
         try:
-            reply = self._request(protocol.distributions_request(name, lost), lost)
+            reply, request_key = self._request(protocol.distributions_request(name, lost), lost)
         except BridgeUnavailable:
             return
         records = []
         if protocol.kind_of(reply) == protocol.MODULE:
             records = reply.get(protocol.MODULES) or []
-        with self.blobs.in_use():  # no eviction between a blob's check and its link
-            missing = self._missing_blobs(records)
-            if not missing or lost:
-                for record in records:
-                    self._place(record)
-        if missing and not lost:
-            return self._ask_distributions(name, key, missing)
+        folder, lacking = self._tree_for(reply, records, request_key)
+        if lacking:
+            if not lost:
+                return self._ask_distributions(name, key, lacking)
+            return
+        for record in records:
+            self._place(record, folder)
         found, left_out = {}, {}
         for record in records:
             normalized = ensure_text(record[protocol.NAME])
@@ -271,31 +338,28 @@ class ImportSession(object):
                         self.intact.add(sha)
         return missing
 
-    def _place(self, record):
-        """Place a record's folders and files in the mirror."""
-        fullname = ensure_text(record[protocol.NAME])
-        for folder in record.get(protocol.DIRS) or ():
-            self.mirror.make_dir(ensure_text(folder))
+    def _place(self, record, folder):
+        """Place a metadata record's folder and files in the session's mirror, from the
+        tree ``folder`` (pkg_resources reads metadata from one path entry)."""
+        if not record.get(protocol.FILES):  # a lean reply: the record's path, whole
+            self.mirror.link_tree(ensure_text(record[protocol.PATH]), folder)
+            return
+        for each in record.get(protocol.DIRS) or ():
+            self.mirror.make_dir(ensure_text(each))
         for placed, sha, _ in record.get(protocol.FILES) or ():
-            sha = ensure_text(sha)
-            blob = self.blobs.path(sha) if sha in self.intact else None
-            if blob is None:
-                raise import_error("execnet-bridge cannot import '%s': the body of %s did not "
-                                   "arrive intact" % (fullname, placed), fullname,
-                                   RemoteImportError)
-            self.mirror.place(ensure_text(placed), blob, sha)
+            placed = ensure_text(placed)
+            self.mirror.place(placed, inside(folder, placed), ensure_text(sha))
 
-    def _store(self, record):
-        """Place a module's record in the mirror; its ServedModule."""
-        self._place(record)
+    def _served(self, record, folder):
+        """The ServedModule of a module's record, whose files are in the tree ``folder``."""
         fullname = ensure_text(record[protocol.NAME])
         module_type = ensure_text(record[protocol.TYPE])
         relative = ensure_text(record[protocol.PATH])
         # A package's own place is its folder, not its __init__ file.
         own = relative.rpartition("/")[0] if module_type == protocol.PACKAGE else relative
         holder = own.rpartition("/")[0]
-        directory = self.mirror.path(holder) if holder else self.mirror.root
-        served = ServedModule(fullname, module_type, directory, self.mirror.path(relative))
+        directory = inside(folder, holder) if holder else folder
+        served = ServedModule(fullname, module_type, directory, inside(folder, relative))
         if served.is_package and record.get(protocol.CHILDREN) is not None:
             self.children[fullname] = set(ensure_text(name) for name in record[protocol.CHILDREN])
         return served

@@ -201,6 +201,33 @@ def write_tree(base, files):
     return base
 
 
+def served_folders(handle):
+    """The folders that hold what an install's session was sent: the trees it uses (named
+    in its folder's ``.uses``) and its own folder (the served metadata)."""
+    cache_root = os.path.dirname(handle.cache_dir)
+    try:
+        used = os.listdir(os.path.join(handle.cache_dir, ".uses"))
+    except OSError:
+        used = []
+    return [os.path.join(cache_root, "trees", tree) for tree in sorted(used)] + [
+        handle.cache_dir]
+
+
+def served_path(handle, relative):
+    """Where the session of ``handle`` holds the root-relative ``relative``, or None."""
+    for folder in served_folders(handle):
+        path = os.path.join(folder, *relative.split("/"))
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def served_files(handle):
+    """Every file name the session was sent (in its trees and its own folder)."""
+    return [name for folder in served_folders(handle) for _, _, files in os.walk(folder)
+            for name in files]
+
+
 def wait_until(condition, timeout=15.0):
     """Poll ``condition`` until it holds or ``timeout`` passes; return its last value."""
     deadline = time.time() + timeout

@@ -33,6 +33,27 @@ def test_a_warm_gateway_moves_no_bodies(slave_python, slave_cwd, tmp_path, cache
     assert warm_stats["bytes_cached"] >= 4 * 1024 * 1024
 
 
+def test_a_warm_gateway_uses_the_trees_an_earlier_one_built(slave_python, slave_cwd, tmp_path,
+                                                            cache_root):
+    """The second gateway's replies bring what the first asked for later (the master
+    learned it follows), a new tree of blobs the cache holds; from then on, the same."""
+    entries = [big_tree(tmp_path, megabytes=1), shop_tree(tmp_path)]
+    trees = os.path.join(cache_root, "trees")
+
+    def built():
+        return sorted(name for name in os.listdir(trees) if not name.endswith(".files"))
+
+    runs = [bridged_import(slave_python, slave_cwd, entries, cache_root, IMPORT_BOTH)
+            for _ in range(2)]
+    before = built()
+    result, stats = bridged_import(slave_python, slave_cwd, entries, cache_root, IMPORT_BOTH)
+    assert [run[0] for run in runs] + [result] == [["big", 10.0, 1024 * 1024]] * 3
+    assert runs[0][1]["lean"] == 0 and runs[1][1]["bytes_sent"] == 0
+    # every reply named a tree the cache held: no file listed, sent, read or linked again
+    assert stats["lean"] == stats["requests"] == 2 and stats["bytes_sent"] == 0
+    assert built() == before
+
+
 def test_a_corrupted_cache_entry_is_fetched_again_never_loaded(slave_python, slave_cwd,
                                                                tmp_path, cache_root):
     entries = [shop_tree(tmp_path)]
@@ -148,8 +169,11 @@ def test_a_file_edited_in_place_is_served_fresh_to_the_next_gateway(slave_python
                                             "edited/value.py": "V = 1\n"})
     source = "import edited\nchannel.send(edited.V)"
     assert bridged_import(slave_python, slave_cwd, [entry], cache_root, source)[0] == 1
-    with open(os.path.join(entry, "edited", "value.py"), "w") as stream:
+    path = os.path.join(entry, "edited", "value.py")
+    before = os.stat(path)
+    with open(path, "w") as stream:
         stream.write("V = 2\n")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # within one clock tick
     assert bridged_import(slave_python, slave_cwd, [entry], cache_root, source)[0] == 2
 
 

@@ -10,7 +10,8 @@ from hypothesis import given, strategies
 
 import bridge
 from bridge.compat.cacheroot import pick_evictions
-from conftest import pid_alive, remote_value, slave_spec, wait_until, write_tree
+from conftest import (pid_alive, remote_value, served_folders, slave_spec, wait_until,
+                      write_tree)
 
 KIB = 1024
 DATA_BYTES = 64 * KIB
@@ -79,8 +80,8 @@ def test_a_live_sessions_files_are_never_evicted(slave_python, slave_cwd, tmp_pa
         handle = bridge.install(live, path=[entry], cache_root=cache_root, cache_limit=0)
         assert remote_value(live, IMPORT_PACKAGE.format(name="pkg0")) == [0, DATA_BYTES, True]
         linked = set(info.st_ino for info in (  # the session's links to cached bodies
-            os.lstat(os.path.join(base, name))
-            for base, _, files in os.walk(handle.cache_dir) for name in files)
+            os.lstat(os.path.join(base, name)) for folder in served_folders(handle)
+            for base, _, files in os.walk(folder) for name in files)
             if info.st_nlink > 1)
         assert len(linked) >= 2  # __init__.py, data.bin (and the master's .pyc)
         result, _ = import_once(slave_python, slave_cwd, entry, cache_root, 1, 0)

@@ -18,7 +18,8 @@ import bridge
 from bridge._binaries import extension_problem
 from bridge._locate import DirectoryRoot, SearchPath
 from bridge.compat import tags
-from conftest import FREE_THREADED, MATRIX, execnet_cannot_start, find_python, remote_value, slave_spec
+from conftest import (FREE_THREADED, MATRIX, execnet_cannot_start, find_python, remote_value,
+                      served_files, served_path, slave_spec)
 from extensions import built_site
 
 CHECK = """
@@ -118,7 +119,7 @@ def test_no_binary_is_ever_sent_without_allow_extensions(slave_label, gateway, c
     assert out["extdemo._single"][0] == "refused"
     assert "allow_extensions=True" in out["extdemo._single"][1]
     assert out["speed"] == [False, 5] and out["both"] == ["source", 5]
-    sent = [name for _, _, files in os.walk(handle.cache_dir) for name in files]
+    sent = served_files(handle)
     assert sent and not [name for name in sent if ".so" in name]
 
 
@@ -263,9 +264,9 @@ def test_numpy_imports_and_computes_on_a_bare_slave(numpy_install, tmp_path):
         assert result["det"] == 5.0
         assert result["inverse"] == [[0.6, -0.2], [-0.2, 0.4]]
         assert result["solve"] == [0.8, 1.4]
-        assert result["file"].startswith(handle.cache_dir)
-        libs = os.path.join(handle.cache_dir, "numpy.libs")
-        assert os.path.isdir(libs) and any("openblas" in name for name in os.listdir(libs))
+        assert result["file"] == served_path(handle, "numpy/__init__.py")
+        libs = served_path(handle, "numpy.libs")
+        assert libs and any("openblas" in name for name in os.listdir(libs))
     finally:
         group.terminate(timeout=10)
 
@@ -331,4 +332,4 @@ def test_a_refused_binary_names_its_refusal_not_its_stub_folder(
     assert kind == "refused" and "unknown location" not in message, message
     assert "extdemo._single" in message, message
     assert binary_tag(builder) in message and slave_abi(slave_label) in message, message
-    assert not os.path.exists(os.path.join(handle.cache_dir, "extdemo", "_single"))
+    assert served_path(handle, "extdemo/_single") is None

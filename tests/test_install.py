@@ -67,7 +67,9 @@ def test_cache_folder_is_removed_when_the_slave_exits(slave_python, slave_cwd, t
     gw = execnet.makegateway(slave_spec(slave_python, slave_cwd))
     handle = bridge.install(gw, path=[shop_tree(tmp_path)], cache_root=cache_root)
     assert remote_value(gw, "import shop.cart; channel.send(1)") == 1
-    assert os.path.isfile(os.path.join(handle.cache_dir, "shop", "cart", "items.py"))
+    used = os.listdir(os.path.join(handle.cache_dir, ".uses"))  # the trees it uses
+    assert any(os.path.isfile(os.path.join(cache_root, "trees", tree, "shop", "cart",
+                                           "items.py")) for tree in used)
     gw.exit()
     assert wait_until(lambda: not os.path.exists(handle.cache_dir))
 

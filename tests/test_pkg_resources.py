@@ -110,8 +110,11 @@ def test_get_distribution_require_and_entry_points(gateway, setuptools_folder, t
             pkg_resources.get_distribution("no-such-dist")
         except pkg_resources.DistributionNotFound:
             outcomes.append("not found")
+        # The metadata's location is the session folder; the modules live in trees:
+        # resources are found through the module, as pkg_resources' providers do.
         channel.send([greeter.VERSION, dist.version, required, entry.load()(), outcomes,
-                      dist.location == os.path.dirname(os.path.dirname(greeter.__file__))])
+                      pkg_resources.resource_filename("greeter", "__init__.py")
+                      == greeter.__file__ and os.path.isfile(greeter.__file__)])
     """)
     assert result == ["1.2", "1.2", ["base-lib 3.0", "greeter-dist 1.2", "helper-egg 0.9"],
                       "hello from greeter.plugin", ["conflict", "not found"], True]

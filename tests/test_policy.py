@@ -6,7 +6,7 @@ import pytest
 import bridge
 from bridge._locate import SearchPath
 from bridge._policy import Policy
-from conftest import remote_value, write_tree
+from conftest import remote_value, served_folders, write_tree
 from trees import shop_tree
 
 TRY = """
@@ -90,8 +90,9 @@ def test_data_that_resolves_outside_the_path_is_never_sent(gateway, tmp_path, ca
         here = os.path.dirname(pkg.__file__)
         channel.send(sorted(name for name in os.listdir(here) if name != "__pycache__"))
     """) == ["__init__.py", "ok.txt"]
-    for folder, _, files in os.walk(handle.cache_dir):
-        for name in files:
-            with open(os.path.join(folder, name), "rb") as stream:
-                assert b"hunter2" not in stream.read()
+    for holder in served_folders(handle):
+        for folder, _, files in os.walk(holder):
+            for name in files:
+                with open(os.path.join(folder, name), "rb") as stream:
+                    assert b"hunter2" not in stream.read()
     assert SearchPath([served]).data_files(SearchPath([served]).locate("pkg")) == ["pkg/ok.txt"]

@@ -5,7 +5,7 @@ from bridge.compat import protocol
 
 
 def test_message_kinds_and_version_are_frozen():
-    assert protocol.PROTOCOL_VERSION == 5
+    assert protocol.PROTOCOL_VERSION == 6
     assert protocol.KINDS == ("config", "hello", "ready", "installed", "find", "distributions",
                               "module", "missing", "refused", "error", "uninstall",
                               "uninstalled", "run", "ping")
@@ -108,16 +108,16 @@ def test_well_formed_requests_pass(msg):
 
 def test_handshake_and_control_messages_are_frozen():
     """Every message either side builds, in its exact shape."""
-    assert protocol.config(5) == {"kind": "config", "protocol": 5,
+    assert protocol.config(5) == {"kind": "config", "protocol": 6,
                                   "options": {"timeout": 5.0, "cache_limit": 1024 ** 3}}
     assert protocol.config(1.5, "/c", [2, 7, 18], 1000) == {
-        "kind": "config", "protocol": 5,
+        "kind": "config", "protocol": 6,
         "options": {"timeout": 1.5, "cache_root": "/c", "environment": [2, 7],
                     "cache_limit": 1000}}
     assert protocol.option(protocol.config(5), protocol.CACHE_ROOT, "default") == "default"
     channel = object()  # an execnet channel, in a real handshake
     assert protocol.hello({"abi": "cp311"}, channel, "/c/s-1", "why") == {
-        "kind": "hello", "protocol": 5, "facts": {"abi": "cp311"}, "channel": channel,
+        "kind": "hello", "protocol": 6, "facts": {"abi": "cp311"}, "channel": channel,
         "cache_dir": "/c/s-1", "cache_problem": "why"}
     assert protocol.ready() == {"kind": "ready"}
     assert protocol.ping() == {"kind": "ping"}
@@ -144,3 +144,30 @@ def test_the_control_program_names_the_package_the_bootstrap_makes():
     from bridge.compat import bootstrap
     assert protocol.SLAVE_PACKAGE == bootstrap.PACKAGE
     assert ("from %s.hook import control" % bootstrap.PACKAGE) in protocol.CONTROL_SOURCE
+
+
+def test_a_tree_id_names_paths_and_hashes_in_any_order():
+    first = protocol.module_record("a", protocol.PACKAGE, "a/__init__.py",
+                                   [["a/__init__.py", "1" * 64, b"body"]], ["a/data"], [], "/m")
+    second = protocol.module_record("a.b", protocol.SOURCE, "a/b.py",
+                                    [["a/b.py", "2" * 64, None]], [], [], "/m")
+    tree = protocol.tree_id([first, second])
+    assert tree == protocol.tree_id([second, first]) and len(tree) == 64
+    moved = protocol.module_record("a.b", protocol.SOURCE, "a/c.py",
+                                   [["a/c.py", "2" * 64, None]], [], [], "/m")
+    assert protocol.tree_id([first, moved]) != tree  # a path is part of the tree
+    changed = protocol.module_record("a.b", protocol.SOURCE, "a/b.py",
+                                     [["a/b.py", "3" * 64, None]], [], [], "/m")
+    assert protocol.tree_id([first, changed]) != tree  # and so is every hash
+
+
+def test_a_lean_reply_names_its_tree_and_carries_no_files():
+    record = protocol.module_record("a", protocol.PACKAGE, "a/__init__.py",
+                                    [["a/__init__.py", "1" * 64, None]], ["a"], ["b"], "/m",
+                                    ["1" * 64])
+    [lean] = protocol.lean([record])
+    assert lean == dict(record, files=[], dirs=[], compressed=[])
+    assert record["files"]  # the original stays whole
+    reply = protocol.module_reply(3, [lean], tree="9" * 64)
+    assert reply["tree"] == "9" * 64 and reply["modules"] == [lean]
+    assert "tree" not in protocol.module_reply(3, [record])

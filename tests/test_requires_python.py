@@ -14,7 +14,7 @@ import bridge
 from bridge._locate import SearchPath
 from bridge._responder import Responder, Stats
 from bridge.compat import protocol
-from conftest import remote_value, run_bounded, write_tree
+from conftest import remote_value, run_bounded, served_path, write_tree
 
 NEW_ENOUGH = (3, 8)
 
@@ -86,7 +86,7 @@ def test_prefetch_skips_what_the_slave_would_refuse(site, gateway, cache_root):
     handle = bridge.install(gateway, path=[site], cache_root=cache_root)
     imported = remote_value(gateway, "import consumer; channel.send(consumer.newonly is not None)")
     assert imported == (version[:2] >= NEW_ENOUGH)
-    mirrored = os.path.exists(os.path.join(handle.cache_dir, "newonly", "core.py"))
+    mirrored = served_path(handle, "newonly/core.py") is not None
     assert mirrored == (version[:2] >= NEW_ENOUGH)
 
 

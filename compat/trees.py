@@ -1,0 +1,258 @@
+"""The slave's package trees: the files of one reply, placed once, reused by every session.
+
+A tree is a folder ``trees/<id>`` holding one reply's files at the paths they
+have under the master's search path entry; its id is a hash of those paths
+and of the files' hashes (``protocol.tree_id``). It is built from verified
+blobs in a temporary folder and renamed into place whole, and it never
+changes after, so a path never gets different bytes (glibc hands back a
+shared library already loaded from a path) and a warm session uses it as it
+is: one ``lstat``, no file read, hashed or linked. Its files are hard links of
+the blobs, so a tree costs folders, not bytes.
+
+A session names the trees it uses in its own folder (``.uses``), so eviction
+never removes one under a live session. Per request, ``replies/`` keeps the
+ids of the trees its last replies made: the next session's ``have``.
+"""
+import os
+import shutil
+import stat
+import tempfile
+
+from . import cacheroot
+from .blobs import digest
+from .neutral import ensure_text
+from .protocol import DIRS, FILES, relative_path_problem
+
+FOLDER = "trees"
+REPLIES = "replies"  # per request: ids of the trees its last replies made, newest first
+USES = ".uses"  # in a session folder: an empty file per tree the session uses
+MANIFEST_SUFFIX = ".files"  # beside a tree: its files' hashes, for eviction
+RECALLED = 8  # trees named per request, at most
+
+
+def _is_id(name):
+    return len(name) == 64 and all(char in "0123456789abcdef" for char in name)
+
+
+class TreeStore(object):
+    """``trees/`` of one verified cache root, over its BlobStore."""
+
+    def __init__(self, cache_root, blobs):
+        self.cache_root = cache_root
+        self.blobs = blobs
+        self.root = os.path.join(cache_root, FOLDER)
+
+    def path(self, tree):
+        return os.path.join(self.root, tree)
+
+    def open(self, tree):
+        """The tree's folder if it is there, marked used now; else None. One ``lstat``:
+        the cache root is verified private, and a tree changes only by being removed."""
+        if not _is_id(tree):
+            return None
+        folder = self.path(tree)
+        try:
+            info = os.lstat(folder)
+        except OSError:
+            return None
+        uid = cacheroot.current_uid()
+        if not stat.S_ISDIR(info.st_mode) or (uid is not None and info.st_uid != uid):
+            return None
+        try:
+            os.utime(folder, None)  # its last use, for eviction
+        except OSError:
+            return None
+        return folder
+
+    def build(self, tree, records, blob_of):
+        """Build tree ``tree`` from ``records``' folders and files, ``blob_of(sha)`` giving
+        each body's verified blob; its folder. Whole or not at all: built aside, then
+        renamed; where another slave renamed the same tree first, that one is used."""
+        cacheroot.make_folder(self.root)
+        building = tempfile.mkdtemp(dir=self.root, prefix=".part-")
+        try:
+            lines = set()
+            for record in records:
+                for folder in record.get(DIRS) or ():
+                    _make_dirs(inside(building, ensure_text(folder)))
+                for path, sha, _ in record.get(FILES) or ():
+                    sha, path = ensure_text(sha), ensure_text(path)
+                    target = inside(building, path)
+                    _link(blob_of(sha), target)
+                    lines.add(u"%s %s %s" % (sha, _stamp(os.lstat(target)), path))
+            _write(self.path(tree) + MANIFEST_SUFFIX, u"\n".join(sorted(lines)))
+            try:
+                os.rename(building, self.path(tree))
+            except OSError:
+                if self.open(tree) is None:
+                    raise
+        finally:
+            if os.path.isdir(building):
+                shutil.rmtree(building, True)
+        return self.path(tree)
+
+    def damaged(self, tree):
+        """Hashes of the tree's files that changed since it was built (an ``lstat`` each,
+        against the inode, size and mtime it had): a file rewritten in the cache."""
+        folder, bad = self.path(tree), []
+        for sha, stamp, path in self._manifest(tree):
+            try:
+                if _stamp(os.lstat(inside(folder, path))) != stamp:
+                    bad.append(sha)
+            except (OSError, ValueError):
+                bad.append(sha)
+        return bad
+
+    def set_aside(self, tree):
+        """Take a damaged tree out of use (a live session may still read it): it goes
+        with the next eviction's sweep."""
+        try:
+            os.rename(self.path(tree), tempfile.mktemp(dir=self.root, prefix=".part-"))
+        except OSError:
+            pass
+
+    def use(self, tree, session_folder):
+        """Name ``tree`` as used by the session of ``session_folder``, so no eviction
+        removes it while that session lives."""
+        uses = os.path.join(session_folder, USES)
+        if not os.path.isdir(uses):
+            cacheroot.make_folder(uses)
+        marker = os.path.join(uses, tree)
+        if not os.path.exists(marker):
+            os.close(os.open(marker, os.O_WRONLY | os.O_CREAT, 0o600))
+
+    def recalled(self, request):
+        """Ids of the trees the last replies to ``request`` (text naming it) made that are
+        still there, newest first: the request's ``have``."""
+        try:
+            with open(self._reply_file(request)) as stream:
+                trees = stream.read().split()
+        except (IOError, OSError):
+            return []
+        return [tree for tree in trees if _is_id(tree) and os.path.isdir(self.path(tree))]
+
+    def remember(self, request, tree):
+        """Put ``tree`` first among those kept for ``request``."""
+        recalled = self.recalled(request)
+        if recalled[:1] == [tree]:
+            return
+        kept = [tree] + [each for each in recalled if each != tree]
+        cacheroot.make_folder(os.path.join(self.cache_root, REPLIES))
+        _write(self._reply_file(request), u"\n".join(kept[:RECALLED]))
+
+    def _reply_file(self, request):
+        return os.path.join(self.cache_root, REPLIES, digest(request.encode("utf-8")))
+
+    def entries(self, in_use):
+        """``(last used, size, key, in use)`` of every tree, for ``cacheroot.evict``. A
+        tree's size is its share of its blobs: a blob linked by k trees counts 1/k in
+        each, so the trees' sizes add up to the bytes they hold."""
+        found = []
+        for name in os.listdir(self.root) if os.path.isdir(self.root) else ():
+            if not _is_id(name):
+                continue
+            try:
+                last_used = os.lstat(self.path(name)).st_mtime
+            except OSError:
+                continue
+            size = 0
+            for sha in self._hashes(name):
+                try:
+                    info = os.lstat(self.blobs.path(sha))
+                except OSError:
+                    continue
+                size += info.st_size // max(info.st_nlink - 1, 1)
+            found.append((last_used, size, FOLDER + "/" + name, name in in_use))
+        return found
+
+    def remove(self, tree):
+        """Remove a tree, then the blobs no other tree or session links."""
+        hashes = self._hashes(tree)
+        shutil.rmtree(self.path(tree), True)
+        try:
+            os.unlink(self.path(tree) + MANIFEST_SUFFIX)
+        except OSError:
+            pass
+        for sha in hashes:
+            try:
+                if os.lstat(self.blobs.path(sha)).st_nlink == 1:
+                    self.blobs.remove(sha)
+            except OSError:
+                continue
+
+    def _hashes(self, tree):
+        return [sha for sha, _, _ in self._manifest(tree)]
+
+    def _manifest(self, tree):
+        """``[(sha, stamp, path)]`` of the tree's files, as ``build`` wrote them."""
+        try:
+            with open(self.path(tree) + MANIFEST_SUFFIX, "rb") as stream:
+                lines = stream.read().decode("utf-8").splitlines()
+        except (IOError, OSError, ValueError):
+            return []
+        return [tuple(line.split(u" ", 2)) for line in lines if line.count(u" ") >= 2]
+
+    def sweep(self):
+        """Remove what slaves that died while building left (``.part-``): eviction runs
+        under the exclusive lock, and building under the shared one, so none is live."""
+        for name in os.listdir(self.root) if os.path.isdir(self.root) else ():
+            if name.startswith(".part-"):
+                path = os.path.join(self.root, name)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, True)
+                else:
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass
+
+
+def used_by_live_sessions(cache_root, session_prefix):
+    """Ids of the trees any session folder still in ``cache_root`` names in ``.uses``
+    (dead sessions' folders are removed before this is asked)."""
+    used = set()
+    for name in os.listdir(cache_root):
+        if name.startswith(session_prefix):
+            try:
+                used.update(os.listdir(os.path.join(cache_root, name, USES)))
+            except OSError:
+                continue
+    return used
+
+
+def inside(folder, relative):
+    """The local path of a tree-relative path, refusing anything that escapes."""
+    problem = relative_path_problem(relative)
+    if problem:
+        raise ValueError(problem)
+    return os.path.join(folder, *relative.split("/"))
+
+
+def _make_dirs(target):
+    if not os.path.isdir(target):
+        os.makedirs(target)
+
+
+def _link(blob, target):
+    """A hard link of the verified ``blob`` at ``target``, else a copy."""
+    _make_dirs(os.path.dirname(target))
+    if os.path.exists(target):
+        if os.path.samefile(target, blob):
+            return
+        raise ValueError("refusing two bodies for %s" % target)
+    try:
+        os.link(blob, target)
+    except OSError:  # a file system without hard links: copy
+        shutil.copyfile(blob, target)
+
+
+def _stamp(info):
+    """What changes when a file is rewritten or replaced: inode, size, mtime."""
+    return u"%d:%d:%r" % (info.st_ino, info.st_size, info.st_mtime)
+
+
+def _write(path, text):
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".part-")
+    with os.fdopen(handle, "wb") as stream:
+        stream.write(text.encode("utf-8"))
+    os.rename(temporary, path)
