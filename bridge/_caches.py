@@ -30,6 +30,13 @@ class BoundedCache(object):
         with self._lock:
             return self._entries.get(key)
 
+    def put(self, key, value):
+        with self._lock:
+            self._entries.pop(key, None)
+            self._entries[key] = value
+            while len(self._entries) > self.limit:
+                self._entries.popitem(last=False)
+
     def get(self, key, compute, valid=None):
         """The value for ``key``, from ``compute()`` (run outside the lock) the first time,
         and again whenever ``valid(value)`` says the kept one is out of date."""
@@ -86,6 +93,7 @@ class MasterCaches(object):
         self.bytecode = BoundedCache(bodies)
         self.compressed = BoundedCache(bodies)
         self.trees = BoundedCache(plans)  # a reply's tree id -> the hashes of its files
+        self.replies = BoundedCache(plans)  # a FIND's Composed reply, per slave kind
 
     def root(self, entry):
         """The root of search path ``entry``, shared by every install that serves it, so

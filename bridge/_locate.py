@@ -452,13 +452,14 @@ class SearchPath(object):
     def watching(self):
         """Record every folder listed and file read meanwhile, in the Watch yielded."""
         watch = Watch()
+        outer = [root.watch for root in self.roots]  # a walk inside another walk
         for root in self.roots:
             root.watch = watch
         try:
             yield watch
         finally:
-            for root in self.roots:
-                root.watch = None
+            for root, previous in zip(self.roots, outer):
+                root.watch = previous
 
     def metadata_index(self, root):
         """The MetadataIndex of ``root``'s installed distributions, as they are now."""

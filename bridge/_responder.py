@@ -112,6 +112,53 @@ class Plan(object):
         self.absent = absent
         self.watch = watch
 
+class Composed(object):
+    """A reply to one FIND, without bodies: its records, where each body is read, what it
+    read to be worked out (checked later with one stat each), the names it sends."""
+
+    def __init__(self, name):
+        self.name = name
+        self.sizes = {}  # sha -> size of the body
+        self._readers = {}  # sha -> a callable that returns the body
+        self.plans = []  # the Plans it followed: they are part of what it read
+        self.skipped_sent = False  # left out names this session had: not for others
+        self.records, self.absent, self.refusals, self.watch = [], [], [], None
+        self.names, self.tree = frozenset(), None
+
+    def add(self, sha, size, reader):
+        self.sizes[sha] = size
+        self._readers.setdefault(sha, reader)
+
+    def read(self, sha):
+        return self._readers[sha]()
+
+    def finish(self, records, absent, refusals, watch):
+        self.records, self.absent, self.refusals, self.watch = records, absent, refusals, watch
+        self.names = frozenset(record[protocol.NAME] for record in records)
+        self.tree = protocol.tree_id(records)
+
+    def reusable(self):
+        return not self.skipped_sent and self.watch.settled and all(
+            plan.watch.settled for plan in self.plans)
+
+    def unchanged(self):
+        return self.watch.unchanged() and all(plan.watch.unchanged() for plan in self.plans)
+
+
+def _reader(root, path, data):
+    """Returns the body of ``path``: ``data`` the first time where hashing read it."""
+    kept = [data]
+
+    def read():
+        body = kept[0] if kept[0] is not None else root.read(path)
+        kept[0] = None  # not held on to: the next reply reads it again
+        return body
+
+    return read
+
+
+FILES_KEY = six.text_type(protocol.FILES)
+
 REFUSED_BINARY = "refused binary"  # a verdict of Responder._module_beside
 
 
@@ -137,6 +184,8 @@ class Responder(object):
         self.known = set(known)  # hashes the slave holds: its cache, and what we sent it
         self._local = frozenset(facts.get("top_level") or ())  # what the slave has itself
         self._leads = {}  # top-level name -> the first name of it this slave asked for
+        self._slave_kind = repr(sorted((key, repr(value)) for key, value in facts.items()
+                                       if key not in ("executable", "top_level")))
         self.sent = set()  # names whose records this slave has had
 
     def slave_version(self):
@@ -178,15 +227,15 @@ class Responder(object):
             return self._refuse(protocol.MISSING, msg, "no module named '%s' on the master's "
                                 "search path" % name)
         try:
-            record, size, companions = self._record(name, located, self.max_reply_bytes)
+            composed = self._composed(name, located)
         except (Refused, OutsideRoot) as error:
             return self._refuse(protocol.REFUSED, msg, str(error))
         self._learn(name)
-        related, absent, refusals = self._prefetch(name, located, size, companions)
-        records = [record] + related
-        self.sent.update(each[protocol.NAME] for each in records)
-        self.stats.add(modules=1, prefetched=len(related))
-        records, tree = self._as_tree(msg, records)
+        records = self._filled(composed)
+        self.sent.update(composed.names)
+        self.stats.add(modules=1, prefetched=len(records) - 1)
+        absent, refusals = composed.absent, composed.refusals
+        records, tree = self._as_tree(msg, records, composed.tree)
         if self.progress is not None:
             sent = sum(len(data) for each in records for _, _, data in each[protocol.FILES]
                        if data is not None)
@@ -202,10 +251,11 @@ class Responder(object):
         for tree in msg.get(protocol.HAVE) or ():
             self.known.update(self.caches.trees.peek(ensure_text(tree)) or ())
 
-    def _as_tree(self, msg, records):
+    def _as_tree(self, msg, records, tree=None):
         """(records to send, the tree id of a lean reply or None). The records' files make
-        one tree; where the slave named it in ``have``, they travel without files."""
-        tree = protocol.tree_id(records)
+        one tree (``tree``, where known); where the slave named it in ``have``, they
+        travel without files."""
+        tree = tree or protocol.tree_id(records)
         self.caches.trees.get(tree, lambda: frozenset(
             sha for record in records for _, sha, _ in record[protocol.FILES]))
         if tree not in set(ensure_text(each) for each in msg.get(protocol.HAVE) or ()):
@@ -250,9 +300,10 @@ class Responder(object):
         records, tree = self._as_tree(msg, records)
         return protocol.module_reply(msg[protocol.ID], records, tree=tree)
 
-    def _record(self, name, located, budget):
-        """(record, bytes sent, names of modules that must go with it) of one module;
-        Refused if it may not go to this slave."""
+    def _record(self, name, located, budget, composing):
+        """(record, its files' bytes, names of modules that must go with it) of one module,
+        its files listed without bodies (``_filled`` adds them); Refused if it may not go
+        to this slave."""
         if located.type == protocol.NAMESPACE and self.slave_version() < (3, 3):
             raise Refused("'%s' is a namespace package (PEP 420), which Python %d.%d cannot "
                           "import" % ((name,) + self.slave_version()[:2]))
@@ -269,32 +320,40 @@ class Responder(object):
             data, companions = self._folders_named_like_modules(
                 name, located, self.search_path.data_files(located, self.policy.allows))
             paths, dirs = [path] + extra + data, []
-        files, size, cached = self._files(root, paths)
+        files, size = self._listed(root, paths, composing)
         if module_type in (protocol.SOURCE, protocol.PACKAGE) and _bytecode.fits(self.facts):
-            sent, kept = self._add_bytecode(root, path, files)
-            size, cached = size + sent, cached + kept
+            size += self._add_bytecode(root, path, files, composing)
         if budget is not None and size > budget:
             raise TooLarge("'%s' is too large to send: %d bytes, the master's limit is %d"
                            % (name, size, budget))
-        self.known.update(sha for _, sha, _ in files)
-        self.stats.add(files=len(files), bytes_sent=size, bytes_cached=cached)
         children = self.search_path.children(located) if located.places else []
         record = protocol.module_record(name, module_type, path, files, dirs, children,
                                         root.local(path))
         return record, size, companions
 
-    def _add_bytecode(self, root, path, files):
-        """Append the master-compiled .pyc of ``path`` to ``files``;
-        (bytes that travel, bytes the slave already has)."""
+    def _add_bytecode(self, root, path, files, composing):
+        """Append the master-compiled .pyc of ``path`` to ``files``; its size."""
         compiled = _bytecode.compiled(self.caches.bytecode, files[0][1],
                                       lambda: root.read(path))
         if compiled is None:
-            return 0, 0
+            return 0
         pyc, sha = compiled
-        data = None if sha in self.known else pyc
+        composing.add(sha, len(pyc), lambda: pyc)
         files.append([six.text_type(_bytecode.pyc_path(path, self.facts["cache_tag"])),
-                      six.text_type(sha), data])
-        return (len(pyc), 0) if data is not None else (0, len(pyc))
+                      six.text_type(sha), None])
+        return len(pyc)
+
+    def _listed(self, root, paths, composing):
+        """([[path, sha, None]], their bytes): each file's hash, and where to read it."""
+        files, size = [], 0
+        for path in paths:
+            sha, data, file_size = file_hash(self.caches, root, path)
+            if root.watch is not None:
+                root.watch.file(root, path)
+            composing.add(sha, file_size, _reader(root, path, data))
+            files.append([six.text_type(path), six.text_type(sha), None])
+            size += file_size
+        return files, size
 
     def _files(self, root, paths):
         """[[path, sha, bytes or None]], bytes that travel, bytes the slave already has."""
@@ -309,6 +368,48 @@ class Responder(object):
                 size += len(data)
             files.append([six.text_type(path), six.text_type(sha), data])
         return files, size, cached
+
+    def _filled(self, composed):
+        """Copies of ``composed``'s records with the bodies the slave lacks; counts them."""
+        records, sent, cached, count = [], 0, 0, 0
+        for record in composed.records:
+            files = []
+            for path, sha, _ in record[protocol.FILES]:
+                data = None
+                if sha in self.known:
+                    cached += composed.sizes[sha]
+                else:
+                    data = composed.read(sha)
+                    sent += len(data)
+                files.append([path, sha, data])
+            count += len(files)
+            copy = dict(record)
+            copy[FILES_KEY] = files
+            records.append(copy)
+        self.known.update(composed.sizes)
+        self.stats.add(files=count, bytes_sent=sent, bytes_cached=cached)
+        return records
+
+    def _composed(self, name, located):
+        """The Composed reply to a FIND of ``name``: worked out once per version of what
+        it read and shared by every slave of the same kind, unless it would bring what
+        this session has had."""
+        key = (name, tuple(self.search_path.entries), self._slave_kind, self.policy.key,
+               self._local, self.max_reply_bytes, self.allow_extensions,
+               tuple(self.caches.followers.of(self._lead_key(name))))
+        kept = self.caches.replies.peek(key)
+        if kept is not None and kept.names.isdisjoint(self.sent) and kept.unchanged():
+            return kept
+        composing = Composed(name)
+        with self.search_path.watching() as watch:
+            record, size, companions = self._record(name, located, self.max_reply_bytes,
+                                                    composing)
+            related, absent, refusals = self._prefetch(name, located, size, composing,
+                                                       companions)
+        composing.finish([record] + related, absent, refusals, watch)
+        if composing.reusable():
+            self.caches.replies.put(key, composing)
+        return composing
 
     def _encoded(self, records):
         """``records`` with every body that compresses well zlib-compressed, where the
@@ -410,26 +511,29 @@ class Responder(object):
 
         return sorted(paths, key=rank)
 
-    def _prefetch(self, name, located, used, companions=()):
+    def _prefetch(self, name, located, used, composing, companions=()):
         """(records, absent names, refusals) of what importing ``name`` will import: from
         its own top-level package, and from distributions the slave does not have itself;
         ``companions`` (modules that must go with a record) first. Modules refused on the
         way are named with their reason (not the too-large: alone, they may fit)."""
-        candidates, absent = self._candidates(name, located)
+        candidates, absent = self._candidates(name, located, composing)
         budget = PREFETCH_BYTES if self.max_reply_bytes is None \
             else min(PREFETCH_BYTES, self.max_reply_bytes - used)
         pending = collections.deque(list(companions) + candidates)
         records, refusals, done = [], [], set([name])
         while pending and len(records) < PREFETCH_MODULES and budget > 0:
             candidate = pending.popleft()
-            if candidate in done or candidate in self.sent or self.policy.problem(candidate):
+            if candidate in done or self.policy.problem(candidate):
+                continue
+            if candidate in self.sent:
+                composing.skipped_sent = True  # this session's own reply: not shared
                 continue
             done.add(candidate)
             found = self.search_path.locate(candidate)
             if found is None:
                 continue
             try:
-                record, size, more = self._record(candidate, found, budget)
+                record, size, more = self._record(candidate, found, budget, composing)
             except TooLarge:
                 continue
             except Refused as error:  # the slave can say why without asking
@@ -442,15 +546,17 @@ class Responder(object):
             pending.extendleft(reversed(more))
         return records, absent, refusals
 
-    def _candidates(self, name, located):
+    def _candidates(self, name, located, composing):
         """(names to send along, names found nowhere): ``name``'s Plan, then each name
         slaves asked for after it before (Followers) with its own Plan."""
         plan = self._plan(name, located)
+        composing.plans.append(plan)
         candidates, absent = list(plan.found), list(plan.absent)
         for follower in self.caches.followers.of(self._lead_key(name)):
             module = self.search_path.locate(follower)
             if module is not None and not self.policy.problem(follower):
                 more = self._plan(follower, module)
+                composing.plans.append(more)
                 candidates += [follower] + more.found
                 absent += more.absent
         return candidates, absent

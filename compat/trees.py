@@ -9,7 +9,9 @@ shared library already loaded from a path) and a warm session uses it as it
 is: one ``lstat``, no file read, hashed or linked. Its files are hard links of
 the blobs, so a tree costs folders, not bytes.
 
-A session names the trees it uses in its own folder (``.uses``), so eviction
+Each session checks a tree's code files (one ``lstat`` each against what
+they were when built), so a module rewritten in the cache is fetched again,
+never loaded. A session names the trees it uses in its own folder (``.uses``), so eviction
 never removes one under a live session. Per request, ``replies/`` keeps the
 ids of the trees its last replies made: the next session's ``have``.
 """
@@ -28,6 +30,7 @@ REPLIES = "replies"  # per request: ids of the trees its last replies made, newe
 USES = ".uses"  # in a session folder: an empty file per tree the session uses
 MANIFEST_SUFFIX = ".files"  # beside a tree: its files' hashes, for eviction
 RECALLED = 8  # trees named per request, at most
+CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".so", ".pyd", ".dylib", ".dll", ".pyw")
 
 
 def _is_id(name):
@@ -92,10 +95,13 @@ class TreeStore(object):
         return self.path(tree)
 
     def damaged(self, tree):
-        """Hashes of the tree's files that changed since it was built (an ``lstat`` each,
-        against the inode, size and mtime it had): a file rewritten in the cache."""
+        """Hashes of the tree's code files (what an import executes or loads) that changed
+        since it was built: an ``lstat`` each, against the inode, size and mtime it had.
+        Data files were checked when the tree was built, and are not read at import."""
         folder, bad = self.path(tree), []
         for sha, stamp, path in self._manifest(tree):
+            if not path.endswith(CODE_SUFFIXES) and ".so." not in path:
+                continue
             try:
                 if _stamp(os.lstat(inside(folder, path))) != stamp:
                     bad.append(sha)
