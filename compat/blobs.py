@@ -56,6 +56,14 @@ class BlobStore(object):
         os.rename(temporary, target)
         return target
 
+    def adopt(self, sha, path):
+        """Keep the checked file ``path`` (in a tree being built) as the blob of ``sha``:
+        a hard link, so a body costs one create."""
+        try:
+            os.link(path, self.path(sha))
+        except OSError:  # stored already (another slave), or no hard links here
+            pass
+
     def verified(self, sha):
         """The blob's path if its bytes still match ``sha``; a bad blob is removed.
         The checked inode must be ours and writable by no one else, so its bytes stay."""

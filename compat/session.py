@@ -11,6 +11,7 @@ import zlib
 from . import protocol
 from .client import BridgeUnavailable, ImportLockDuringWait
 from .neutral import ModuleNotFoundError, dotted, ensure_text, import_error
+from .blobs import digest
 from .trees import TreeStore, inside
 
 
@@ -206,10 +207,10 @@ class ImportSession(object):
                 tree = protocol.tree_id(records)
                 folder, _ = self._open_tree(tree)
                 if folder is None:
-                    missing = self._missing_blobs(records)
+                    bodies, missing = self._bodies(records)
                     if missing:
                         return None, missing
-                    folder = self.trees.build(tree, records, self._intact_blob)
+                    folder = self.trees.build(tree, records, bodies, self._intact_blob)
             self.trees.use(tree, self.mirror.root)
         self.trees.remember(key, tree)
         with self._lock:
@@ -319,24 +320,27 @@ class ImportSession(object):
             else:
                 self.distributions.setdefault(key, None)
 
-    def _missing_blobs(self, records):
-        """Store the bodies that came; return the hashes we were sent none for and lack."""
-        missing = []
+    def _bodies(self, records):
+        """({sha: bytes} of the bodies that came, checked against their hashes; the hashes
+        we were sent no body for and lack)."""
+        bodies, missing = {}, []
         for record in records:
             compressed = set(ensure_text(sha) for sha in record.get(protocol.COMPRESSED) or ())
             for _, sha, data in record.get(protocol.FILES) or ():
                 sha = ensure_text(sha)
                 if data is not None:
-                    if sha in compressed:
-                        data = zlib.decompress(data)
-                    self.blobs.put(sha, data)  # checks the bytes against the hash
-                    self.intact.add(sha)
-                elif sha not in self.intact:
+                    if sha not in bodies:
+                        data = zlib.decompress(data) if sha in compressed else data
+                        if digest(data) != sha:
+                            raise ValueError("received bytes do not match their sha256 %s"
+                                             % sha)
+                        bodies[sha] = data
+                elif sha not in self.intact and sha not in bodies:
                     if self.blobs.verified(sha) is None:
                         missing.append(sha)
                     else:
                         self.intact.add(sha)
-        return missing
+        return bodies, missing
 
     def _place(self, record, folder):
         """Place a metadata record's folder and files in the session's mirror, from the
