@@ -14,7 +14,7 @@ import threading
 import weakref
 
 import six
-from execnet import XSpec, gateway_bootstrap, gateway_io
+from execnet import RemoteError, XSpec, gateway_bootstrap, gateway_io
 
 from .compat import protocol
 from .compat.neutral import ensure_text
@@ -89,14 +89,20 @@ class Hop(object):
             own.difference_update(hashes)
 
 
+GONE = object()  # the control channel's end: the relay ended, or the hop died
+
+
 class Route(object):
     """One leaf's relay on its hop: the control channel, and the master's part of a reply."""
 
-    def __init__(self, hop, control):
+    def __init__(self, hop, control, hop_gateway, leaf_id):
         self.hop = hop
         self.control = control
+        self.leaf_id = leaf_id
+        self.bridge = None  # the leaf's install, once made
+        self._hop_gateway = weakref.ref(hop_gateway)
         self._watching = threading.Event()
-        control.setcallback(self._report)
+        control.setcallback(self._report, endmarker=GONE)
 
     def watch(self, channel_id, timeout):
         """Tell the relay which channel is the leaf's request channel; wait until it knows."""
@@ -106,6 +112,8 @@ class Route(object):
                               % (self.hop.id, timeout))
 
     def _report(self, msg):
+        if msg is GONE:
+            return self._gone()
         kind = protocol.relay_kind_of(msg)
         if kind == protocol.WATCHING:
             self._watching.set()
@@ -116,6 +124,20 @@ class Route(object):
                                bodies_unfilled=len(unfilled),
                                bytes_stored=msg.get(protocol.STORED_BYTES, 0))
             self.hop.forget([ensure_text(sha) for sha in unfilled])
+
+    def _gone(self):
+        """A hop that died while still a member of its group (not exited): its leaf lost
+        its link. Say so, and stop serving the leaf."""
+        hop_gateway = self._hop_gateway()
+        if hop_gateway is None or hop_gateway not in hop_gateway._group:
+            return
+        log.warning("execnet-bridge: the hop %s is gone: the leaf %s behind it lost its link "
+                    "to the master, and its pending imports failed", self.hop.id, self.leaf_id)
+        if self.bridge is not None:
+            try:
+                self.bridge.close()
+            except (IOError, EOFError):  # the leaf's gateway has ended too
+                pass
 
     def strip(self, request, reply):
         """``reply`` with every body the hop holds sent as None and named AT_HOP; the
@@ -182,13 +204,25 @@ def make_gateway(group, spec, install_hop):
     channel.send(six.text_type(inspect.getsource(gateway_io)))
     control = hop_gateway.newchannel()
     channel.send(control)
-    gateway = gateway_bootstrap.bootstrap(gateway_io.ProxyIO(channel, group.execmodel), spec)
+    gateway = gateway_bootstrap.bootstrap(RelayIO(channel, group.execmodel), spec)
     gateway.spec = spec
     group._register(gateway)
     with _lock:
-        _routes[gateway] = Route(hop, control)
+        _routes[gateway] = Route(hop, control, hop_gateway, gateway.id)
     _apply_place(gateway, spec)
     return gateway
+
+
+class RelayIO(gateway_io.ProxyIO):
+    """execnet's ProxyIO, except that a dead hop ends the leaf quietly: its wait, kill and
+    close (group.terminate) have nothing left to do, and must not raise."""
+
+    def _controll(self, event):
+        try:
+            return gateway_io.ProxyIO._controll(self, event)
+        except (IOError, EOFError, RemoteError) as error:
+            log.debug("hop of %s is gone: %s", self.iochan.gateway.id, error)
+            return None
 
 
 PLACE_SOURCE = """

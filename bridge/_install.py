@@ -356,6 +356,7 @@ def _watch_route(bridge, handshake, timeout):
     if route is not None:
         handshake._guarded(route.watch, handshake.hello[protocol.CHANNEL].id, timeout)
         bridge.route = route
+        route.bridge = bridge
 
 
 def _installed_on(gateway):

@@ -14,7 +14,7 @@ import zlib
 from . import protocol
 from .blobs import digest
 from .hook import installed_finder
-from .neutral import ensure_text, text_type
+from .neutral import PY2, ensure_text, text_type
 
 HEADER = struct.Struct("!bii")  # execnet's frame: message code, channel id, data length
 SAME_TYPES = (False, False)  # decode as the leaf's request channel does: text stays text
@@ -38,6 +38,8 @@ def _gateway_io(source):
     """execnet's ``gateway_io`` (sent by the master: this slave need not have execnet),
     run as a module of its own, never as a ``__channelexec__`` program."""
     namespace = {"__name__": "_execnet_bridge_gateway_io"}
+    if PY2:  # 2.7 refuses a coding declaration in unicode source
+        source = source.encode("utf-8")
     exec(compile(source, "<execnet gateway_io>", "exec"), namespace)
     return namespace
 
