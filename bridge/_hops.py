@@ -65,6 +65,7 @@ class Hop(object):
         self.stats = HopStats()
         self._known = collections.OrderedDict()
         self._lock = threading.Lock()
+        self.sending = threading.Lock()  # held while a reply to a leaf is stripped and sent
 
     def holds(self, sha):
         with self._lock:
@@ -138,6 +139,16 @@ class Route(object):
                 self.bridge.close()
             except (IOError, EOFError):  # the leaf's gateway has ended too
                 pass
+
+    def send(self, request, reply, channel, stats):
+        """Strip ``reply`` (below) and send it on ``channel``, one leaf's reply at a time
+        per hop: the relay handles frames in the order they come, so a body the master
+        sent one leaf is stored on the hop before the next reply that names it AT_HOP
+        arrives there (eight cold leaves at once move each body over the link once)."""
+        with self.hop.sending:
+            reply, saved = self.strip(request, reply)
+            stats.add(bytes_wire=-saved)
+            channel.send(reply)
 
     def strip(self, request, reply):
         """``reply`` with every body the hop holds sent as None and named AT_HOP; the

@@ -145,11 +145,11 @@ class Bridge(object):
     def _answer(self, msg):
         """Runs on this gateway's receiver thread: one reply per request."""
         reply = self.responder.reply(msg)
-        if self.route is not None:  # bodies its hop holds travel as their hash alone
-            reply, saved = self.route.strip(msg, reply)
-            self.stats.add(bytes_wire=-saved)
         try:
-            self._requests.send(reply)
+            if self.route is not None:  # bodies its hop holds travel as their hash alone
+                self.route.send(msg, reply, self._requests, self.stats)
+            else:
+                self._requests.send(reply)
         except (IOError, EOFError, ValueError) as error:
             log.warning("cannot reply to %s: %s", self.gateway.id, error)
 

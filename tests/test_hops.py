@@ -208,3 +208,21 @@ def test_a_binary_the_send_rule_refuses_stays_refused_behind_the_hop(tmp_path):
         assert out[0][0] == "extdemo._single" and "cp27mu" in out[0][1], out
     finally:
         group.terminate(timeout=10)
+
+
+def test_a_group_made_by_plain_execnet_via_works_without_sharing(tmp_path, tree):
+    """execnet's own via= (serve_proxy_io) carries the bridge too; only gateways made
+    by the bridge (handle.makegateway) forward with a cache."""
+    own = python_of("3.11")
+    group = execnet.Group(["popen//id=hop//python=%s -E -S" % own,
+                           "popen//id=leaf//via=hop//python=%s -E -S" % own])
+    try:
+        handle = bridge.install(group, path=[tree], cache_root=str(tmp_path / "cache"))
+        check_demo(group["leaf"])
+        assert handle.hops == {}
+        later = handle.makegateway("popen//id=later//via=hop//python=%s -E -S" % own,
+                                   cache_root=str(tmp_path / "cache-later"))
+        check_demo(later)
+        assert handle.hops["hop"]["bodies_upstream"] > 0
+    finally:
+        group.terminate(timeout=10)
