@@ -9,6 +9,7 @@ leaf's request channel (named by WATCH); every other frame passes as bytes, unto
 It never answers a request: what may be served is decided on the master, for each leaf.
 """
 import struct
+import threading
 import zlib
 
 from . import protocol
@@ -73,6 +74,7 @@ class Relay(object):
         self.dumps = gateway_base["dumps_internal"]
         self.watched = set()  # ids of the leaf's request channels
         self.blobs = hop_blobs()
+        self.pending = pending_store(self.blobs) if self.blobs is not None else None
 
     def control(self, msg):
         """WATCH from the master: the id of the leaf's request channel."""
@@ -112,6 +114,8 @@ class Relay(object):
             return frame, []
         if protocol.kind_of(reply) != protocol.MODULE:
             return frame, []
+        if any(record.get(protocol.AT_HOP) for record in reply.get(protocol.MODULES) or ()):
+            self.pending.wait()  # a body named AT_HOP may be one the last reply brought
         with self.blobs.in_use():
             report, stored = fill_reply(reply, self.blobs)
         data = self.dumps(reply)
@@ -120,13 +124,56 @@ class Relay(object):
                            len(data)) + data, stored
 
     def _store(self, bodies):
-        """Keep the bodies the master sent, checked against their hash; after the leaf
-        has its reply, so the store costs the leaf no time."""
-        if not bodies:
-            return
-        with self.blobs.in_use():
-            for sha, data, compressed in bodies:
+        if bodies:
+            self.pending.add(bodies)
+
+
+class PendingStore(object):
+    """The bodies this hop has passed on and not yet stored, shared by all its relays:
+    stored on a thread of their own after the leaf has its reply (storing costs the leaf
+    no time), and waited for before a reply that names bodies AT_HOP is filled."""
+
+    def __init__(self, blobs):
+        self.blobs = blobs
+        self._bodies = []  # [(sha, data, compressed)], oldest first
+        self._running = False  # is a thread storing them?
+        self._changed = threading.Condition(threading.Lock())
+
+    def add(self, bodies):
+        with self._changed:
+            self._bodies.extend(bodies)
+            start, self._running = not self._running, True
+        if start:
+            thread = threading.Thread(target=self._store_all)
+            thread.daemon = True
+            thread.start()
+
+    def _store_all(self):
+        while True:
+            with self._changed:
+                if not self._bodies:
+                    self._running = False
+                    self._changed.notify_all()
+                    return
+                sha, data, compressed = self._bodies[0]
+            with self.blobs.in_use():
                 store_body(self.blobs, sha, data, compressed)
+            with self._changed:
+                self._bodies.pop(0)
+
+    def wait(self):
+        with self._changed:
+            while self._bodies:
+                self._changed.wait(1.0)
+
+
+_pending = {}  # blob folder -> its PendingStore, one per hop process
+_pending_lock = threading.Lock()
+
+
+def pending_store(blobs):
+    with _pending_lock:
+        return _pending.setdefault(blobs.root, PendingStore(blobs))
 
 
 def fill_reply(reply, blobs):
