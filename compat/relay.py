@@ -18,6 +18,7 @@ from .hook import installed_finder
 from .neutral import PY2, ensure_text, text_type
 
 HEADER = struct.Struct("!bii")  # execnet's frame: message code, channel id, data length
+AT_HOP_BYTES = protocol.AT_HOP.encode("ascii")  # as the field's name is serialized
 SAME_TYPES = (False, False)  # decode as the leaf's request channel does: text stays text
 
 
@@ -74,7 +75,7 @@ class Relay(object):
         self.dumps = gateway_base["dumps_internal"]
         self.watched = set()  # ids of the leaf's request channels
         self.blobs = hop_blobs()
-        self.pending = pending_store(self.blobs) if self.blobs is not None else None
+        self.pending = pending_store() if self.blobs is not None else None
 
     def control(self, msg):
         """WATCH from the master: the id of the leaf's request channel."""
@@ -95,100 +96,119 @@ class Relay(object):
             return
 
     def to_leaf(self, frame):
-        """Runs on the hop's receiver thread: one master->leaf frame, as one item."""
+        """Runs on the hop's receiver thread: one master->leaf frame, as one item. A reply
+        that names nothing AT_HOP goes on untouched at once; its bodies are read from it
+        and stored afterwards, off the leaf's way."""
         code, channel_id, _ = HEADER.unpack(frame[:HEADER.size])
-        stored = []
-        if code == self.data_code and channel_id in self.watched and self.blobs is not None:
-            frame, stored = self._filled(frame)
+        ours = code == self.data_code and channel_id in self.watched and self.pending
+        if ours and AT_HOP_BYTES in frame:  # (or a body holds those bytes: decoded anyway)
+            frame = self._filled(frame)
         try:
             self.leaf_io.write(frame)
         except (IOError, OSError, ValueError):  # the leaf is gone: to_master ends
             return
-        self._store(stored)
+        if ours:
+            self.pending.add(lambda: self._store(frame))
 
-    def _filled(self, frame):
-        """(the frame with the AT_HOP bodies filled, [(sha, data, compressed)] to store)."""
+    def _decoded(self, frame):
+        """The MODULE reply in ``frame``, or None."""
         try:
             reply = self.loads(frame[HEADER.size:], None, SAME_TYPES)
         except Exception:  # not ours to judge: the leaf gets it as it came
-            return frame, []
-        if protocol.kind_of(reply) != protocol.MODULE:
-            return frame, []
-        if any(record.get(protocol.AT_HOP) for record in reply.get(protocol.MODULES) or ()):
-            self.pending.wait()  # a body named AT_HOP may be one the last reply brought
+            return None
+        return reply if protocol.kind_of(reply) == protocol.MODULE else None
+
+    def _filled(self, frame):
+        """``frame`` with the AT_HOP bodies the hop holds filled in."""
+        reply = self._decoded(frame)
+        if reply is None:
+            return frame
+        self.pending.wait()  # a body named AT_HOP may be one an earlier reply brought
         with self.blobs.in_use():
-            report, stored = fill_reply(reply, self.blobs)
+            report = fill_reply(reply, self.blobs)
         data = self.dumps(reply)
         self.bridge_control.send(protocol.relay_message(protocol.FILLED, **report))
         return HEADER.pack(self.data_code, HEADER.unpack(frame[:HEADER.size])[1],
-                           len(data)) + data, stored
+                           len(data)) + data
 
-    def _store(self, bodies):
-        if bodies:
-            self.pending.add(bodies)
+    def _store(self, frame):
+        """Keep the bodies the master sent in ``frame``, each checked against its hash."""
+        reply = self._decoded(frame)
+        if reply is None:
+            return
+        stored = 0
+        with self.blobs.in_use():
+            for record in reply.get(protocol.MODULES) or ():
+                compressed = set(ensure_text(sha) for sha in
+                                 record.get(protocol.COMPRESSED) or ())
+                for _, sha, data in record.get(protocol.FILES) or ():
+                    sha = ensure_text(sha)
+                    if data is not None and store_body(self.blobs, sha, data, sha in compressed):
+                        stored += len(data)
+        self.bridge_control.send(protocol.relay_message(
+            protocol.FILLED, **{protocol.STORED_BYTES: stored}))
 
 
 class PendingStore(object):
-    """The bodies this hop has passed on and not yet stored, shared by all its relays:
-    stored on a thread of their own after the leaf has its reply (storing costs the leaf
-    no time), and waited for before a reply that names bodies AT_HOP is filled."""
+    """The frames this hop has passed on and not yet stored the bodies of, shared by all
+    its relays: stored on a thread of their own after the leaf has its reply (storing
+    costs the leaf no time), and waited for before a reply naming bodies AT_HOP is filled."""
 
-    def __init__(self, blobs):
-        self.blobs = blobs
-        self._bodies = []  # [(sha, data, compressed)], oldest first
-        self._running = False  # is a thread storing them?
+    def __init__(self):
+        self._jobs = []  # functions that store, oldest first
+        self._running = False  # is a thread running them?
         self._changed = threading.Condition(threading.Lock())
 
-    def add(self, bodies):
+    def add(self, job):
         with self._changed:
-            self._bodies.extend(bodies)
+            self._jobs.append(job)
             start, self._running = not self._running, True
         if start:
-            thread = threading.Thread(target=self._store_all)
+            thread = threading.Thread(target=self._run)
             thread.daemon = True
             thread.start()
 
-    def _store_all(self):
+    def _run(self):
         while True:
             with self._changed:
-                if not self._bodies:
+                if not self._jobs:
                     self._running = False
                     self._changed.notify_all()
                     return
-                sha, data, compressed = self._bodies[0]
-            with self.blobs.in_use():
-                store_body(self.blobs, sha, data, compressed)
+                job = self._jobs[0]
+            try:
+                job()
+            except Exception:  # a body not stored is re-fetched, never served wrong
+                pass
             with self._changed:
-                self._bodies.pop(0)
+                self._jobs.pop(0)
 
     def wait(self):
         with self._changed:
-            while self._bodies:
+            while self._jobs:
                 self._changed.wait(1.0)
 
 
-_pending = {}  # blob folder -> its PendingStore, one per hop process
+_pending = []  # this hop process's PendingStore, made by the first relay
 _pending_lock = threading.Lock()
 
 
-def pending_store(blobs):
+def pending_store():
     with _pending_lock:
-        return _pending.setdefault(blobs.root, PendingStore(blobs))
+        if not _pending:
+            _pending.append(PendingStore())
+        return _pending[0]
 
 
 def fill_reply(reply, blobs):
     """Fill the AT_HOP bodies of ``reply``'s records that ``blobs`` holds intact; those it
-    cannot stay listed (the leaf asks again, naming them lost). Returns (a FILLED report,
-    the bodies that came, to store)."""
-    filled_bytes, filled_bodies, unfilled, stored = 0, 0, [], []
+    cannot stay listed (the leaf asks again, naming them lost). Returns a FILLED report."""
+    filled_bytes, filled_bodies, unfilled = 0, 0, []
     for record in reply.get(protocol.MODULES) or ():
         wanted = protocol.at_hop(record)
-        compressed = set(ensure_text(sha) for sha in record.get(protocol.COMPRESSED) or ())
         for entry in record.get(protocol.FILES) or ():
             sha = ensure_text(entry[1])
-            if entry[2] is not None:
-                stored.append((sha, entry[2], sha in compressed))
-            elif sha in wanted:
+            if entry[2] is None and sha in wanted:
                 body = verified_body(blobs, sha)
                 if body is not None:
                     entry[2] = body
@@ -197,10 +217,8 @@ def fill_reply(reply, blobs):
         if protocol.AT_HOP in record:
             record[text_type(protocol.AT_HOP)] = [text_type(sha) for sha in sorted(wanted)]
             unfilled.extend(wanted)
-    report = {protocol.FILLED_BYTES: filled_bytes, protocol.FILLED_BODIES: filled_bodies,
-              protocol.UNFILLED: [text_type(sha) for sha in unfilled],
-              protocol.STORED_BYTES: sum(len(data) for _, data, _ in stored)}
-    return report, stored
+    return {protocol.FILLED_BYTES: filled_bytes, protocol.FILLED_BODIES: filled_bodies,
+            protocol.UNFILLED: [text_type(sha) for sha in unfilled]}
 
 
 def verified_body(blobs, sha):
@@ -217,9 +235,10 @@ def verified_body(blobs, sha):
 
 
 def store_body(blobs, sha, data, compressed):
-    """Store one body the master sent, uncompressed; a body that does not match its hash
-    is not kept (the leaf, which checks it too, refuses it)."""
+    """Store one body the master sent, uncompressed; whether it was kept. One that does
+    not match its hash is not (the leaf, which checks it too, refuses it)."""
     try:
         blobs.put(sha, zlib.decompress(data) if compressed else data)
     except (ValueError, zlib.error, IOError, OSError):
-        pass
+        return False
+    return True
