@@ -10,6 +10,7 @@ It never answers a request: what may be served is decided on the master, for eac
 """
 import struct
 import threading
+import time
 import zlib
 
 from . import protocol
@@ -91,6 +92,8 @@ class Relay(object):
             while True:
                 header = self.leaf_io.read(HEADER.size)
                 length = HEADER.unpack(header)[2]
+                if self.pending is not None:
+                    self.pending.touch()
                 self.channel.send(header + self.leaf_io.read(length) if length else header)
         except (EOFError, IOError, OSError):
             return
@@ -100,6 +103,8 @@ class Relay(object):
         that names nothing AT_HOP goes on untouched at once; its bodies are read from it
         and stored afterwards, off the leaf's way."""
         code, channel_id, _ = HEADER.unpack(frame[:HEADER.size])
+        if self.pending is not None:
+            self.pending.touch()
         ours = code == self.data_code and channel_id in self.watched and self.pending
         if ours and AT_HOP_BYTES in frame:  # (or a body holds those bytes: decoded anyway)
             frame = self._filled(frame)
@@ -150,14 +155,23 @@ class Relay(object):
 
 
 class PendingStore(object):
-    """The frames this hop has passed on and not yet stored the bodies of, shared by all
-    its relays: stored on a thread of their own after the leaf has its reply (storing
-    costs the leaf no time), and waited for before a reply naming bodies AT_HOP is filled."""
+    """The frames this hop passed on and has not yet stored the bodies of, shared by all
+    its relays. Their bodies are stored on a thread of their own once no frame has passed
+    for IDLE_SECONDS (so storing takes no CPU from a leaf busy importing them, on this
+    host or on the way), or at once when a reply naming bodies AT_HOP waits for them."""
+
+    IDLE_SECONDS = 0.5
 
     def __init__(self):
         self._jobs = []  # functions that store, oldest first
         self._running = False  # is a thread running them?
+        self._urgent = 0  # how many fills wait for them
+        self._last_frame = 0.0
         self._changed = threading.Condition(threading.Lock())
+
+    def touch(self):
+        """A frame passed: the leaves are busy."""
+        self._last_frame = time.time()
 
     def add(self, job):
         with self._changed:
@@ -168,25 +182,42 @@ class PendingStore(object):
             thread.daemon = True
             thread.start()
 
+    def _next_job(self):
+        with self._changed:
+            while self._jobs and not self._urgent:
+                quiet = time.time() - self._last_frame
+                if quiet >= self.IDLE_SECONDS:
+                    break
+                self._changed.wait(self.IDLE_SECONDS - quiet)
+            if not self._jobs:
+                self._running = False
+                self._changed.notify_all()
+                return None
+            return self._jobs[0]
+
     def _run(self):
         while True:
-            with self._changed:
-                if not self._jobs:
-                    self._running = False
-                    self._changed.notify_all()
-                    return
-                job = self._jobs[0]
+            job = self._next_job()
+            if job is None:
+                return
             try:
                 job()
             except Exception:  # a body not stored is re-fetched, never served wrong
                 pass
             with self._changed:
                 self._jobs.pop(0)
+                self._changed.notify_all()
 
     def wait(self):
+        """Until every body passed on so far is stored."""
         with self._changed:
-            while self._jobs:
-                self._changed.wait(1.0)
+            self._urgent += 1
+            self._changed.notify_all()
+            try:
+                while self._jobs:
+                    self._changed.wait(1.0)
+            finally:
+                self._urgent -= 1
 
 
 _pending = []  # this hop process's PendingStore, made by the first relay

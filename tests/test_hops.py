@@ -133,6 +133,9 @@ def test_a_corrupted_hop_blob_is_fetched_again_never_served(fleet, tmp_path):
     own = python_of("3.11")
     fleet("hop", own)
     check_demo(fleet("first", own, via="hop"))
+    deadline = time.time() + 30  # the hop stores once its leaves are quiet
+    while not fleet.stats("hop")["bytes_stored"] and time.time() < deadline:
+        time.sleep(0.1)
     blobs = str(tmp_path / "cache-hop" / "blobs")
     for name in os.listdir(blobs):
         with open(os.path.join(blobs, name), "wb") as stream:
