@@ -144,6 +144,8 @@ class Bridge(object):
 
     def _answer(self, msg):
         """Runs on this gateway's receiver thread: one reply per request."""
+        if isinstance(msg, dict) and msg.get(protocol.LOST):  # a retry: the slave placed
+            self.responder.sent.clear()  # nothing of the last reply; prefetch it again
         reply = self.responder.reply(msg)
         try:
             if self.route is not None:  # bodies its hop holds travel as their hash alone

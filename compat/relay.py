@@ -106,13 +106,14 @@ class Relay(object):
         if self.pending is not None:
             self.pending.touch()
         ours = code == self.data_code and channel_id in self.watched and self.pending
+        forwarded = frame
         if ours and AT_HOP_BYTES in frame:  # (or a body holds those bytes: decoded anyway)
-            frame = self._filled(frame)
+            forwarded = self._filled(frame)
         try:
-            self.leaf_io.write(frame)
+            self.leaf_io.write(forwarded)
         except (IOError, OSError, ValueError):  # the leaf is gone: to_master ends
             return
-        if ours:
+        if ours:  # the bodies as the master sent them: not those the hop filled
             self.pending.add(lambda: self._store(frame))
 
     def _decoded(self, frame):

@@ -145,6 +145,7 @@ def test_a_corrupted_hop_blob_is_fetched_again_never_served(fleet, tmp_path):
     after = fleet.stats("hop")
     assert after["bodies_unfilled"] > 0 and after["bodies_from_hop"] == 0, after
     assert after["bodies_upstream"] > before["bodies_upstream"]  # the retry moved them
+    assert after["replies"] - before["replies"] == 2  # one retry, which prefetched again
     check_demo(fleet("third", own, via="hop"))  # the hop stored the retry's bodies
     assert fleet.stats("hop")["bodies_from_hop"] > 0
 
