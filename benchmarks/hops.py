@@ -12,7 +12,9 @@ over local pipes. Every gateway is a bare interpreter (a ``venv --without-pip`` 
 - one leaf, plain via: execnet's own ``via=`` (serve_proxy_io), no forwarding;
 - one leaf, forwarding: ``handle.makegateway("...//via=hop")`` (the bridge's relay);
 - N leaves, plain via / forwarding: N cold leaves at once behind one cold hop;
-- warm hop: one more leaf behind the hop the N forwarding leaves warmed.
+- warm hop: one more leaf behind the hop the N forwarding leaves warmed;
+- local: 1 and N slaves importing from their own path at once, no bridge: the floor
+  this host's CPUs set (a fleet on one 2-core host cannot import N times in parallel).
 
 "MB up" is the bytes of bodies that crossed the master<->hop link for the leaves (as on
 the wire: compressed where they were), counted on the master; "MB hop" what the hop
@@ -64,6 +66,19 @@ class Bench(object):
         finally:
             group.terminate(timeout=10)
             shutil.rmtree(folder, ignore_errors=True)
+
+    def local(self, count):
+        """``count`` slaves on local pipes importing from their own path, at once: what
+        this host's CPUs allow a fleet of that size, whatever the link."""
+        group = execnet.Group()
+        try:
+            made = [group.makegateway("popen//python=%s -E -S -B" % self.python)
+                    for _ in range(count)]
+            for gateway in made:
+                gateway.remote_exec("import sys; sys.path.insert(0, %r)" % self.site).waitclose()
+            return {"seconds": self._imports(made), "up": 0.0, "hop": 0.0}
+        finally:
+            group.terminate(timeout=10)
 
     def behind_hop(self, leaves, forwarding, warm_leaf=False):
         """``leaves`` cold leaves at once behind a cold hop: seconds and MB."""
@@ -123,7 +138,8 @@ class Bench(object):
 def measure(bench, leaves, runs):
     bench.direct()  # the master warm: its work per file is done once
     rows = {}
-    cases = [("direct", bench.direct),
+    cases = [("direct", bench.direct), ("1 local (no link)", lambda: bench.local(1)),
+             ("%d local at once" % leaves, lambda: bench.local(leaves)),
              ("1 leaf, plain via", lambda: bench.behind_hop(1, False)),
              ("1 leaf, forwarding", lambda: bench.behind_hop(1, True)),
              ("%d leaves, plain via" % leaves, lambda: bench.behind_hop(leaves, False)),

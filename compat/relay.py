@@ -14,7 +14,6 @@ import time
 import zlib
 
 from . import protocol
-from .blobs import digest
 from .hook import installed_finder
 from .neutral import PY2, ensure_text, text_type
 
@@ -241,7 +240,7 @@ def fill_reply(reply, blobs):
         for entry in record.get(protocol.FILES) or ():
             sha = ensure_text(entry[1])
             if entry[2] is None and sha in wanted:
-                body = verified_body(blobs, sha)
+                body = blobs.read_verified(sha)
                 if body is not None:
                     entry[2] = body
                     wanted.discard(sha)
@@ -251,19 +250,6 @@ def fill_reply(reply, blobs):
             unfilled.extend(wanted)
     return {protocol.FILLED_BYTES: filled_bytes, protocol.FILLED_BODIES: filled_bodies,
             protocol.UNFILLED: [text_type(sha) for sha in unfilled]}
-
-
-def verified_body(blobs, sha):
-    """The bytes of blob ``sha`` if they match it (a bad blob is removed), else None."""
-    path = blobs.verified(sha)
-    if path is None:
-        return None
-    try:
-        with open(path, "rb") as stream:
-            body = stream.read()
-    except (IOError, OSError):
-        return None
-    return body if digest(body) == sha else None
 
 
 def store_body(blobs, sha, data, compressed):
