@@ -100,6 +100,7 @@ class Bench(object):
                 row["warm"] = {"seconds": after_seconds,
                                "up": (after["bytes_upstream"] - before["bytes_upstream"]) / 1e6,
                                "hop": (after["bytes_from_hop"] - before["bytes_from_hop"]) / 1e6}
+                row["relay"] = after
             return row
         finally:
             group.terminate(timeout=10)
@@ -155,6 +156,7 @@ def measure(bench, leaves, runs):
             rows["1 leaf, warm hop"] = dict(
                 (key, median([run["warm"][key] for run in results[name]]))
                 for key in ("seconds", "up", "hop"))
+    rows["relay"] = results[cases[-1][0]][-1].get("relay", {})
     return [name for name, _ in cases] + ["1 leaf, warm hop"], rows
 
 
@@ -177,6 +179,10 @@ def main():
         row = rows[name]
         print("%-24s %9.2f %9.2f %9.3f %6.2fx" % (name, row["up"], row["hop"], row["seconds"],
                                                  row["seconds"] / rows["direct"]["seconds"]))
+    relay = rows["relay"]
+    print("the hop's relays (last forwarding run): %.2f s storing, %.2f s filling %d replies"
+          % (relay.get("seconds_storing", 0), relay.get("seconds_filling", 0),
+             relay.get("replies", 0)))
     return 0
 
 

@@ -35,7 +35,8 @@ class HopStats(object):
     (``bytes_from_hop``, as the relays report them)."""
 
     FIELDS = ("replies", "bytes_upstream", "bodies_upstream", "bytes_from_hop",
-              "bodies_from_hop", "bodies_unfilled", "bytes_stored")
+              "bodies_from_hop", "bodies_unfilled", "bytes_stored", "seconds_storing",
+              "seconds_filling")
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -120,10 +121,14 @@ class Route(object):
             self._watching.set()
         elif kind == protocol.FILLED:
             unfilled = msg.get(protocol.UNFILLED) or []
-            self.hop.stats.add(bytes_from_hop=msg.get(protocol.FILLED_BYTES, 0),
+            seconds = msg.get(protocol.SECONDS, 0.0)
+            stored = msg.get(protocol.STORED_BYTES, 0)
+            self.hop.stats.add(seconds_storing=seconds if stored else 0.0,
+                               seconds_filling=0.0 if stored else seconds,
+                               bytes_from_hop=msg.get(protocol.FILLED_BYTES, 0),
                                bodies_from_hop=msg.get(protocol.FILLED_BODIES, 0),
                                bodies_unfilled=len(unfilled),
-                               bytes_stored=msg.get(protocol.STORED_BYTES, 0))
+                               bytes_stored=stored)
             self.hop.forget([ensure_text(sha) for sha in unfilled])
 
     def _gone(self):

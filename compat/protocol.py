@@ -135,6 +135,7 @@ FILLED_BYTES = "filled_bytes"  # FILLED: bytes of bodies the hop filled from its
 FILLED_BODIES = "filled_bodies"  # FILLED: how many
 UNFILLED = "unfilled"  # FILLED: hashes named AT_HOP the hop could not fill (left for the leaf)
 STORED_BYTES = "stored_bytes"  # FILLED: bytes of bodies the hop stored from this reply
+SECONDS = "seconds"  # FILLED: the relay's time on this reply (waiting for stores, filling)
 
 # The metadata files a listing of all distributions sends; the rest on first read.
 # pkg_resources reads the last two from disk: require() for an egg-info, and the

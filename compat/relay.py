@@ -17,6 +17,11 @@ from . import protocol
 from .hook import installed_finder
 from .neutral import PY2, ensure_text, text_type
 
+try:
+    import queue
+except ImportError:  # Python 2
+    import Queue as queue
+
 HEADER = struct.Struct("!bii")  # execnet's frame: message code, channel id, data length
 AT_HOP_BYTES = protocol.AT_HOP.encode("ascii")  # as the field's name is serialized
 SAME_TYPES = (False, False)  # decode as the leaf's request channel does: text stays text
@@ -76,6 +81,10 @@ class Relay(object):
         self.watched = set()  # ids of the leaf's request channels
         self.blobs = hop_blobs()
         self.pending = pending_store() if self.blobs is not None else None
+        self.outgoing = queue.Queue()  # (frame, fill it?) for the leaf, in order; None: end
+        writer = threading.Thread(target=self._write_out)
+        writer.daemon = True
+        writer.start()
 
     def control(self, msg):
         """WATCH from the master: the id of the leaf's request channel."""
@@ -95,25 +104,33 @@ class Relay(object):
                     self.pending.touch()
                 self.channel.send(header + self.leaf_io.read(length) if length else header)
         except (EOFError, IOError, OSError):
-            return
+            self.outgoing.put(None)
 
     def to_leaf(self, frame):
-        """Runs on the hop's receiver thread: one master->leaf frame, as one item. A reply
-        that names nothing AT_HOP goes on untouched at once; its bodies are read from it
-        and stored afterwards, off the leaf's way."""
+        """Runs on the hop's receiver thread: one master->leaf frame, as one item, queued
+        for this leaf's writer (so one leaf's fill or full pipe delays no other leaf). The
+        bodies the master sent are queued for the hop's store here, in arrival order:
+        a later reply naming them AT_HOP finds them queued before it."""
         code, channel_id, _ = HEADER.unpack(frame[:HEADER.size])
         if self.pending is not None:
             self.pending.touch()
         ours = code == self.data_code and channel_id in self.watched and self.pending
-        forwarded = frame
-        if ours and AT_HOP_BYTES in frame:  # (or a body holds those bytes: decoded anyway)
-            forwarded = self._filled(frame)
-        try:
-            self.leaf_io.write(forwarded)
-        except (IOError, OSError, ValueError):  # the leaf is gone: to_master ends
-            return
-        if ours:  # the bodies as the master sent them: not those the hop filled
+        if ours:
             self.pending.add(lambda: self._store(frame))
+        # (a body holding the bytes "at_hop" makes a reply decoded for nothing: harmless)
+        self.outgoing.put((frame, bool(ours) and AT_HOP_BYTES in frame))
+
+    def _write_out(self):
+        """The leaf's writer: a reply that names nothing AT_HOP goes on untouched."""
+        while True:
+            item = self.outgoing.get()
+            if item is None:
+                return
+            frame, fill = item
+            try:
+                self.leaf_io.write(self._filled(frame) if fill else frame)
+            except (IOError, OSError, ValueError):  # the leaf is gone: to_master ends
+                return
 
     def _decoded(self, frame):
         """The MODULE reply in ``frame``, or None."""
@@ -125,6 +142,7 @@ class Relay(object):
 
     def _filled(self, frame):
         """``frame`` with the AT_HOP bodies the hop holds filled in."""
+        started = time.time()
         reply = self._decoded(frame)
         if reply is None:
             return frame
@@ -132,6 +150,7 @@ class Relay(object):
         with self.blobs.in_use():
             report = fill_reply(reply, self.blobs)
         data = self.dumps(reply)
+        report[protocol.SECONDS] = time.time() - started
         self.bridge_control.send(protocol.relay_message(protocol.FILLED, **report))
         return HEADER.pack(self.data_code, HEADER.unpack(frame[:HEADER.size])[1],
                            len(data)) + data
@@ -141,7 +160,7 @@ class Relay(object):
         reply = self._decoded(frame)
         if reply is None:
             return
-        stored = 0
+        stored, started = 0, time.time()
         with self.blobs.in_use():
             for record in reply.get(protocol.MODULES) or ():
                 compressed = set(ensure_text(sha) for sha in
@@ -151,7 +170,8 @@ class Relay(object):
                     if data is not None and store_body(self.blobs, sha, data, sha in compressed):
                         stored += len(data)
         self.bridge_control.send(protocol.relay_message(
-            protocol.FILLED, **{protocol.STORED_BYTES: stored}))
+            protocol.FILLED, **{protocol.STORED_BYTES: stored,
+                                protocol.SECONDS: time.time() - started}))
 
 
 class PendingStore(object):
