@@ -147,9 +147,10 @@ class Relay(object):
         if reply is None:
             return frame
         self.pending.wait()  # a body named AT_HOP may be one an earlier reply brought
-        with self.blobs.in_use():
-            report = fill_reply(reply, self.blobs)
-        data = self.dumps(reply)
+        with self.pending.filling:  # one at a time: parallel fills only fight for the GIL
+            with self.blobs.in_use():
+                report = fill_reply(reply, self.blobs)
+            data = self.dumps(reply)
         report[protocol.SECONDS] = time.time() - started
         self.bridge_control.send(protocol.relay_message(protocol.FILLED, **report))
         return HEADER.pack(self.data_code, HEADER.unpack(frame[:HEADER.size])[1],
@@ -188,6 +189,7 @@ class PendingStore(object):
         self._urgent = 0  # how many fills wait for them
         self._last_frame = 0.0
         self._changed = threading.Condition(threading.Lock())
+        self.filling = threading.Lock()  # held by the relay filling a reply
 
     def touch(self):
         """A frame passed: the leaves are busy."""
