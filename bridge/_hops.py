@@ -53,7 +53,8 @@ class HopStats(object):
             return dict((field, getattr(self, field)) for field in self.FIELDS)
 
     def __repr__(self):
-        return "HopStats(%s)" % ", ".join("%s=%r" % item for item in sorted(self.as_dict().items()))
+        fields = sorted(self.as_dict().items())
+        return "HopStats(%s)" % ", ".join("%s=%r" % item for item in fields)
 
 
 class Hop(object):
