@@ -216,8 +216,8 @@ def make_gateway(group, spec, install_hop):
     if spec.execmodel is None:
         spec.execmodel = group.remote_execmodel.backend
     channel = hop_gateway.remote_exec(protocol.RELAY_SOURCE)
+    channel.send(dict(vars(spec)))  # as execnet sends it: a 2.7 master's str is text there
     channel.reconfigure(py2str_as_py3str=False, py3str_as_py2str=False)  # frames are bytes
-    channel.send(dict(vars(spec)))
     channel.send(six.text_type(inspect.getsource(gateway_io)))
     control = hop_gateway.newchannel()
     channel.send(control)
