@@ -3,8 +3,8 @@ and copies the execnet frames between the master and that leaf, as execnet's
 ``serve_proxy_io`` does, keeping on the way every body the master sends the leaf.
 
 The master names, in a reply to the leaf, the bodies this hop holds (``AT_HOP``) and
-sends them as None; the relay fills them from its own content-addressed store, each
-checked against its hash first. It decodes only the frames the master sends on the
+sends them as None; the relay fills them from what it passed on, still in memory as the
+master sent it, or from its own content-addressed store, checked against its hash first. It decodes only the frames the master sends on the
 leaf's request channel (named by WATCH); every other frame passes as bytes, untouched.
 It never answers a request: what may be served is decided on the master, for each leaf.
 """
@@ -80,7 +80,7 @@ class Relay(object):
         self.dumps = gateway_base["dumps_internal"]
         self.watched = set()  # ids of the leaf's request channels
         self.blobs = hop_blobs()
-        self.pending = pending_store() if self.blobs is not None else None
+        self.store = hop_store(self.blobs, self.loads) if self.blobs is not None else None
         self.outgoing = queue.Queue()  # (frame, fill it?) for the leaf, in order; None: end
         writer = threading.Thread(target=self._write_out)
         writer.daemon = True
@@ -100,8 +100,8 @@ class Relay(object):
             while True:
                 header = self.leaf_io.read(HEADER.size)
                 length = HEADER.unpack(header)[2]
-                if self.pending is not None:
-                    self.pending.touch()
+                if self.store is not None:
+                    self.store.touch()
                 self.channel.send(header + self.leaf_io.read(length) if length else header)
         except (EOFError, IOError, OSError):
             self.outgoing.put(None)
@@ -109,14 +109,14 @@ class Relay(object):
     def to_leaf(self, frame):
         """Runs on the hop's receiver thread: one master->leaf frame, as one item, queued
         for this leaf's writer (so one leaf's fill or full pipe delays no other leaf). The
-        bodies the master sent are queued for the hop's store here, in arrival order:
-        a later reply naming them AT_HOP finds them queued before it."""
+        frames of the leaf's replies go to the hop's store here, in arrival order: a later
+        reply naming their bodies AT_HOP finds them there."""
         code, channel_id, _ = HEADER.unpack(frame[:HEADER.size])
-        if self.pending is not None:
-            self.pending.touch()
-        ours = code == self.data_code and channel_id in self.watched and self.pending
+        if self.store is not None:
+            self.store.touch()
+        ours = code == self.data_code and channel_id in self.watched and self.store
         if ours:
-            self.pending.add(lambda: self._store(frame))
+            self.store.add(frame, self._report_stored)
         # (a body holding the bytes "at_hop" makes a reply decoded for nothing: harmless)
         self.outgoing.put((frame, bool(ours) and AT_HOP_BYTES in frame))
 
@@ -132,141 +132,178 @@ class Relay(object):
             except (IOError, OSError, ValueError):  # the leaf is gone: to_master ends
                 return
 
-    def _decoded(self, frame):
-        """The MODULE reply in ``frame``, or None."""
-        try:
-            reply = self.loads(frame[HEADER.size:], None, SAME_TYPES)
-        except Exception:  # not ours to judge: the leaf gets it as it came
-            return None
-        return reply if protocol.kind_of(reply) == protocol.MODULE else None
-
     def _filled(self, frame):
         """``frame`` with the AT_HOP bodies the hop holds filled in."""
         started = time.time()
-        reply = self._decoded(frame)
+        reply = module_reply(self.loads, frame)
         if reply is None:
             return frame
-        self.pending.wait()  # a body named AT_HOP may be one an earlier reply brought
-        with self.pending.filling:  # one at a time: parallel fills only fight for the GIL
+        with self.store.filling:  # one at a time: parallel fills only fight for the GIL
+            self.store.read_frames()  # a body named AT_HOP may be one an earlier reply brought
             with self.blobs.in_use():
-                report = fill_reply(reply, self.blobs)
+                report = fill_reply(reply, self.store)
             data = self.dumps(reply)
         report[protocol.SECONDS] = time.time() - started
         self.bridge_control.send(protocol.relay_message(protocol.FILLED, **report))
         return HEADER.pack(self.data_code, HEADER.unpack(frame[:HEADER.size])[1],
                            len(data)) + data
 
-    def _store(self, frame):
-        """Keep the bodies the master sent in ``frame``, each checked against its hash."""
-        reply = self._decoded(frame)
-        if reply is None:
-            return
-        stored, started = 0, time.time()
-        with self.blobs.in_use():
-            for record in reply.get(protocol.MODULES) or ():
-                compressed = set(ensure_text(sha) for sha in
-                                 record.get(protocol.COMPRESSED) or ())
-                for _, sha, data in record.get(protocol.FILES) or ():
-                    sha = ensure_text(sha)
-                    if data is not None and store_body(self.blobs, sha, data, sha in compressed):
-                        stored += len(data)
+    def _report_stored(self, stored, seconds):
         self.bridge_control.send(protocol.relay_message(
-            protocol.FILLED, **{protocol.STORED_BYTES: stored,
-                                protocol.SECONDS: time.time() - started}))
+            protocol.FILLED, **{protocol.STORED_BYTES: stored, protocol.SECONDS: seconds}))
 
 
-class PendingStore(object):
-    """The frames this hop passed on and has not yet stored the bodies of, shared by all
-    its relays. Their bodies are stored on a thread of their own once no frame has passed
-    for IDLE_SECONDS (so storing takes no CPU from a leaf busy importing them, on this
-    host or on the way), or at once when a reply naming bodies AT_HOP waits for them."""
+def module_reply(loads, frame):
+    """The MODULE reply in ``frame``, or None."""
+    try:
+        reply = loads(frame[HEADER.size:], None, SAME_TYPES)
+    except Exception:  # not ours to judge: the leaf gets it as it came
+        return None
+    return reply if protocol.kind_of(reply) == protocol.MODULE else None
+
+
+def bodies_of(reply):
+    """[(sha, data as sent, compressed?)] of the bodies in a MODULE reply."""
+    bodies = []
+    for record in reply.get(protocol.MODULES) or ():
+        compressed = set(ensure_text(sha) for sha in record.get(protocol.COMPRESSED) or ())
+        for _, sha, data in record.get(protocol.FILES) or ():
+            sha = ensure_text(sha)
+            if data is not None:
+                bodies.append((sha, data, sha in compressed))
+    return bodies
+
+
+class HopStore(object):
+    """What this hop passed on to its leaves, shared by all its relays: the frames not
+    yet read, the bodies read from them and not yet in the blob store (in memory, as the
+    master sent them: compressed where they were), and the blob store.
+
+    Bodies go to the blob store, each checked against its hash, on a thread of their own
+    once no frame has passed for IDLE_SECONDS (storing takes no CPU from a leaf busy
+    importing), or when more than MEMORY_BYTES wait. A fill never waits for that: it
+    reads the frames that came before it, and takes a body from memory (the leaf checks
+    it against its hash, as it checks any body) or, verified, from the blob store."""
 
     IDLE_SECONDS = 0.5
+    MEMORY_BYTES = 256 * 1024 * 1024
 
-    def __init__(self):
-        self._jobs = []  # functions that store, oldest first
-        self._running = False  # is a thread running them?
-        self._urgent = 0  # how many fills wait for them
-        self._last_frame = 0.0
-        self._changed = threading.Condition(threading.Lock())
+    def __init__(self, blobs, loads):
+        self.blobs = blobs
+        self.loads = loads
         self.filling = threading.Lock()  # held by the relay filling a reply
+        self._frames = []  # [(frame, report)] arrived, not yet read
+        self._bodies = {}  # sha -> (data, compressed, report): read, not yet stored
+        self._held = 0  # bytes in _bodies
+        self._last_frame = 0.0
+        self._running = False  # is the storing thread running?
+        self._reading = threading.Lock()  # one reader at a time: a fill sees every frame
+        self._changed = threading.Condition(threading.Lock())  # guards the fields above
 
     def touch(self):
         """A frame passed: the leaves are busy."""
         self._last_frame = time.time()
 
-    def add(self, job):
+    def add(self, frame, report):
+        """``frame`` came for a leaf; ``report(bytes, seconds)`` once its bodies are kept."""
         with self._changed:
-            self._jobs.append(job)
+            self._frames.append((frame, report))
             start, self._running = not self._running, True
         if start:
-            thread = threading.Thread(target=self._run)
+            thread = threading.Thread(target=self._store_when_quiet)
             thread.daemon = True
             thread.start()
 
-    def _next_job(self):
-        with self._changed:
-            while self._jobs and not self._urgent:
-                quiet = time.time() - self._last_frame
-                if quiet >= self.IDLE_SECONDS:
-                    break
-                self._changed.wait(self.IDLE_SECONDS - quiet)
-            if not self._jobs:
-                self._running = False
-                self._changed.notify_all()
-                return None
-            return self._jobs[0]
-
-    def _run(self):
-        while True:
-            job = self._next_job()
-            if job is None:
-                return
-            try:
-                job()
-            except Exception:  # a body not stored is re-fetched, never served wrong
-                pass
+    def read_frames(self):
+        """Read the bodies of every frame that came so far into memory."""
+        with self._reading:
             with self._changed:
-                self._jobs.pop(0)
-                self._changed.notify_all()
+                frames, self._frames = self._frames, []
+            for frame, report in frames:
+                reply = module_reply(self.loads, frame)
+                bodies = bodies_of(reply) if reply is not None else []
+                with self._changed:
+                    for sha, data, compressed in bodies:
+                        if sha not in self._bodies:
+                            self._bodies[sha] = (data, compressed, report)
+                            self._held += len(data)
 
-    def wait(self):
-        """Until every body passed on so far is stored."""
+    def body(self, sha):
+        """(bytes, compressed?) of body ``sha`` from memory, or verified from the blob
+        store (a bad blob is removed), or None."""
         with self._changed:
-            self._urgent += 1
-            self._changed.notify_all()
-            try:
-                while self._jobs:
-                    self._changed.wait(1.0)
-            finally:
-                self._urgent -= 1
+            held = self._bodies.get(sha)
+        if held is not None:
+            return held[0], held[1]
+        data = self.blobs.read_verified(sha)
+        return None if data is None else (data, False)
+
+    def _store_when_quiet(self):
+        reports = {}  # report -> [bytes, seconds]
+        while self._wait_quiet():
+            self.read_frames()
+            with self._changed:
+                if not self._bodies:
+                    continue
+                sha = next(iter(self._bodies))
+                data, compressed, report = self._bodies[sha]
+            started = time.time()
+            with self.blobs.in_use():
+                kept = store_body(self.blobs, sha, data, compressed)
+            done = reports.setdefault(report, [0, 0.0])
+            done[0] += len(data) if kept else 0
+            done[1] += time.time() - started
+            with self._changed:
+                del self._bodies[sha]
+                self._held -= len(data)
+        for report, (stored, seconds) in reports.items():
+            report(stored, seconds)
+
+    def _wait_quiet(self):
+        """Wait until the leaves are quiet (or too much waits in memory); False when
+        nothing is left to store (the thread ends)."""
+        with self._changed:
+            while True:
+                if not self._frames and not self._bodies:
+                    self._running = False
+                    return False
+                quiet = time.time() - self._last_frame
+                if quiet >= self.IDLE_SECONDS or self._held > self.MEMORY_BYTES:
+                    return True
+                self._changed.wait(self.IDLE_SECONDS - quiet)
 
 
-_pending = []  # this hop process's PendingStore, made by the first relay
-_pending_lock = threading.Lock()
+_stores = []  # this hop process's HopStore, made by its first relay
+_stores_lock = threading.Lock()
 
 
-def pending_store():
-    with _pending_lock:
-        if not _pending:
-            _pending.append(PendingStore())
-        return _pending[0]
+def hop_store(blobs, loads):
+    with _stores_lock:
+        if not _stores:
+            _stores.append(HopStore(blobs, loads))
+        return _stores[0]
 
 
-def fill_reply(reply, blobs):
-    """Fill the AT_HOP bodies of ``reply``'s records that ``blobs`` holds intact; those it
-    cannot stay listed (the leaf asks again, naming them lost). Returns a FILLED report."""
+def fill_reply(reply, store):
+    """Fill the AT_HOP bodies of ``reply``'s records that ``store`` holds; those it cannot
+    stay listed (the leaf asks again, naming them lost). Returns a FILLED report."""
     filled_bytes, filled_bodies, unfilled = 0, 0, []
     for record in reply.get(protocol.MODULES) or ():
         wanted = protocol.at_hop(record)
+        compressed = []
         for entry in record.get(protocol.FILES) or ():
             sha = ensure_text(entry[1])
             if entry[2] is None and sha in wanted:
-                body = blobs.read_verified(sha)
-                if body is not None:
-                    entry[2] = body
+                found = store.body(sha)
+                if found is not None:
+                    entry[2] = found[0]
+                    if found[1]:
+                        compressed.append(text_type(sha))
                     wanted.discard(sha)
-                    filled_bytes, filled_bodies = filled_bytes + len(body), filled_bodies + 1
+                    filled_bytes, filled_bodies = filled_bytes + len(found[0]), filled_bodies + 1
+        if compressed:
+            record[text_type(protocol.COMPRESSED)] = list(
+                record.get(protocol.COMPRESSED) or ()) + compressed
         if protocol.AT_HOP in record:
             record[text_type(protocol.AT_HOP)] = [text_type(sha) for sha in sorted(wanted)]
             unfilled.extend(wanted)
