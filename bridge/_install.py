@@ -20,7 +20,7 @@ from ._caches import MasterCaches
 from ._responder import Responder, Stats
 from .compat import protocol, tags
 from .compat.neutral import dotted
-from . import _wheelhouse
+from . import _hops, _wheelhouse
 from ._environment import read_environment
 from .errors import BridgeError, EnvironmentMismatchWarning, HandshakeError
 
@@ -28,7 +28,8 @@ log = logging.getLogger("bridge")
 
 # The slave modules, in dependency order: compat names, protocol, the rest, the hook.
 SLAVE_MODULES = ("neutral", "protocol", "tags", "cacheroot", "blobs", "trees", "mirror",
-                 "client", "session", "metadata", "working_set", "importer2", "importer3", "run", "hook")
+                 "client", "session", "metadata", "working_set", "importer2", "importer3",
+                 "run", "hook", "relay")
 
 MASTER_CACHES = MasterCaches()  # this master's work per file version, shared by every slave
 
@@ -122,6 +123,8 @@ class Handshake(object):
 class Bridge(object):
     """The handle of one gateway's install: its stats, its slave, ``uninstall()``."""
 
+    route = None  # a leaf behind a forwarding hop: its _hops.Route
+
     def __init__(self, gateway, responder, requests, cache_dir, wheelhouse=None, link=None,
                  cache_problem=None):
         self.gateway = gateway
@@ -141,9 +144,14 @@ class Bridge(object):
 
     def _answer(self, msg):
         """Runs on this gateway's receiver thread: one reply per request."""
+        if isinstance(msg, dict) and msg.get(protocol.LOST):  # a retry: the slave placed
+            self.responder.sent.clear()  # nothing of the last reply; prefetch it again
         reply = self.responder.reply(msg)
         try:
-            self._requests.send(reply)
+            if self.route is not None:  # bodies its hop holds travel as their hash alone
+                self.route.send(msg, reply, self._requests, self.stats)
+            else:
+                self._requests.send(reply)
         except (IOError, EOFError, ValueError) as error:
             log.warning("cannot reply to %s: %s", self.gateway.id, error)
 
@@ -222,11 +230,26 @@ class GroupBridge(object):
                 raise result
         return self.bridges
 
-    def makegateway(self, spec=None):
-        """``group.makegateway(spec)``, bridged like the others."""
-        gateway = self.group.makegateway(spec)
-        self.bridges.append(install(gateway, **self.settings))
+    def makegateway(self, spec=None, **settings):
+        """``group.makegateway(spec)``, bridged like the others (``settings`` override
+        install()'s for this gateway). ``via=`` a member: that member is bridged first and
+        forwards, keeping the bodies it passes for the next leaf (docs/hops.md)."""
+        gateway = _hops.make_gateway(self.group, spec or self.group.defaultspec,
+                                     self._bridged)
+        self._bridged(gateway, **settings)
         return gateway
+
+    def _bridged(self, gateway, **settings):
+        bridge = install(gateway, **dict(self.settings, **settings))
+        if bridge not in self.bridges:
+            self.bridges.append(bridge)
+        return bridge
+
+    @property
+    def hops(self):
+        """{hop gateway id: HopStats as a dict}: bytes over each hop's upstream link for
+        its leaves, and bytes it filled from its cache."""
+        return _hops.hop_stats(list(self.group))
 
     def uninstall(self, timeout=30.0):
         return [bridge.uninstall(timeout) for bridge in self.bridges]
@@ -320,12 +343,22 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
                         handshake.hello.get(protocol.CACHE_DIR), wheelhouse,
                         {"round_trip": round_trip, "compress": bool(compress)},
                         handshake.hello.get(protocol.CACHE_PROBLEM))
+        _watch_route(bridge, handshake, timeout)
         handshake.finish()
         if environment is not None:
             bridge.check_versions(environment)
         with _registry_lock:
             _installed[gateway] = bridge
         return bridge
+
+
+def _watch_route(bridge, handshake, timeout):
+    """Behind a forwarding hop: the relay learns the request channel before READY."""
+    route = _hops.route_of(bridge.gateway)
+    if route is not None:
+        handshake._guarded(route.watch, handshake.hello[protocol.CHANNEL].id, timeout)
+        bridge.route = route
+        route.bridge = bridge
 
 
 def _installed_on(gateway):

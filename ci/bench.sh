@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks and the reliability run (README, "Performance" and "Reliability"):
-#   bash ci/bench.sh [imports|numpy|metadata|reliability|fleet|master|handshake|memory|xdist]
+#   bash ci/bench.sh [imports|numpy|metadata|reliability|fleet|master|handshake|memory|xdist|
+#                     hops]
 #                    [args]    (all without a name; the scale ones: issue 9)
 source "$(dirname "$0")/common.sh"
 ensure_numpy
@@ -20,6 +21,7 @@ metadata() { "$PY" "$ROOT/benchmarks/metadata.py" --python "$MASTER" --site \
     "$("$MASTER" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" "$@"; }
 reliability() { "$PY" "$ROOT/benchmarks/reliability.py" "$@"; }
 fleet() { "$PY" "$ROOT/benchmarks/fleet.py" --site "$BENCH_SITE" --python "$MASTER" "$@"; }
+hops() { "$PY" "$ROOT/benchmarks/hops.py" --site "$BENCH_SITE" --python "$MASTER" "$@"; }
 master() { "$PY" "$ROOT/benchmarks/warm_master.py" --site "$BENCH_SITE" --python "$MASTER" "$@"; }
 handshake() { "$PY" "$ROOT/benchmarks/handshake.py" --python "$MASTER" "$@"; }
 memory() { "$PY" "$ROOT/benchmarks/memory.py" --numpy-site "${BRIDGE_TEST_NUMPY#*=}" \
@@ -30,10 +32,10 @@ xdist() {  # a venv of its own: pytest-xdist brings execnet 2 (fine for 3.x work
         --site "$BENCH_SITE" --python "$MASTER" "$@"
 }
 case "${1:-all}" in
-    imports|numpy|metadata|reliability|fleet|master|handshake|memory|xdist)
+    imports|numpy|metadata|reliability|fleet|master|handshake|memory|xdist|hops)
         name=$1; shift; "$name" "$@" ;;
     all) imports && numpy && metadata && reliability && fleet && master && handshake \
-        && memory && xdist ;;
+        && memory && xdist && hops ;;
     *) echo "usage: bash ci/bench.sh [imports|numpy|metadata|reliability|fleet|master|" \
-        "handshake|memory|xdist] [args]" >&2; exit 2 ;;
+        "handshake|memory|xdist|hops] [args]" >&2; exit 2 ;;
 esac

@@ -78,6 +78,22 @@ class BlobStore(object):
         self.remove(sha)
         return None
 
+    def read_verified(self, sha):
+        """The blob's bytes if they still match ``sha``, else None (a bad blob is removed):
+        ``verified`` for a reader that needs the bytes (a hop filling a reply), read once."""
+        target = self.path(sha)
+        try:
+            with open(target, "rb") as stream:
+                info = os.fstat(stream.fileno())
+                body = stream.read()
+            if _private_file(info) and digest(body) == sha:
+                os.utime(target, (time.time(), info.st_mtime))  # last used: now
+                return body
+        except (IOError, OSError):
+            return None
+        self.remove(sha)
+        return None
+
     def entries(self):
         """``(last used, size, name, in use)`` of every file, for ``cacheroot.evict``."""
         found = []

@@ -104,6 +104,7 @@ TREE = "tree"  # MODULE reply, lean: the slave's tree that holds every file of t
 ABSENT = "absent"  # MODULE reply: names it imports that neither side has
 REFUSALS = "refusals"  # MODULE reply: [[name, reason]] it imports that may not be served
 COMPRESSED = "compressed"  # MODULE records: hashes whose bodies travel zlib-compressed
+AT_HOP = "at_hop"  # MODULE records: hashes sent as None for the leaf's hop to fill (relay.py)
 LEFT_OUT = "left_out"  # METADATA record: folder-relative files not sent (ask by name)
 OPTIONS = "options"  # CONFIG: the install() settings the slave needs, keys below
 FACTS = "facts"  # HELLO: the slave's tags and facts (compat/tags.py)
@@ -130,6 +131,20 @@ DEFAULT_CACHE_LIMIT = 1024 ** 3  # 1 GiB
 # and the program the master runs there to send UNINSTALL or RUN.
 SLAVE_PACKAGE = "_execnet_bridge"
 CONTROL_SOURCE = "from _execnet_bridge.hook import control\ncontrol(channel)\n"
+
+# The forwarding hop (relay.py): the master runs RELAY_SOURCE on a bridged hop, which starts
+# the leaf and copies frames; over a control channel of its own the master names the leaf's
+# request channel (WATCH -> WATCHING), and the relay reports each reply it filled (FILLED).
+RELAY_SOURCE = "from _execnet_bridge.relay import serve\nserve(channel)\n"
+WATCH = "watch"
+WATCHING = "watching"
+FILLED = "filled"
+RELAY_KINDS = (WATCH, WATCHING, FILLED)
+FILLED_BYTES = "filled_bytes"  # FILLED: bytes of bodies the hop filled from its cache
+FILLED_BODIES = "filled_bodies"  # FILLED: how many
+UNFILLED = "unfilled"  # FILLED: hashes named AT_HOP the hop could not fill (left for the leaf)
+STORED_BYTES = "stored_bytes"  # FILLED: bytes of bodies the hop stored from this reply
+SECONDS = "seconds"  # FILLED: the relay's time on this reply (waiting for stores, filling)
 
 # The metadata files a listing of all distributions sends; the rest on first read.
 # pkg_resources reads the last two from disk: require() for an egg-info, and the
@@ -302,6 +317,35 @@ def module_record(name, module_type, path, files, dirs, children, origin, compre
 def mark_compressed(record, shas):
     """Say which of ``record``'s bodies travel zlib-compressed."""
     record[text_type(COMPRESSED)] = [text_type(sha) for sha in shas]
+
+
+def mark_at_hop(record, shas):
+    """Say which of ``record``'s bodies (sent as None) the leaf's hop is to fill from its
+    cache; those are not compressed (the hop fills the plain bytes)."""
+    shas = [text_type(sha) for sha in shas]
+    record[text_type(AT_HOP)] = shas
+    named = set(shas)
+    record[text_type(COMPRESSED)] = [sha for sha in record.get(COMPRESSED) or ()
+                                     if ensure_text(sha) not in named]
+
+
+def at_hop(record):
+    """The hashes of ``record`` still to be filled by a hop, as a set of text."""
+    return set(ensure_text(sha) for sha in record.get(AT_HOP) or ())
+
+
+def relay_message(kind, **fields):
+    """A message between the master and a relay (RELAY_KINDS), on the relay's own channel."""
+    built = {text_type(KIND): text_type(kind)}
+    for key, value in fields.items():
+        built[text_type(key)] = value
+    return built
+
+
+def relay_kind_of(msg):
+    if isinstance(msg, dict) and ensure_text(msg.get(KIND) or "") in RELAY_KINDS:
+        return ensure_text(msg[KIND])
+    return None
 
 
 def metadata_record(name, folder, files, origin, left_out=()):

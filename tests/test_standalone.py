@@ -20,7 +20,8 @@ STANDALONE = SHIPPED + ("paths",)
 STDLIB_USED = {"atexit", "contextlib", "errno", "fcntl", "gc", "hashlib", "imp", "_imp", "importlib",
                "json", "linecache", "logging", "os", "pkgutil", "platform", "re", "runpy",
                "shutil", "stat", "struct", "sys", "sysconfig", "tempfile", "threading", "time",
-               "traceback", "types", "zlib"}
+               "traceback", "types", "zlib",
+               "queue", "Queue"}  # relay.py: 3.x and 2.7 names
 COMPILE_ALL = """
 import sys
 for path in sys.argv[1:]:
