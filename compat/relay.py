@@ -127,8 +127,13 @@ class Relay(object):
             if item is None:
                 return
             frame, fill = item
+            if fill:
+                try:
+                    frame = self._filled(frame)
+                except Exception:  # a hop that cannot fill saves nothing: the leaf asks
+                    pass  # again with ``lost``, and the master sends the bodies
             try:
-                self.leaf_io.write(self._filled(frame) if fill else frame)
+                self.leaf_io.write(frame)
             except (IOError, OSError, ValueError):  # the leaf is gone: to_master ends
                 return
 
