@@ -10,6 +10,8 @@ import os
 import stat
 import threading
 
+from ._deflate import Deflater
+
 
 _MISSING = object()
 
@@ -84,6 +86,7 @@ class MasterCaches(object):
         self.imports = BoundedCache(files)
         self.bytecode = BoundedCache(bodies)
         self.compressed = BoundedCache(bodies)
+        self.deflater = Deflater(self.compressed)  # and how well, how fast, it compresses
 
     def root(self, entry):
         """The root of search path ``entry``, shared by every install that serves it, so

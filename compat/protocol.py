@@ -14,8 +14,9 @@ Handshake, over the channel of ``remote_exec(bootstrap)``::
                                  CACHE_LIMIT)
     slave  -> master  HELLO      protocol, facts, channel (requests), cache_dir,
                                  cache_problem
-    master -> slave   PING       (answered with PING, as often as the master asks: the
-                                 round trip decides whether bodies are compressed)
+    master -> slave   PING       (answered with a bare PING, as often as the master asks;
+                                 one may carry a ``payload`` of bytes: the round trip and
+                                 the bandwidth decide which bodies travel compressed)
     master -> slave   READY      (the request channel now has its handler)
     slave  -> master  INSTALLED
 
@@ -27,7 +28,7 @@ trip). A record lists its files as ``[path, sha256, bytes or None]``: None
 where the slave's cache already holds that hash (the request's ``have``), and a
 package's ``children`` so the slave answers "no such submodule" itself. On a
 slow link (PING measures it during the handshake) bodies travel
-zlib-compressed; a record's ``compressed`` lists their hashes.
+zlib-compressed where that pays; a record's ``compressed`` lists their hashes.
 
 Later, the master runs CONTROL_SOURCE (``remote_exec``) and sends it one
 message: UNINSTALL, answered by UNINSTALLED (``removed``), or RUN: run a
@@ -42,6 +43,7 @@ MISSING. A listing of all sends only the files a listing reads (LISTED); a
 record names the files it ``left_out``, which a request by name sends.
 """
 import re
+import zlib
 
 from .neutral import ensure_text, integer_types, string_types, text_type
 
@@ -95,6 +97,7 @@ LOST = "lost"  # FIND, DISTRIBUTIONS: hashes the slave was told it had but could
 ABSENT = "absent"  # MODULE reply: names it imports that neither side has
 REFUSALS = "refusals"  # MODULE reply: [[name, reason]] it imports that may not be served
 COMPRESSED = "compressed"  # MODULE records: hashes whose bodies travel zlib-compressed
+PAYLOAD = "payload"  # PING: bytes that only time the link's bandwidth (never echoed)
 LEFT_OUT = "left_out"  # METADATA record: folder-relative files not sent (ask by name)
 OPTIONS = "options"  # CONFIG: the install() settings the slave needs, keys below
 FACTS = "facts"  # HELLO: the slave's tags and facts (compat/tags.py)
@@ -178,8 +181,11 @@ def ready():
     return message(READY)
 
 
-def ping():
-    return message(PING)
+def ping(payload=None):
+    """PING; ``payload`` (bytes) times the bandwidth: the answer is a bare PING either way."""
+    if payload is None:
+        return message(PING)
+    return message(PING, payload=payload)
 
 
 def installed():
@@ -270,6 +276,16 @@ def module_record(name, module_type, path, files, dirs, children, origin, compre
 def mark_compressed(record, shas):
     """Say which of ``record``'s bodies travel zlib-compressed."""
     record[text_type(COMPRESSED)] = [text_type(sha) for sha in shas]
+
+
+def inflated(data, sha):
+    """A compressed body's bytes; ValueError (as for bytes that do not match their hash)
+    where it is not a zlib stream."""
+    try:
+        return zlib.decompress(data)
+    except zlib.error as error:
+        raise ValueError("received compressed bytes of %s that do not inflate: %s"
+                         % (sha, error))
 
 
 def metadata_record(name, folder, files, origin, left_out=()):

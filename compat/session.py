@@ -5,7 +5,6 @@ calls them, not in when to ask or how a reply becomes files in the mirror.
 """
 import sys
 import threading
-import zlib
 
 from . import protocol
 from .client import BridgeUnavailable, ImportLockDuringWait
@@ -261,7 +260,7 @@ class ImportSession(object):
                 sha = ensure_text(sha)
                 if data is not None:
                     if sha in compressed:
-                        data = zlib.decompress(data)
+                        data = protocol.inflated(data, sha)
                     self.blobs.put(sha, data)  # checks the bytes against the hash
                     self.intact.add(sha)
                 elif sha not in self.intact:
