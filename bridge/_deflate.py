@@ -11,6 +11,9 @@ next slave. On a pipe on one host nothing pays, and nothing is compressed.
 """
 import collections
 import logging
+import multiprocessing
+import os
+import sys
 import threading
 import time
 import zlib
@@ -29,6 +32,9 @@ DEFLATE_SECONDS_PER_BYTE = 10e-9  # level 1, until this master has timed its own
 EXPECTED_RATIO = 0.35  # packed / raw of a body of a kind not compressed yet
 NOT_SMALLER = b""  # kept for a body that zlib shrinks by less than a tenth
 QUEUED_AHEAD = 20000  # bodies waiting for the background compressor, at most
+DEFLATE_THREADS = min(4, multiprocessing.cpu_count())  # deflating while a slave waits
+BYTES_PER_THREAD = 1024 * 1024  # less is not worth starting a thread for
+DEFLATE_NOW = object()  # a body to deflate while the slave waits
 
 
 def _deflated(data, level):
@@ -42,6 +48,18 @@ def kind_of_body(path):
     name = path.rpartition("/")[2]
     suffix = name.rpartition(".")[2] if "." in name else ""
     return suffix if suffix in ("py", "pyc", "so", "pyd", "txt", "json") else ""
+
+
+def _yield_cpu():
+    """Lower this thread's priority where a thread has its own (Linux): the compressing
+    done ahead must not slow the replies, nor a slave on the same machine."""
+    native_id = getattr(threading, "get_native_id", None)  # Python 3.8+
+    if native_id is None or not sys.platform.startswith("linux"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, native_id(), 19)
+    except (AttributeError, OSError):
+        pass
 
 
 class Link(object):
@@ -105,20 +123,59 @@ class Deflater(object):
 
     def wire_body(self, link, path, sha, data):
         """The bytes that carry body ``data`` on ``link``: compressed, or None (as it is)."""
-        if len(data) < COMPRESS_AT_LEAST or not link.compresses:
+        return self.wire_bodies(link, [(path, sha, data)])[0]
+
+    def wire_bodies(self, link, bodies):
+        """The bytes that carry each ``(path, sha, data)`` of ``bodies`` on ``link``:
+        compressed, or None (as it is)."""
+        if not link.compresses:
+            return [None] * len(bodies)
+        unique = dict((sha, (path, sha, data)) for path, sha, data in bodies)
+        chosen = dict((sha, self._choose(link, *body)) for sha, body in unique.items())
+        now = [unique[sha] for sha, choice in chosen.items() if choice is DEFLATE_NOW]
+        for body, packed in zip(now, self._deflate_now(now)):
+            chosen[body[1]] = packed or None
+            if packed and link.slow:  # 12% smaller for the next slow slave
+                self.ahead(*body)
+        return [chosen[sha] for _, sha, _ in bodies]  # one choice per hash: COMPRESSED
+
+    def _choose(self, link, path, sha, data):
+        """None (as it is), the bytes deflated before, or DEFLATE_NOW."""
+        if len(data) < COMPRESS_AT_LEAST:
             return None
         packed = self.cache.peek(sha)
         if packed is not None:
             return packed if packed and link.pays(len(data), len(packed)) else None
         expected = len(data) * self.ratio(path)
         if link.pays(len(data), expected, self.seconds_per_byte()):
-            packed = self.deflate(path, sha, data, ON_DEMAND_LEVEL)
-            if packed and link.slow:  # 12% smaller for the next slow slave
-                self.ahead(path, sha, data)
-            return packed or None
+            return DEFLATE_NOW
         if link.pays(len(data), expected):
             self.ahead(path, sha, data)
         return None
+
+    def _deflate_now(self, bodies):
+        """``bodies`` deflated at ON_DEMAND_LEVEL while the slave waits, shared among
+        up to DEFLATE_THREADS threads (zlib lets go of the GIL)."""
+        packed = [None] * len(bodies)
+
+        def work(indexes):
+            for index in indexes:
+                try:
+                    packed[index] = self.deflate(bodies[index][0], bodies[index][1],
+                                                 bodies[index][2], ON_DEMAND_LEVEL)
+                except Exception:  # that body travels as it is
+                    log.exception("execnet-bridge could not compress %s", bodies[index][0])
+
+        size = sum(len(data) for _, _, data in bodies)
+        count = max(1, min(DEFLATE_THREADS, len(bodies), size // BYTES_PER_THREAD))
+        helpers = [threading.Thread(target=work, args=(range(first, len(bodies), count),))
+                   for first in range(1, count)]
+        for helper in helpers:
+            helper.start()
+        work(range(0, len(bodies), count))
+        for helper in helpers:
+            helper.join()
+        return packed
 
     def deflate(self, path, sha, data, level):
         """Compress ``data`` now, keep the result by ``sha`` (in place of a larger one
@@ -150,6 +207,7 @@ class Deflater(object):
                 self._worker.start()
 
     def _work_ahead(self):
+        _yield_cpu()
         while True:
             with self._lock:
                 if not self._ahead:

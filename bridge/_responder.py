@@ -279,19 +279,18 @@ class Responder(object):
     def _encoded(self, records):
         """``records`` with each body zlib-compressed where that saves time on this
         link (``Deflater.wire_body``); counts the bytes that travel."""
-        wire = 0
+        entries = [entry for record in records for entry in record[protocol.FILES]
+                   if entry[2] is not None]
+        bodies = self.caches.deflater.wire_bodies(self.link, entries)
+        compressed = set()
+        for entry, body in zip(entries, bodies):
+            if body is not None:
+                entry[2] = body
+                compressed.add(entry[1])
         for record in records:
-            compressed = []
-            for entry in record[protocol.FILES]:
-                if entry[2] is None:
-                    continue
-                body = self.caches.deflater.wire_body(self.link, entry[0], entry[1], entry[2])
-                if body is not None:
-                    entry[2] = body
-                    compressed.append(entry[1])
-                wire += len(entry[2])
-            protocol.mark_compressed(record, compressed)
-        self.stats.add(bytes_wire=wire)
+            protocol.mark_compressed(record, [sha for _, sha, data in record[protocol.FILES]
+                                              if data is not None and sha in compressed])
+        self.stats.add(bytes_wire=sum(len(entry[2]) for entry in entries))
         return records
 
     def _extension(self, name, located):
