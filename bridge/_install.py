@@ -95,16 +95,14 @@ class Handshake(object):
     def facts(self):
         return dict(self.hello.get(protocol.FACTS) or {})
 
-    def measure_link(self, compress=None, pings=3):
+    def measure_link(self, compress=None):
         """The Link: its round trip, the fastest of a few PINGs (the slowest would measure
-        this machine's load); on a slow one, also its bandwidth, from the faster of two
-        PINGs carrying PAYLOAD_BYTES (a pipe is not timed: it never compresses)."""
-        round_trip = self._guarded(lambda: min(self._ping() for _ in range(pings)))
-        bandwidth = None
-        if round_trip >= SLOW_LINK_SECONDS and compress is None:
-            payload = os.urandom(PAYLOAD_BYTES)  # incompressible, should the link compress
-            sending = self._guarded(lambda: min(self._ping(payload) for _ in range(2)))
-            bandwidth = PAYLOAD_BYTES / max(sending - round_trip, 1e-6)
+        this machine's load); on a slow one, also its bandwidth (a pipe is not timed: it
+        never compresses)."""
+        round_trip = self._guarded(lambda: min(self._ping() for _ in range(2)))
+        if round_trip < SLOW_LINK_SECONDS:
+            return Link(min(round_trip, self._guarded(self._ping)), None, compress)
+        bandwidth = None if compress is not None else self._guarded(self._bandwidth, round_trip)
         return Link(round_trip, bandwidth, compress)
 
     def _ping(self, payload=None):
@@ -112,6 +110,17 @@ class Handshake(object):
         self.channel.send(protocol.ping(payload))
         _expect(self.channel, protocol.PING, self.timeout)
         return time.time() - started
+
+    def _bandwidth(self, round_trip):
+        """Bytes a second towards the slave: two PINGs of PAYLOAD_BYTES sent back to back
+        cross in one round trip plus their time on the wire."""
+        payload = os.urandom(PAYLOAD_BYTES)  # incompressible, should the link compress
+        started = time.time()
+        for _ in range(2):
+            self.channel.send(protocol.ping(payload))
+        for _ in range(2):
+            _expect(self.channel, protocol.PING, self.timeout)
+        return 2 * PAYLOAD_BYTES / max(time.time() - started - round_trip, 1e-6)
 
     def finish(self):
         """The request channel is served now: let the slave install its hook."""
