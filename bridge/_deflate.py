@@ -31,7 +31,7 @@ INFLATE_SECONDS_PER_BYTE = 4e-9  # the slave's zlib.decompress (2.8-3.4 ns measu
 DEFLATE_SECONDS_PER_BYTE = 10e-9  # level 1, until this master has timed its own
 EXPECTED_RATIO = 0.35  # packed / raw of a body of a kind not compressed yet
 NOT_SMALLER = b""  # kept for a body that zlib shrinks by less than a tenth
-QUEUED_AHEAD = 20000  # bodies waiting for the background compressor, at most
+QUEUED_AHEAD_BYTES = 256 * 1024 * 1024  # bodies waiting for the background, at most
 DEFLATE_THREADS = min(4, multiprocessing.cpu_count())  # deflating while a slave waits
 BYTES_PER_THREAD = 1024 * 1024  # less is not worth starting a thread for
 DEFLATE_NOW = object()  # a body to deflate while the slave waits
@@ -110,6 +110,7 @@ class Deflater(object):
         self._speed = [1e6, 1e6 * DEFLATE_SECONDS_PER_BYTE]  # [bytes, seconds] at level 1
         self._ahead = collections.deque()
         self._queued = set()
+        self._queued_bytes = 0
         self._worker = None
 
     def ratio(self, path):
@@ -196,9 +197,10 @@ class Deflater(object):
     def ahead(self, path, sha, data):
         """Compress ``data`` in the background, for the next slave on a slow link."""
         with self._lock:
-            if sha in self._queued or len(self._ahead) >= QUEUED_AHEAD:
+            if sha in self._queued or self._queued_bytes + len(data) > QUEUED_AHEAD_BYTES:
                 return
             self._queued.add(sha)
+            self._queued_bytes += len(data)
             self._ahead.append((path, sha, data))
             if self._worker is None:
                 self._worker = threading.Thread(target=self._work_ahead,
@@ -221,6 +223,7 @@ class Deflater(object):
             finally:
                 with self._lock:
                     self._queued.discard(sha)
+                    self._queued_bytes -= len(data)
 
     def idle(self, timeout):
         """Wait until nothing is queued for the background; whether that happened."""
