@@ -113,14 +113,19 @@ class Handshake(object):
 
     def _bandwidth(self, round_trip):
         """Bytes a second towards the slave: two PINGs of PAYLOAD_BYTES sent back to back
-        cross in one round trip plus their time on the wire."""
+        cross in one round trip plus their time on the wire, and their answers come that
+        time for one apart. This machine's load can shorten either figure, and rarely
+        both: the lower estimate counts (too low costs a little CPU, too high the link)."""
         payload = os.urandom(PAYLOAD_BYTES)  # incompressible, should the link compress
         started = time.time()
         for _ in range(2):
             self.channel.send(protocol.ping(payload))
+        answered = []
         for _ in range(2):
             _expect(self.channel, protocol.PING, self.timeout)
-        return 2 * PAYLOAD_BYTES / max(time.time() - started - round_trip, 1e-6)
+            answered.append(time.time())
+        both = answered[1] - started - round_trip
+        return PAYLOAD_BYTES / max(both / 2, answered[1] - answered[0], 1e-6)
 
     def finish(self):
         """The request channel is served now: let the slave install its hook."""
