@@ -99,11 +99,10 @@ class Handshake(object):
         """The Link: its round trip, the fastest of a few PINGs (the slowest would measure
         this machine's load); on a slow one, also its bandwidth (a pipe is not timed: it
         never compresses)."""
-        round_trip = self._guarded(lambda: min(self._ping() for _ in range(2)))
-        if round_trip < SLOW_LINK_SECONDS:
-            return Link(min(round_trip, self._guarded(self._ping)), None, compress)
-        bandwidth = None if compress is not None else self._guarded(self._bandwidth, round_trip)
-        return Link(round_trip, bandwidth, compress)
+        round_trip = self._guarded(lambda: min(self._ping() for _ in range(3)))
+        if round_trip < SLOW_LINK_SECONDS or compress is not None:
+            return Link(round_trip, None, compress)
+        return Link(round_trip, self._guarded(self._bandwidth, round_trip), compress)
 
     def _ping(self, payload=None):
         started = time.time()
