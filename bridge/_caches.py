@@ -10,6 +10,8 @@ import os
 import stat
 import threading
 
+from ._deflate import Deflater
+
 
 _MISSING = object()
 
@@ -94,6 +96,7 @@ class MasterCaches(object):
         self.compressed = BoundedCache(bodies)
         self.trees = BoundedCache(plans)  # a reply's tree id -> the hashes of its files
         self.replies = BoundedCache(plans)  # a FIND's Composed reply, per slave kind
+        self.deflater = Deflater(self.compressed)  # and how well, how fast, it compresses
 
     def root(self, entry):
         """The root of search path ``entry``, shared by every install that serves it, so

@@ -4,6 +4,7 @@ install() is the handshake's first step (HELLO says who the slave is), then a
 Responder built whole from what the slave said, then the handshake's last step.
 """
 import logging
+import os
 import pkgutil
 import sys
 import threading
@@ -17,6 +18,7 @@ import six
 from ._locate import SearchPath, default_search_path
 from ._policy import Policy
 from ._caches import MasterCaches
+from ._deflate import Link, PAYLOAD_BYTES, SLOW_LINK_SECONDS
 from ._responder import Responder, Stats
 from .compat import protocol, tags
 from .compat.neutral import dotted
@@ -94,15 +96,36 @@ class Handshake(object):
     def facts(self):
         return dict(self.hello.get(protocol.FACTS) or {})
 
-    def round_trip(self, pings=3):
-        """The link's round trip in seconds: the fastest of a few PINGs (the slowest
-        would measure this machine's load, not the link)."""
-        def timed():
-            started = time.time()
-            self.channel.send(protocol.ping())
+    def measure_link(self, compress=None):
+        """The Link: its round trip, the fastest of a few PINGs (the slowest would measure
+        this machine's load); on a slow one, also its bandwidth (a pipe is not timed: it
+        never compresses)."""
+        round_trip = self._guarded(lambda: min(self._ping() for _ in range(3)))
+        if round_trip < SLOW_LINK_SECONDS or compress is not None:
+            return Link(round_trip, None, compress)
+        return Link(round_trip, self._guarded(self._bandwidth, round_trip), compress)
+
+    def _ping(self, payload=None):
+        started = time.time()
+        self.channel.send(protocol.ping(payload))
+        _expect(self.channel, protocol.PING, self.timeout)
+        return time.time() - started
+
+    def _bandwidth(self, round_trip):
+        """Bytes a second towards the slave: two PINGs of PAYLOAD_BYTES sent back to back
+        cross in one round trip plus their time on the wire, and their answers come that
+        time for one apart. This machine's load can shorten either figure, and rarely
+        both: the lower estimate counts (too low costs a little CPU, too high the link)."""
+        payload = os.urandom(PAYLOAD_BYTES)  # incompressible, should the link compress
+        started = time.time()
+        for _ in range(2):
+            self.channel.send(protocol.ping(payload))
+        answered = []
+        for _ in range(2):
             _expect(self.channel, protocol.PING, self.timeout)
-            return time.time() - started
-        return self._guarded(lambda: min(timed() for _ in range(pings)))
+            answered.append(time.time())
+        both = answered[1] - started - round_trip
+        return PAYLOAD_BYTES / max(both / 2, answered[1] - answered[0], 1e-6)
 
     def finish(self):
         """The request channel is served now: let the slave install its hook."""
@@ -128,7 +151,7 @@ class Bridge(object):
     def __init__(self, gateway, responder, requests, cache_dir, wheelhouse=None, link=None,
                  cache_problem=None):
         self.gateway = gateway
-        self.link = link or {}  # {"round_trip": seconds, "compress": bool}
+        self.link = link or {}  # Link.as_dict(): round_trip, bandwidth, compress, on_demand
         self.responder = responder
         self.search_path = responder.search_path
         self.stats = responder.stats
@@ -256,9 +279,6 @@ class GroupBridge(object):
 
 
 DEFAULT_MAX_REPLY_BYTES = 512 * 1024 * 1024
-# A round trip slower than this is not a pipe on one host: compressing pays there
-# (zlib shrinks source to about a quarter; the master compresses each body once).
-SLOW_LINK_SECONDS = 0.002
 
 
 def _progress_reporter(gateway, progress):
@@ -300,11 +320,12 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
     serve, per project, the wheel in this folder that best fits the slave.
     ``progress``: True prints a line to stderr for each reply of 1 MB or more;
     a callable gets ``(gateway id, module, bytes of the reply, bytes so far)``
-    for every reply. ``compress``: send bodies zlib-compressed; None (the default)
-    decides by the link's round trip, measured at the handshake: compressed where it
-    is slower than a pipe on one host (``SLOW_LINK_SECONDS``).
-    for every reply. ``cache_limit``: the size cap of the slave's persistent
-    cache in bytes; least recently used files go first, never a live session's.
+    for every reply. ``compress``: send bodies zlib-compressed (True) or as they are
+    (False); None (the default) decides per body by the link the handshake measured:
+    compressed where the wire time saved exceeds the time compressing costs, never on
+    a pipe on one host (round trip under ``SLOW_LINK_SECONDS``). ``cache_limit``: the
+    size cap of the slave's persistent cache in bytes; least recently used files go
+    first, never a live session's.
     Installing twice on one gateway returns the first handle.
     """
     settings = dict(allow_extensions=allow_extensions, path=path, timeout=timeout,
@@ -329,19 +350,17 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
             timeout, cache_root, environment["version"] if environment else None,
             cache_limit), timeout)
         facts = handshake.facts
-        round_trip = handshake.round_trip()
-        if compress is None:
-            compress = round_trip >= SLOW_LINK_SECONDS
+        link = handshake.measure_link(None if compress is None else bool(compress))
         if wheelhouse is not None:  # the wheels that fit this slave, now that we know it
             entries = _wheelhouse.search_path(wheelhouse, facts)
         responder = Responder(SearchPath(entries, MASTER_CACHES.root), facts, Stats(),
                               environment or master_facts(),
                               bool(allow_extensions), policy, max_reply_bytes,
                               _progress_reporter(gateway, progress),
-                              caches=MASTER_CACHES, compress=bool(compress))
+                              caches=MASTER_CACHES, link=link)
         bridge = Bridge(gateway, responder, handshake.hello[protocol.CHANNEL],
                         handshake.hello.get(protocol.CACHE_DIR), wheelhouse,
-                        {"round_trip": round_trip, "compress": bool(compress)},
+                        link.as_dict(),
                         handshake.hello.get(protocol.CACHE_PROBLEM))
         _watch_route(bridge, handshake, timeout)
         handshake.finish()

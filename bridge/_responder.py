@@ -14,12 +14,12 @@ import hashlib
 import logging
 import threading
 import time
-import zlib
 
 import six
 
 from . import _bytecode
 from ._caches import MasterCaches
+from ._deflate import Link
 from ._binaries import binary_tag, extension_problem, slave_tag, suffix_of
 from ._imports import imported_names
 from ._locate import OutsideRoot
@@ -46,18 +46,6 @@ def file_hash(caches, root, path):
     stamp = root.stamp(path)
     sha = caches.digests.get(stamp, digest) if root.settled(stamp) else digest()
     return sha, (read[0] if read else None), stamp[-1]
-
-
-COMPRESS_AT_LEAST = 512  # smaller bodies travel as they are
-COMPRESSION_LEVEL = 6
-
-
-def _deflated(data):
-    """``data`` zlib-compressed, or None where that saves less than a tenth."""
-    if len(data) < COMPRESS_AT_LEAST:
-        return None
-    packed = zlib.compress(data, COMPRESSION_LEVEL)
-    return packed if len(packed) < 0.9 * len(data) else None
 
 
 class Stats(object):
@@ -170,7 +158,7 @@ class Responder(object):
 
     def __init__(self, search_path, facts, stats, master=None, allow_extensions=False,
                  policy=None, max_reply_bytes=None, progress=None, known=(), caches=None,
-                 compress=False):
+                 link=None):
         self.search_path = search_path
         self.facts = facts  # the slave's, from its HELLO
         self.stats = stats
@@ -180,7 +168,7 @@ class Responder(object):
         self.policy = policy or Policy()
         self.max_reply_bytes = max_reply_bytes
         self.progress = progress  # called (name, bytes of this reply, bytes so far)
-        self.compress = compress  # a slow link: bodies travel zlib-compressed where it pays
+        self.link = link or Link(0.0, forced=False)  # which bodies travel compressed
         self.known = set(known)  # hashes the slave holds: its cache, and what we sent it
         self._local = frozenset(facts.get("top_level") or ())  # what the slave has itself
         self._leads = {}  # top-level name -> the first name of it this slave asked for
@@ -412,22 +400,20 @@ class Responder(object):
         return composing
 
     def _encoded(self, records):
-        """``records`` with every body that compresses well zlib-compressed, where the
-        link is slow (``compress``); counts the bytes that travel."""
-        wire = 0
+        """``records`` with each body zlib-compressed where that saves time on this
+        link (``Deflater.wire_body``); counts the bytes that travel."""
+        entries = [entry for record in records for entry in record[protocol.FILES]
+                   if entry[2] is not None]
+        bodies = self.caches.deflater.wire_bodies(self.link, entries)
+        compressed = set()
+        for entry, body in zip(entries, bodies):
+            if body is not None:
+                entry[2] = body
+                compressed.add(entry[1])
         for record in records:
-            compressed = []
-            for entry in record[protocol.FILES]:
-                if entry[2] is None:
-                    continue
-                if self.compress:
-                    body = self.caches.compressed.get(entry[1], lambda: _deflated(entry[2]))
-                    if body is not None:
-                        entry[2] = body
-                        compressed.append(entry[1])
-                wire += len(entry[2])
-            protocol.mark_compressed(record, compressed)
-        self.stats.add(bytes_wire=wire)
+            protocol.mark_compressed(record, [sha for _, sha, data in record[protocol.FILES]
+                                              if data is not None and sha in compressed])
+        self.stats.add(bytes_wire=sum(len(entry[2]) for entry in entries))
         return records
 
     def _extension(self, name, located):

@@ -14,8 +14,9 @@ Handshake, over the channel of ``remote_exec(bootstrap)``::
                                  CACHE_LIMIT)
     slave  -> master  HELLO      protocol, facts, channel (requests), cache_dir,
                                  cache_problem
-    master -> slave   PING       (answered with PING, as often as the master asks: the
-                                 round trip decides whether bodies are compressed)
+    master -> slave   PING       (answered with a bare PING, as often as the master asks;
+                                 one may carry a ``payload`` of bytes: the round trip and
+                                 the bandwidth decide which bodies travel compressed)
     master -> slave   READY      (the request channel now has its handler)
     slave  -> master  INSTALLED
 
@@ -34,7 +35,7 @@ same request; when the reply's tree is one of them, the reply is *lean*: its
 ``tree`` names it and its records carry no files. A slave that cannot use what a
 reply says it holds asks again with ``lost``, and the master then sends all. On a
 slow link (PING measures it during the handshake) bodies travel
-zlib-compressed; a record's ``compressed`` lists their hashes.
+zlib-compressed where that pays; a record's ``compressed`` lists their hashes.
 
 Later, the master runs CONTROL_SOURCE (``remote_exec``) and sends it one
 message: UNINSTALL, answered by UNINSTALLED (``removed``), or RUN: run a
@@ -50,6 +51,7 @@ record names the files it ``left_out``, which a request by name sends.
 """
 import hashlib
 import re
+import zlib
 
 from .neutral import ensure_text, integer_types, string_types, text_type
 
@@ -105,6 +107,7 @@ ABSENT = "absent"  # MODULE reply: names it imports that neither side has
 REFUSALS = "refusals"  # MODULE reply: [[name, reason]] it imports that may not be served
 COMPRESSED = "compressed"  # MODULE records: hashes whose bodies travel zlib-compressed
 AT_HOP = "at_hop"  # MODULE records: hashes sent as None for the leaf's hop to fill (relay.py)
+PAYLOAD = "payload"  # PING: bytes that only time the link's bandwidth (never echoed)
 LEFT_OUT = "left_out"  # METADATA record: folder-relative files not sent (ask by name)
 OPTIONS = "options"  # CONFIG: the install() settings the slave needs, keys below
 FACTS = "facts"  # HELLO: the slave's tags and facts (compat/tags.py)
@@ -202,8 +205,11 @@ def ready():
     return message(READY)
 
 
-def ping():
-    return message(PING)
+def ping(payload=None):
+    """PING; ``payload`` (bytes) times the bandwidth: the answer is a bare PING either way."""
+    if payload is None:
+        return message(PING)
+    return message(PING, payload=payload)
 
 
 def installed():
@@ -346,6 +352,16 @@ def relay_kind_of(msg):
     if isinstance(msg, dict) and ensure_text(msg.get(KIND) or "") in RELAY_KINDS:
         return ensure_text(msg[KIND])
     return None
+
+
+def inflated(data, sha):
+    """A compressed body's bytes; ValueError (as for bytes that do not match their hash)
+    where it is not a zlib stream."""
+    try:
+        return zlib.decompress(data)
+    except zlib.error as error:
+        raise ValueError("received compressed bytes of %s that do not inflate: %s"
+                         % (sha, error))
 
 
 def metadata_record(name, folder, files, origin, left_out=()):

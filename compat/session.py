@@ -6,7 +6,6 @@ calls them, not in when to ask or how a reply becomes files in the mirror.
 import os
 import sys
 import threading
-import zlib
 
 from . import protocol
 from .client import BridgeUnavailable, ImportLockDuringWait
@@ -168,7 +167,11 @@ class ImportSession(object):
         kind = protocol.kind_of(reply)
         if kind == protocol.MODULE:
             records = reply.get(protocol.MODULES) or []
-            folder, lacking = self._tree_for(reply, records, key)
+            try:
+                folder, lacking = self._tree_for(reply, records, key)
+            except ValueError as error:  # bytes that do not match their hash, a bad path
+                raise import_error("execnet-bridge cannot import '%s': %s" % (fullname, error),
+                                   fullname, RemoteImportError)
             if lacking:
                 if lost:
                     raise self._not_intact(fullname)
@@ -330,7 +333,7 @@ class ImportSession(object):
                 sha = ensure_text(sha)
                 if data is not None:
                     if sha not in bodies:
-                        data = zlib.decompress(data) if sha in compressed else data
+                        data = protocol.inflated(data, sha) if sha in compressed else data
                         if digest(data) != sha:
                             raise ValueError("received bytes do not match their sha256 %s"
                                              % sha)

@@ -1,11 +1,19 @@
-"""Bodies travel zlib-compressed on a slow link, as they are on a pipe on one host."""
+"""Bodies travel zlib-compressed where that saves time on the link, as they are on a
+pipe on one host; a compressed body that arrives damaged is refused."""
+import hashlib
 import os
 import sys
+import zlib
 
 import execnet
+import pytest
 
 import bridge
-from conftest import remote_value, write_tree
+from bridge import _deflate
+from bridge._caches import BoundedCache
+from bridge._deflate import Deflater, Link
+from bridge._install import MASTER_CACHES
+from conftest import remote, remote_value, write_tree
 
 RELAY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                      "benchmarks", "relay.py")
@@ -17,13 +25,13 @@ with open(os.path.join(os.path.dirname(words.__file__), "corpus.txt")) as stream
 """
 
 
-def words_tree(tmp_path):
+def words_tree(tmp_path, first_line=""):
     return write_tree(tmp_path / "master", {
         "words/__init__.py": "VALUE = 'words'\n" + "# padding line\n" * 2000 + '''
 def expected():
-    return "".join("line %d of a compressible text file\\n" % n for n in range(60000))
-''',
-        "words/corpus.txt": TEXT,
+    return %r + "".join("line %%d of a compressible text file\\n" %% n for n in range(60000))
+''' % first_line,
+        "words/corpus.txt": first_line + TEXT,
     })
 
 
@@ -31,6 +39,13 @@ def bridged(gateway, tmp_path, cache_root, compress):
     handle = bridge.install(gateway, path=[words_tree(tmp_path)], cache_root=cache_root,
                             compress=compress)
     return handle, remote_value(gateway, READ_BACK)
+
+
+def relayed(group, slave_python, slave_cwd, rate=0):
+    """A gateway behind benchmarks/relay.py: 10 ms each way, capped at ``rate`` bytes/s."""
+    command = " ".join([sys.executable, RELAY, "--delay", "0.010", "--rate", str(rate), "--",
+                        slave_python, "-E", "-S"])
+    return group.makegateway("popen//python=%s//chdir=%s" % (command, slave_cwd))
 
 
 def test_compressed_bodies_arrive_intact_and_smaller(gateway, tmp_path, cache_root):
@@ -49,18 +64,129 @@ def test_uncompressed_bodies_travel_as_they_are(gateway, tmp_path, cache_root):
     assert stats["bytes_wire"] == stats["bytes_sent"] > len(TEXT)
 
 
+def test_a_pipe_never_compresses(gateway, tmp_path, cache_root):
+    """On one host compressing only costs time: the default sends every body as it is,
+    and the handshake does not time a bandwidth."""
+    handle, result = bridged(gateway, tmp_path, cache_root, compress=None)
+    assert result == ["words", True]
+    assert handle.link["compress"] is False  # a pipe's round trip is under 2 ms (unless
+    # this machine's load stretched three PINGs: then its bandwidth says the same)
+    stats = handle.stats.as_dict()
+    assert stats["bytes_wire"] == stats["bytes_sent"] > len(TEXT)
+
+
 def test_a_slow_link_is_measured_and_compressed_by_default(slave_python, slave_cwd, tmp_path,
                                                            cache_root):
-    """10 ms each way through benchmarks/relay.py: a round trip of 20 ms or more."""
-    command = " ".join([sys.executable, RELAY, "--delay", "0.010", "--", slave_python,
-                        "-E", "-S"])
+    """20 ms round trip at 100 Mbit/s (benchmarks/relay.py): the handshake measures both,
+    and deflating each body while the slave waits pays."""
     group = execnet.Group()
     try:
-        gateway = group.makegateway("popen//python=%s//chdir=%s" % (command, slave_cwd))
+        gateway = relayed(group, slave_python, slave_cwd, rate=12.5e6)
         handle, result = bridged(gateway, tmp_path, cache_root, compress=None)
         assert result == ["words", True]
         assert handle.link["round_trip"] >= 0.019
-        assert handle.link["compress"] is True
+        assert 2e6 < handle.link["bandwidth"] < 20e6
+        assert handle.link["compress"] is True and handle.link["on_demand"] is True
         assert handle.stats.bytes_wire < handle.stats.bytes_sent / 4
     finally:
         group.terminate(timeout=10)
+
+
+def test_a_forced_choice_skips_the_bandwidth_ping(slave_python, slave_cwd, tmp_path,
+                                                  cache_root):
+    """compress=False on a slow link: bodies travel as they are, no payload is timed."""
+    group = execnet.Group()
+    try:
+        gateway = relayed(group, slave_python, slave_cwd, rate=12.5e6)
+        handle, result = bridged(gateway, tmp_path, cache_root, compress=False)
+        assert result == ["words", True]
+        assert handle.link["bandwidth"] is None and handle.link["compress"] is False
+        assert handle.stats.bytes_wire == handle.stats.bytes_sent
+    finally:
+        group.terminate(timeout=10)
+
+
+IMPORT_FAILS = """
+try:
+    import words
+    channel.send("imported")
+except Exception as error:
+    channel.send([type(error).__name__, str(error)])
+import os
+channel.send(sorted(os.listdir(%r)) if os.path.isdir(%r) else [])
+"""
+
+
+@pytest.mark.parametrize("damage", ["not zlib", "other bytes"])
+def test_a_damaged_compressed_body_is_refused(gateway, tmp_path, cache_root, damage):
+    """The master's compressed copy of the corpus is damaged (its cache is where a bad
+    byte would sit for every slave): the slave stores nothing of it and the import
+    fails, naming the hash."""
+    marker = "corpus of %s\n" % tmp_path  # a body of its own: no other test meets the damage
+    sha = hashlib.sha256((marker + TEXT).encode("ascii")).hexdigest()
+    bad = b"x" * 4096 if damage == "not zlib" else zlib.compress(b"other bytes" * 400)
+    assert MASTER_CACHES.compressed.get(sha, lambda: bad) == bad
+    bridge.install(gateway, path=[words_tree(tmp_path, marker)], cache_root=cache_root,
+                   compress=True)
+    blobs = os.path.join(cache_root, "blobs")
+    error, stored = remote(gateway, IMPORT_FAILS % (blobs, blobs))
+    assert error != "imported"
+    assert sha in error[1]
+    assert "inflate" in error[1] if damage == "not zlib" else "do not match" in error[1]
+    assert stored and sha not in stored  # the corpus's neighbours were stored, it was not
+
+
+# The choice itself, per link and per body: a Link and a Deflater of the master's own.
+
+GIGABIT, MEGABIT_100 = 125e6, 12.5e6
+with open(os.path.join(os.path.dirname(RELAY), "imports.py"), "rb") as _stream:
+    SOURCE = _stream.read()  # real source: level 6 packs it smaller than level 1
+
+
+def test_a_pipe_link_never_pays():
+    link = Link(0.0001)
+    assert not link.compresses
+    assert not link.pays(10 ** 6, 10 ** 5)
+    assert Deflater(BoundedCache(10)).wire_body(link, "a.py", "s" * 64, SOURCE) is None
+
+
+def test_100_megabit_deflates_on_demand_then_better_for_the_next_slave():
+    deflater = Deflater(BoundedCache(10))
+    link = Link(0.02, MEGABIT_100)
+    packed = deflater.wire_body(link, "a.py", "s" * 64, SOURCE)
+    assert zlib.decompress(packed) == SOURCE
+    learnt = float(len(packed)) / len(SOURCE)  # how this source packs, for the next .py
+    assert abs(deflater.ratio("b.py") - learnt) < abs(_deflate.EXPECTED_RATIO - learnt)
+    assert deflater.ratio("b.so") == _deflate.EXPECTED_RATIO
+    assert deflater.idle(30)
+    again = deflater.wire_body(link, "a.py", "s" * 64, SOURCE)
+    assert again == zlib.compress(SOURCE, _deflate.AHEAD_LEVEL)
+    assert len(again) < len(packed) < len(SOURCE) / 2
+
+
+def test_a_gigabit_sends_as_it_is_and_deflates_for_the_next_slave():
+    """At 1 Gbit/s deflating while the slave waits costs more than it saves; the body
+    goes as it is and is deflated in the background, and a cached body pays."""
+    link = Link(0.02, GIGABIT)
+    assert link.compresses and not link.as_dict()["on_demand"]
+    deflater = Deflater(BoundedCache(10))
+    assert deflater.wire_body(link, "a.py", "s" * 64, SOURCE) is None
+    assert deflater.idle(30)
+    assert zlib.decompress(deflater.wire_body(link, "a.py", "s" * 64, SOURCE)) == SOURCE
+
+
+def test_small_and_incompressible_bodies_travel_as_they_are():
+    deflater = Deflater(BoundedCache(10))
+    link = Link(0.02, MEGABIT_100)
+    assert deflater.wire_body(link, "a.py", "s" * 64, SOURCE[:100]) is None
+    noise = os.urandom(100000)
+    assert deflater.wire_body(link, "a.so", "n" * 64, noise) is None
+    assert deflater.wire_body(Link(0.0, forced=True), "a.so", "n" * 64, noise) is None
+
+
+def test_forced_choices_hold_on_any_link():
+    deflater = Deflater(BoundedCache(10))
+    assert deflater.wire_body(Link(0.02, MEGABIT_100, forced=False), "a.py", "s" * 64,
+                              SOURCE) is None
+    packed = deflater.wire_body(Link(0.0001, forced=True), "a.py", "t" * 64, SOURCE)
+    assert zlib.decompress(packed) == SOURCE

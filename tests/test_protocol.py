@@ -121,6 +121,7 @@ def test_handshake_and_control_messages_are_frozen():
         "cache_dir": "/c/s-1", "cache_problem": "why"}
     assert protocol.ready() == {"kind": "ready"}
     assert protocol.ping() == {"kind": "ping"}
+    assert protocol.ping(b"x" * 3) == {"kind": "ping", "payload": b"xxx"}
     record = protocol.module_record("a", protocol.SOURCE, "a.py", [], [], [], "/m/a.py")
     protocol.mark_compressed(record, ["b" * 64])
     assert record["compressed"] == ["b" * 64]
