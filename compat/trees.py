@@ -93,12 +93,13 @@ class TreeStore(object):
                         _link(blob_of(sha), target)
                     placed.setdefault(sha, target)
                     lines.add(u"%s %s %s" % (sha, _stamp(os.lstat(target)), path))
-            _write(self.path(tree) + MANIFEST_SUFFIX, u"\n".join(sorted(lines)))
             try:
                 os.rename(building, self.path(tree))
-            except OSError:
+            except OSError:  # another slave's is in place: its manifest is the one
                 if self.open(tree) is None:
                     raise
+            else:
+                _write(self.path(tree) + MANIFEST_SUFFIX, u"\n".join(sorted(lines)))
         finally:
             if os.path.isdir(building):
                 shutil.rmtree(building, True)
