@@ -91,9 +91,11 @@ def check_demo(gateway):
 
 def test_a_leaf_behind_a_warm_hop_moves_no_body_over_the_hop_link(fleet, slave_label,
                                                                     slave_python):
-    """3.11 hop, a 3.11 leaf first (its replies carry .pyc too), then a leaf of every
-    version: each gets what fits it, and the hop's cache has all of it."""
-    own = python_of("3.11")
+    """A hop and a first leaf of the master's own version (its replies carry the master's
+    .pyc too), then a leaf of every version: each gets what fits it, and the hop's cache
+    has all of it."""
+    own = python_of("pypy3" if platform.python_implementation() == "PyPy"
+                    else "%d.%d" % sys.version_info[:2])
     fleet("hop", own)
     first = fleet("first", own, via="hop")
     check_demo(first)
