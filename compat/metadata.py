@@ -59,6 +59,9 @@ def served_distribution(api, session):
 
             def read_text(self, filename):
                 session.complete_distribution(self._bridge_name, filename)
+                current = session.distribution_folder(self._bridge_name)
+                if current is not None and current != str(self._path):
+                    self._path = type(self._path)(current)  # completed: in another tree
                 return base.read_text(self, filename)
 
             def locate_file(self, path):

@@ -86,7 +86,8 @@ class ImportSession(object):
         self.refused = {}  # name -> the master's reason: it holds for the whole session
         self.children = {}  # package -> the names of all its submodules, from the master
         self.intact = set()  # hashes whose blobs were checked (or written) in this session
-        self.distributions = {}  # normalized name -> its metadata folder in the mirror, or None
+        self.distributions = {}  # normalized name -> its metadata folder, or None
+        self.metadata_sources = {}  # normalized name -> (tree folder, root-relative folder)
         self.listed_all = False  # has the master sent every distribution's metadata?
         self.left_out = {}  # normalized name -> files of its folder a listing did not send
         self.distribution_classes = {}  # metadata API's module name -> its distribution class
@@ -282,9 +283,30 @@ class ImportSession(object):
         if needed:
             self._ask_distributions(normalized, normalized)
 
+    def distribution_folder(self, normalized):
+        """Where the metadata of distribution ``normalized`` is now, or None."""
+        with self._lock:
+            return self.distributions.get(normalized)
+
+    def place_distributions(self):
+        """Link the metadata folder of every served distribution known so far from its
+        tree into the session folder, and read it there from now on: pkg_resources
+        scans one path entry (``working_set.expose``)."""
+        with self._lock:
+            known = [(name, self.metadata_sources.get(name)) for name, folder in
+                     self.distributions.items() if folder]
+        placed = {}
+        for name, source in known:
+            if source is not None:
+                tree, relative = source
+                self.mirror.link_tree(relative, tree)
+                placed[name] = self.mirror.path(relative)
+        with self._lock:
+            self.distributions.update(placed)
+
     def forget_distributions(self, names):
         """Drop what the master said of the distributions ``names`` (normalized): the
-        slave has them itself. Returns their folders in the mirror."""
+        slave has them itself. Returns their folders (in a tree, or the session folder)."""
         with self._lock:
             folders = [self.distributions.pop(name, None) for name in names]
             for name in names:
@@ -307,15 +329,20 @@ class ImportSession(object):
             if not lost:
                 return self._ask_distributions(name, key, lacking)
             return
-        for record in records:
-            self._place(record, folder)
-        found, left_out = {}, {}
+        found, left_out, sources = {}, {}, {}
         for record in records:
             normalized = ensure_text(record[protocol.NAME])
-            found[normalized] = self.mirror.path(ensure_text(record[protocol.PATH]))
+            relative = ensure_text(record[protocol.PATH])
+            sources[normalized] = (folder, relative)
+            if self.exposed:  # pkg_resources reads the session folder: place it there
+                self._place(record, folder)
+                found[normalized] = self.mirror.path(relative)
+            else:  # read where the tree holds it: nothing placed
+                found[normalized] = inside(folder, relative)
             left_out[normalized] = set(ensure_text(path) for path in
                                        record.get(protocol.LEFT_OUT) or ())
         with self._lock:
+            self.metadata_sources.update(sources)
             self.distributions.update(found)
             self.left_out.update(left_out)
             if key is None:

@@ -10,17 +10,18 @@ entries. Two designs were weighed:
   setuptools versions from 2.7's to today's, and pkg_resources puts the folder
   of every distribution it holds on ``sys.path`` anyway (``activate``);
 - making the served metadata appear where pkg_resources looks. Chosen: the
-  mirror already holds the master's metadata folders beside the served
-  modules, at the paths they have on the master, which is what an installed
-  distribution looks like. No pkg_resources internals are touched (only the public
+  metadata folders are linked from their trees into the session folder, at the
+  paths they have on the master, which is what an installed distribution looks
+  like (until then they are read in their trees, and nothing is placed). No pkg_resources internals are touched (only the public
   ``working_set.add_entry``, for a pkg_resources imported before the bridge).
 
 So just before ``pkg_resources`` is first imported (the slave's own or a
 served one), the watcher, first on ``sys.meta_path``, has every distribution
 listed (one round trip, once; the listing brings ``requires.txt`` and
-``namespace_packages.txt``) and appends the mirror's root to ``sys.path``:
-last, so the slave's own modules still win; the metadata of distributions the
-slave has itself is taken out of the mirror, so they are not there twice. From
+``namespace_packages.txt``), links their folders into the session folder and
+appends it to ``sys.path``: last, so the slave's own modules still win; the
+metadata of distributions the slave has itself is left out, so they are not there
+twice. From
 then on ``importlib.metadata``'s own path finder sees the mirrored folders, so the
 bridge's finders stop listing them (nothing is listed twice); the watcher,
 asked first, makes a folder whole when its distribution is asked for by name.
@@ -44,7 +45,9 @@ def expose(session):
     except ImportError:  # a body that did not arrive intact: pkg_resources still imports
         pass
     for folder in session.forget_distributions(local_distributions()):
-        shutil.rmtree(folder, True)  # the slave's own: not listed twice by importlib.metadata
+        if session.mirror.contains(folder):  # a tree's stays: trees never change
+            shutil.rmtree(folder, True)  # the slave's own: not listed twice
+    session.place_distributions()
     if session.mirror.root not in sys.path:
         sys.path.append(session.mirror.root)
     session.exposed = True
