@@ -31,11 +31,22 @@ def pyc_path(source_path, cache_tag):
     return folder + "/" + name if folder else name
 
 
-def compiled(cache, sha, read):
+def compiled(cache, sha, read, disk=None):
     """(.pyc bytes, their sha256) of the source whose sha256 is ``sha`` (``read()``
-    returns it, called only when ``cache`` has no answer yet), or None: it does not
-    compile."""
-    return cache.get(sha, lambda: _compile(read()))
+    returns it, called only when neither ``cache`` nor the master's ``disk`` cache
+    has an answer yet), or None: it does not compile."""
+    return cache.get(sha, lambda: _kept_or_compiled(sha, read, disk))
+
+
+def _kept_or_compiled(sha, read, disk):
+    key = MAGIC_NUMBER.hex() + " " + sha
+    pyc = disk.get("pyc", key) if disk is not None else None
+    if pyc is not None:
+        return pyc, hashlib.sha256(pyc).hexdigest()
+    made = _compile(read())
+    if made is not None and disk is not None:
+        disk.put("pyc", key, made[0])
+    return made
 
 
 def _compile(source):

@@ -86,7 +86,9 @@ class MasterCaches(object):
     name, master-compiled .pyc by source hash, compressed bodies by hash, and the hashes
     of the trees replies made (a slave that holds a tree holds its blobs)."""
 
-    def __init__(self, files=200000, bodies=50000, plans=5000, roots=1000):
+    def __init__(self, files=200000, bodies=50000, plans=5000, roots=1000, disk=None):
+        from ._disk import LazyDiskCache  # the caches are the lower layer
+        self.disk = disk if disk is not None else LazyDiskCache()  # what outlives the master
         self._roots = BoundedCache(roots)
         self.plans = BoundedCache(plans)  # what importing a module brings along
         self.followers = Followers()

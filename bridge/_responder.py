@@ -322,7 +322,7 @@ class Responder(object):
     def _add_bytecode(self, root, path, files, composing):
         """Append the master-compiled .pyc of ``path`` to ``files``; its size."""
         compiled = _bytecode.compiled(self.caches.bytecode, files[0][1],
-                                      lambda: root.read(path))
+                                      lambda: root.read(path), self.caches.disk)
         if compiled is None:
             return 0
         pyc, sha = compiled
@@ -592,16 +592,24 @@ class Responder(object):
         if located.type not in (protocol.SOURCE, protocol.PACKAGE):
             return []
         python2 = self.slave_version() < (3,)  # only 2.7 guesses implicit relative imports
-        version = located.root.stamp(located.path)
-        if located.root.watch is not None:
-            located.root.watch.file(located.root, located.path)
-            located.root.watch.settled = located.root.watch.settled and \
-                located.root.settled(version)
+        root, path = located.root, located.path
+        version = root.stamp(path)
+        if root.watch is not None:
+            root.watch.file(root, path)
+            root.watch.settled = root.watch.settled and root.settled(version)
+        sha, data, _ = file_hash(self.caches, root, path)
+        key = (sha, name, python2)  # by content: relative imports make the name count
 
         def scan():
-            return imported_names(located.root.read(located.path), name,
-                                  located.type == protocol.PACKAGE, python2)
+            names = imported_names(root.read(path) if data is None else data, name,
+                                   located.type == protocol.PACKAGE, python2)
+            self.caches.disk.put("imports", "%s %s %d" % key, "\n".join(names).encode("utf-8"))
+            return names
 
-        if not located.root.settled(version):
-            return scan()
-        return self.caches.imports.get(version + (name, python2), scan)  # relative: name counts
+        def kept():
+            text = self.caches.disk.get("imports", "%s %s %d" % key)
+            if text is None:
+                return scan()
+            return [each for each in text.decode("utf-8").split("\n") if each]
+
+        return self.caches.imports.get(key, kept)

@@ -1,0 +1,140 @@
+"""The master's work that outlives its process: compiled bytecode and imported names.
+
+A long-lived master does each file's work once (``MasterCaches``). A master
+that lives for one run (a pytest controller, ``python -m bridge run``) would
+do it again every run: compiling and scanning sympy's 973 modules took 4.1 s
+of a fresh master's 4.3 s serving a warm slave. So that work is also kept on
+disk, keyed by the hash of the source it was made from (a version of a file,
+never a path or a time), the master's bytecode magic and the format of the
+work, and checked against a hash of itself when read back.
+
+The folder must be private (``cacheroot.claim_root``: ours, no one else can
+write it or rename it away), because what it holds is sent to slaves to run.
+Where it is not, nothing is kept on disk and the master says why once.
+It is bounded: past ``LIMIT`` bytes, the least recently written entries go.
+"""
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+
+from .compat import cacheroot
+
+log = logging.getLogger("bridge.cache")
+
+LIMIT = 512 * 1024 * 1024
+FORMAT = "1"  # bump when what an entry holds changes meaning
+ENVIRONMENT = "EXECNET_BRIDGE_MASTER_CACHE"  # a folder; "" or "off": none
+
+
+def default_folder():
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "execnet-bridge-master")
+
+
+class DiskCache(object):
+    """Entries of bytes by (kind, key text), each checked against its own sha256."""
+
+    def __init__(self, root, limit=LIMIT):
+        self.root = root
+        self.limit = limit
+        self._written = 0  # bytes written since the last trim
+
+    @classmethod
+    def open_default(cls):
+        """The master's cache folder if it can be used, else None (the reason logged)."""
+        folder = os.environ.get(ENVIRONMENT, default_folder())
+        if folder in ("", "off"):
+            return None
+        root, problem = cacheroot.claim_root(folder)
+        if problem is not None:
+            log.warning("execnet-bridge keeps no master cache on disk: %s", problem)
+            return None
+        cache = cls(root)
+        cache.trim()
+        return cache
+
+    def _path(self, kind, key):
+        name = hashlib.sha256(("%s\0%s\0%s" % (FORMAT, kind, key)).encode("utf-8"))
+        return os.path.join(self.root, name.hexdigest())
+
+    def get(self, kind, key):
+        """The bytes kept for (kind, key), or None (none, or damaged: then removed)."""
+        path = self._path(kind, key)
+        try:
+            with open(path, "rb") as stream:
+                kept = stream.read()
+        except (IOError, OSError):
+            return None
+        check, payload = kept[:64], kept[64:]
+        if hashlib.sha256(payload).hexdigest().encode("ascii") == check:
+            return payload
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        return None
+
+    def put(self, kind, key, payload):
+        """Keep ``payload`` for (kind, key); a full disk or a race loses nothing."""
+        try:
+            handle, temporary = tempfile.mkstemp(dir=self.root, prefix=".part-")
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(hashlib.sha256(payload).hexdigest().encode("ascii") + payload)
+            os.rename(temporary, self._path(kind, key))
+        except (IOError, OSError) as error:
+            log.debug("master cache: cannot keep an entry: %s", error)
+            return
+        self._written += len(payload) + 64
+        if self._written > self.limit // 8:
+            self.trim()
+
+    def trim(self):
+        """Remove the least recently written entries past the limit."""
+        self._written = 0
+        entries = []
+        try:
+            names = os.listdir(self.root)
+        except OSError:
+            return
+        for name in names:
+            try:
+                info = os.lstat(os.path.join(self.root, name))
+            except OSError:
+                continue
+            entries.append((info.st_mtime, info.st_size, name))
+        total = sum(size for _, size, _ in entries)
+        for _, size, name in sorted(entries):
+            if total <= self.limit:
+                break
+            try:
+                os.unlink(os.path.join(self.root, name))
+            except OSError:
+                continue
+            total -= size
+
+
+class LazyDiskCache(object):
+    """The default DiskCache, opened on first use (importing ``bridge`` touches no disk)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._opened = False
+        self._cache = None
+
+    def _open(self):
+        with self._lock:
+            if not self._opened:
+                self._cache = DiskCache.open_default()
+                self._opened = True
+        return self._cache
+
+    def get(self, kind, key):
+        cache = self._open()
+        return cache.get(kind, key) if cache is not None else None
+
+    def put(self, kind, key, payload):
+        cache = self._open()
+        if cache is not None:
+            cache.put(kind, key, payload)

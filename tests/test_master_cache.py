@@ -1,0 +1,88 @@
+"""The master's work kept on disk (bridge/_disk.py): a fresh master process reuses the
+bytecode and imported names an earlier one worked out; a damaged entry is never used."""
+import hashlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bridge._disk import DiskCache
+from conftest import find_python
+from trees import shop_tree
+
+MASTER = """
+import sys, execnet, bridge
+gateway = execnet.makegateway("popen//python=%s -E -S")
+handle = bridge.install(gateway, path=[%r], cache_root=%r)
+channel = gateway.remote_exec("import shop.cart; channel.send(shop.cart.total(8))")
+print(channel.receive(60))
+gateway.exit()
+"""
+
+
+def run_master(folder, entry, cache_root):
+    """A master process of this Python serving a bare 3.11 slave (the master's .pyc
+    fits it when the master is 3.11 too; its imported names fit every slave)."""
+    slave, reason = find_python("3.11")
+    if slave is None:
+        pytest.skip(reason)
+    environment = dict(os.environ, EXECNET_BRIDGE_MASTER_CACHE=folder)
+    return subprocess.check_output(
+        [sys.executable, "-c", MASTER % (slave, entry, cache_root)],
+        env=environment).decode().strip()
+
+
+def entries(folder):
+    return sorted(name for name in os.listdir(folder) if not name.startswith("."))
+
+
+def test_a_fresh_master_reuses_the_work_of_an_earlier_one(tmp_path):
+    folder, entry = str(tmp_path / "master-cache"), shop_tree(tmp_path)
+    assert run_master(folder, entry, str(tmp_path / "one")) == "10.0"
+    kept = entries(folder)
+    assert kept  # imported names of each module (and .pyc where it compiles here)
+    for name in kept:  # damage every entry: none may be used
+        path = os.path.join(folder, name)
+        with open(path, "rb") as stream:
+            data = stream.read()
+        with open(path, "wb") as stream:
+            stream.write(data[:64] + b"#" + data[65:])
+    assert run_master(folder, entry, str(tmp_path / "two")) == "10.0"
+    assert entries(folder) == kept  # worked out again and kept again, whole
+    for name in kept:
+        with open(os.path.join(folder, name), "rb") as stream:
+            data = stream.read()
+        assert hashlib.sha256(data[64:]).hexdigest().encode("ascii") == data[:64]
+
+
+def test_an_entry_is_checked_against_its_own_hash(tmp_path):
+    cache = DiskCache(str(tmp_path))
+    cache.put("pyc", "key", b"compiled bytes")
+    assert cache.get("pyc", "key") == b"compiled bytes"
+    assert cache.get("pyc", "other") is None
+    [name] = entries(str(tmp_path))
+    with open(os.path.join(str(tmp_path), name), "r+b") as stream:
+        stream.seek(70)
+        stream.write(b"X")
+    assert cache.get("pyc", "key") is None and entries(str(tmp_path)) == []
+
+
+def test_the_cache_is_bounded_least_recently_written_first(tmp_path):
+    cache = DiskCache(str(tmp_path), limit=3 * (64 + 1000))
+    for index in range(6):
+        cache.put("imports", str(index), b"x" * 1000)
+        os.utime(cache._path("imports", str(index)), (index, index))  # written in order
+    cache.trim()
+    assert sum(os.path.getsize(os.path.join(str(tmp_path), name))
+               for name in entries(str(tmp_path))) <= 3 * (64 + 1000)
+    assert cache.get("imports", "5") == b"x" * 1000
+
+
+def test_a_folder_others_can_write_is_not_used(tmp_path, monkeypatch):
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    os.chmod(str(folder), 0o777)
+    monkeypatch.setenv("EXECNET_BRIDGE_MASTER_CACHE", str(folder))
+    assert DiskCache.open_default() is None
+    assert os.listdir(str(folder)) == []
