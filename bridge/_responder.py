@@ -359,22 +359,23 @@ class Responder(object):
 
     def _filled(self, composed):
         """Copies of ``composed``'s records with the bodies the slave lacks; counts them."""
-        records, sent, cached, count = [], 0, 0, 0
+        records, sent, cached, count, named = [], 0, 0, 0, set()
         for record in composed.records:
             files = []
             for path, sha, _ in record[protocol.FILES]:
                 data = None
-                if sha in self.known:
+                if sha in self.known or sha in named:
                     cached += composed.sizes[sha]
                 else:
                     data = composed.read(sha)
                     sent += len(data)
+                named.add(sha)
                 files.append([path, sha, data])
             count += len(files)
             copy = dict(record)
             copy[FILES_KEY] = files
             records.append(copy)
-        self.known.update(composed.sizes)
+        self.known.update(named)  # not what a record left out of the reply listed
         self.stats.add(files=count, bytes_sent=sent, bytes_cached=cached)
         return records
 

@@ -96,3 +96,19 @@ def test_data_that_resolves_outside_the_path_is_never_sent(gateway, tmp_path, ca
                 with open(os.path.join(folder, name), "rb") as stream:
                     assert b"hunter2" not in stream.read()
     assert SearchPath([served]).data_files(SearchPath([served]).locate("pkg")) == ["pkg/ok.txt"]
+
+
+def test_a_module_left_out_of_a_reply_for_its_size_comes_whole_when_asked(gateway, tmp_path,
+                                                                         cache_root):
+    """The reply to ``pkg`` has room for ``pkg.a`` but not ``pkg.b`` (max_reply_bytes):
+    ``pkg.b``'s bodies were never sent, so its own reply must carry them (one request,
+    not a retry for bodies the master wrongly thought the slave held)."""
+    entry = write_tree(tmp_path / "budget", {
+        "pkg/__init__.py": "from . import a, b\n",
+        "pkg/a/__init__.py": "A = 1\n", "pkg/a/data.txt": "a" * 20000,
+        "pkg/b/__init__.py": "B = 2\n", "pkg/b/data.txt": "b" * 20000})
+    handle = bridge.install(gateway, path=[entry], cache_root=cache_root,
+                            max_reply_bytes=30000)
+    assert remote_value(gateway, "import pkg; channel.send(pkg.a.A + pkg.b.B)") == 3
+    assert handle.stats.requests == 2  # pkg (with pkg.a), then pkg.b
+    assert handle.stats.bytes_sent >= 40000
