@@ -198,8 +198,10 @@ def print_thread_stress(results, packages, threads):
                  figures[3]))
         for error in bridged["errors"][:3]:
             print("      " + error)
+        # PyPy's own importer deadlocks on this pattern, by chance (0-41 of 800 installed
+        # here): as in tests/test_threads.py, its deadlocks are shown, not failed on
         quiet = quiet and figures[2] == figures[3] == 0 and (
-            figures[1] == 0 or installed["deadlocks"] > 0)
+            figures[1] == 0 or installed["deadlocks"] > 0 or "pypy" in python)
     print("thread stress         imports %d, deadlocks %d, other errors %d, hangs %d"
           % tuple(totals))
     return quiet
