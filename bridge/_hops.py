@@ -16,6 +16,7 @@ import weakref
 import six
 from execnet import RemoteError, XSpec, gateway_bootstrap, gateway_io
 
+from ._counters import Counters
 from .compat import protocol
 from .compat.neutral import ensure_text
 from .errors import BridgeError
@@ -29,7 +30,7 @@ _routes = weakref.WeakKeyDictionary()  # leaf gateway -> Route
 _lock = threading.Lock()
 
 
-class HopStats(object):
+class HopStats(Counters):
     """What one hop saved: bytes of bodies that crossed the master<->hop link for its
     leaves (``bytes_upstream``, as on the wire), and bytes the hop filled from its cache
     (``bytes_from_hop``, as the relays report them)."""
@@ -37,24 +38,6 @@ class HopStats(object):
     FIELDS = ("replies", "bytes_upstream", "bodies_upstream", "bytes_from_hop",
               "bodies_from_hop", "bodies_unfilled", "bytes_stored", "seconds_storing",
               "seconds_filling")
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        for field in self.FIELDS:
-            setattr(self, field, 0)
-
-    def add(self, **amounts):
-        with self._lock:
-            for field, amount in amounts.items():
-                setattr(self, field, getattr(self, field) + amount)
-
-    def as_dict(self):
-        with self._lock:
-            return dict((field, getattr(self, field)) for field in self.FIELDS)
-
-    def __repr__(self):
-        fields = sorted(self.as_dict().items())
-        return "HopStats(%s)" % ", ".join("%s=%r" % item for item in fields)
 
 
 class Hop(object):

@@ -12,13 +12,13 @@ already holds (its cache, or earlier replies) are sent as their hash alone.
 import collections
 import hashlib
 import logging
-import threading
 import time
 
 import six
 
 from . import _bytecode
 from ._caches import MasterCaches
+from ._counters import Counters
 from ._deflate import Link
 from ._binaries import binary_tag, extension_problem, slave_tag, suffix_of
 from ._imports import imported_names
@@ -48,28 +48,11 @@ def file_hash(caches, root, path):
     return sha, (read[0] if read else None), stamp[-1]
 
 
-class Stats(object):
+class Stats(Counters):
     """Counters of one install, readable while it serves."""
 
     FIELDS = ("requests", "modules", "prefetched", "distributions", "missing", "refused",
               "errors", "files", "bytes_sent", "bytes_cached", "bytes_wire", "lean", "seconds")
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        for field in self.FIELDS:
-            setattr(self, field, 0)
-
-    def add(self, **amounts):
-        with self._lock:
-            for field, amount in amounts.items():
-                setattr(self, field, getattr(self, field) + amount)
-
-    def as_dict(self):
-        with self._lock:
-            return dict((field, getattr(self, field)) for field in self.FIELDS)
-
-    def __repr__(self):
-        return "Stats(%s)" % ", ".join("%s=%r" % item for item in sorted(self.as_dict().items()))
 
     def __str__(self):
         data = self.as_dict()

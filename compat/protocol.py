@@ -342,10 +342,7 @@ def at_hop(record):
 
 def relay_message(kind, **fields):
     """A message between the master and a relay (RELAY_KINDS), on the relay's own channel."""
-    built = {text_type(KIND): text_type(kind)}
-    for key, value in fields.items():
-        built[text_type(key)] = value
-    return built
+    return message(kind, **fields)
 
 
 def relay_kind_of(msg):

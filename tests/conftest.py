@@ -137,15 +137,20 @@ def slave_label(request):
     return request.param
 
 
-@pytest.fixture
-def slave_python(slave_label):
-    path, reason = find_python(slave_label)
+def python_of(label):
+    """The interpreter of ``label``, or the test skips with the reason it cannot run."""
+    path, reason = find_python(label)
     if path is None:
         pytest.skip(reason)
-    reason = execnet_cannot_start(slave_label)
+    reason = execnet_cannot_start(label)
     if reason:
         pytest.skip(reason)
     return path
+
+
+@pytest.fixture
+def slave_python(slave_label):
+    return python_of(slave_label)
 
 
 @pytest.fixture

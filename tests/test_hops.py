@@ -14,7 +14,7 @@ import execnet
 import pytest
 
 import bridge
-from conftest import execnet_cannot_start, find_python, remote_value, write_tree
+from conftest import python_of, remote_value, write_tree
 import extensions
 
 TREE = {
@@ -39,16 +39,6 @@ IMPORT_DEMO = """
 import demo
 channel.send([demo.VALUE, demo.DATA, type(demo.DATA).__name__, type(u"").__name__])
 """
-
-
-def python_of(label):
-    path, reason = find_python(label)
-    if path is None:
-        pytest.skip(reason)
-    reason = execnet_cannot_start(label)
-    if reason:
-        pytest.skip(reason)
-    return path
 
 
 @pytest.fixture
