@@ -202,11 +202,13 @@ class Responder(object):
         except (Refused, OutsideRoot) as error:
             return self._refuse(protocol.REFUSED, msg, str(error))
         self._learn(name)
-        records = self._filled(composed)
         self.sent.update(composed.names)
-        self.stats.add(modules=1, prefetched=len(records) - 1)
+        self.stats.add(modules=1, prefetched=len(composed.records) - 1)
         absent, refusals = composed.absent, composed.refusals
-        records, tree = self._as_tree(msg, records, composed.tree)
+        if self._holds_tree(msg, composed.tree, composed.records):
+            records, tree = self._lean(composed), composed.tree  # no body read to be dropped
+        else:
+            records, tree = self._encoded(self._filled(composed)), None
         if self.progress is not None:
             sent = sum(len(data) for each in records for _, _, data in each[protocol.FILES]
                        if data is not None)
@@ -222,19 +224,21 @@ class Responder(object):
         for tree in msg.get(protocol.HAVE) or ():
             self.known.update(self.caches.trees.peek(ensure_text(tree)) or ())
 
-    def _as_tree(self, msg, records, tree=None):
-        """(records to send, the tree id of a lean reply or None). The records' files make
-        one tree (``tree``, where known); where the slave named it in ``have``, they
-        travel without files."""
-        tree = tree or protocol.tree_id(records)
+    def _holds_tree(self, msg, tree, records):
+        """Did the slave name ``tree``, the tree of ``records``' files, in ``have``? This
+        master learns the tree's hashes either way (a later ``have`` may name it)."""
         self.caches.trees.get(tree, lambda: frozenset(
             sha for record in records for _, sha, _ in record[protocol.FILES]))
-        if tree not in set(ensure_text(each) for each in msg.get(protocol.HAVE) or ()):
-            return self._encoded(records), None
-        sent = sum(len(data) for record in records for _, _, data in record[protocol.FILES]
-                   if data is not None)  # read for a slave we did not know held them
-        self.stats.add(bytes_sent=-sent, bytes_cached=sent, lean=1)
-        return protocol.lean(records), tree
+        return tree in set(ensure_text(each) for each in msg.get(protocol.HAVE) or ())
+
+    def _lean(self, composed):
+        """The records of a reply whose tree the slave holds: without files; counted as
+        files the slave already has."""
+        held = set(sha for record in composed.records for _, sha, _ in record[protocol.FILES])
+        self.known.update(held)
+        self.stats.add(files=sum(len(record[protocol.FILES]) for record in composed.records),
+                       bytes_cached=sum(composed.sizes[sha] for sha in held), lean=1)
+        return protocol.lean(composed.records)
 
     def _distributions(self, msg):
         """The metadata folders of one distribution, or of every one on the path.
@@ -268,8 +272,13 @@ class Responder(object):
         self.known.update(sha for record in records for _, sha, _ in record[protocol.FILES])
         self.stats.add(distributions=len(records), bytes_sent=total, bytes_cached=cached,
                        files=sum(len(record[protocol.FILES]) for record in records))
-        records, tree = self._as_tree(msg, records)
-        return protocol.module_reply(msg[protocol.ID], records, tree=tree)
+        tree = protocol.tree_id(records)
+        if not self._holds_tree(msg, tree, records):
+            return protocol.module_reply(msg[protocol.ID], self._encoded(records))
+        sent = sum(len(data) for record in records for _, _, data in record[protocol.FILES]
+                   if data is not None)  # read for a slave we did not know held them
+        self.stats.add(bytes_sent=-sent, bytes_cached=sent, lean=1)
+        return protocol.module_reply(msg[protocol.ID], protocol.lean(records), tree=tree)
 
     def _record(self, name, located, budget, composing):
         """(record, its files' bytes, names of modules that must go with it) of one module,
