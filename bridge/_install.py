@@ -30,8 +30,8 @@ log = logging.getLogger("bridge")
 
 # The slave modules, in dependency order: compat names, protocol, the rest, the hook.
 SLAVE_MODULES = ("neutral", "protocol", "tags", "cacheroot", "blobs", "trees", "mirror",
-                 "client", "session", "metadata", "working_set", "importer2", "importer3",
-                 "run", "hook", "relay")
+                 "incoming", "client", "session", "metadata", "working_set", "importer2",
+                 "importer3", "run", "hook", "relay")
 
 MASTER_CACHES = MasterCaches()  # this master's work per file version, shared by every slave
 
@@ -169,7 +169,8 @@ class Bridge(object):
         """Runs on this gateway's receiver thread: one reply per request."""
         if isinstance(msg, dict) and msg.get(protocol.LOST):  # a retry: the slave placed
             self.responder.sent.clear()  # nothing of the last reply; prefetch it again
-        reply = self.responder.reply(msg)
+        send = self._requests.send if self.route is None else None  # a hop gets it whole
+        reply = self.responder.reply(msg, send)
         try:
             if self.route is not None:  # bodies its hop holds travel as their hash alone
                 self.route.send(msg, reply, self._requests, self.stats)
@@ -320,7 +321,7 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
     serve, per project, the wheel in this folder that best fits the slave.
     ``progress``: True prints a line to stderr for each reply of 1 MB or more;
     a callable gets ``(gateway id, module, bytes of the reply, bytes so far)``
-    for every reply. ``compress``: send bodies zlib-compressed (True) or as they are
+    for every reply, and while a large one is sent, every few frames of it. ``compress``: send bodies zlib-compressed (True) or as they are
     (False); None (the default) decides per body by the link the handshake measured:
     compressed where the wire time saved exceeds the time compressing costs, never on
     a pipe on one host (round trip under ``SLOW_LINK_SECONDS``). ``cache_limit``: the

@@ -177,6 +177,12 @@ class DirectoryRoot(Root):
         with open(self.confined(relative), "rb") as stream:
             return stream.read()
 
+    def read_chunks(self, relative, size):
+        """The file's bytes, ``size`` at a time (a generator: opened when first asked)."""
+        with open(self.confined(relative), "rb") as stream:
+            for chunk in iter(lambda: stream.read(size), b""):
+                yield chunk
+
     def names(self, relative):
         """Every name directly inside ``relative``."""
         return list(self._listing(relative) or ())
@@ -318,6 +324,13 @@ class ZipRoot(Root):
     def read(self, relative):
         with zipfile.ZipFile(self.archive) as opened:
             return opened.read(self.prefix + relative)
+
+    def read_chunks(self, relative, size):
+        """The member's bytes, ``size`` at a time (a generator)."""
+        with zipfile.ZipFile(self.archive) as opened:
+            with opened.open(self.prefix + relative) as stream:
+                for chunk in iter(lambda: stream.read(size), b""):
+                    yield chunk
 
     def names(self, relative):
         return sum(self.listdir(relative), [])

@@ -25,6 +25,7 @@ from ._imports import imported_names
 from ._locate import OutsideRoot
 from ._policy import Policy
 from ._requires import python_problem
+from ._stream import Stream
 from .compat import protocol
 from .compat.neutral import ensure_text
 
@@ -52,7 +53,8 @@ class Stats(Counters):
     """Counters of one install, readable while it serves."""
 
     FIELDS = ("requests", "modules", "prefetched", "distributions", "missing", "refused",
-              "errors", "files", "bytes_sent", "bytes_cached", "bytes_wire", "lean", "seconds")
+              "errors", "files", "bytes_sent", "bytes_cached", "bytes_wire", "lean", "streamed",
+              "seconds")
 
     def __str__(self):
         data = self.as_dict()
@@ -90,18 +92,21 @@ class Composed(object):
     def __init__(self, name):
         self.name = name
         self.sizes = {}  # sha -> size of the body
-        self._readers = {}  # sha -> a callable that returns the body
+        self._bodies = {}  # sha -> its Body
         self.plans = []  # the Plans it followed: they are part of what it read
         self.skipped_sent = False  # left out names this session had: not for others
         self.records, self.absent, self.refusals, self.watch = [], [], [], None
         self.names, self.tree = frozenset(), None
 
-    def add(self, sha, size, reader):
+    def add(self, sha, size, body):
         self.sizes[sha] = size
-        self._readers.setdefault(sha, reader)
+        self._bodies.setdefault(sha, body)
 
     def read(self, sha):
-        return self._readers[sha]()
+        return self._bodies[sha].read()
+
+    def chunks(self, sha):
+        return self._bodies[sha].chunks(protocol.CHUNK_BYTES)
 
     def finish(self, records, absent, refusals, watch):
         self.records, self.absent, self.refusals, self.watch = records, absent, refusals, watch
@@ -116,16 +121,25 @@ class Composed(object):
         return self.watch.unchanged() and all(plan.watch.unchanged() for plan in self.plans)
 
 
-def _reader(root, path, data):
-    """Returns the body of ``path``: ``data`` the first time where hashing read it."""
-    kept = [data]
+class Body(object):
+    """Where a reply reads one body: the bytes hashing read (used once, not held on
+    to: the next reply reads the file again), else the file, whole or in chunks."""
 
-    def read():
-        body = kept[0] if kept[0] is not None else root.read(path)
-        kept[0] = None  # not held on to: the next reply reads it again
+    def __init__(self, root, path, data):
+        self.root, self.path, self._data = root, path, data
+
+    def read(self):
+        body = self._data if self._data is not None else self.root.read(self.path)
+        if self.root is not None:
+            self._data = None
         return body
 
-    return read
+    def chunks(self, size):
+        """The body, ``size`` bytes at a time: a large file is never read whole."""
+        if self._data is not None or self.root is None:
+            body = self.read()
+            return (body[start:start + size] for start in range(0, max(len(body), 1), size))
+        return self.root.read_chunks(self.path, size)
 
 
 FILES_KEY = six.text_type(protocol.FILES)
@@ -162,11 +176,12 @@ class Responder(object):
     def slave_version(self):
         return tuple(self.facts.get("version") or (3,))
 
-    def reply(self, msg):
-        """The reply to ``msg``; never raises."""
+    def reply(self, msg, send=None):
+        """The reply to ``msg``; never raises. With ``send`` (the request channel's), the
+        bodies a reply does not carry itself are sent ahead of it (Stream)."""
         started = time.time()
         try:
-            answer = self._answer(msg)
+            answer = self._answer(msg, send)
         except Exception as error:  # a bug must not kill the channel: report it
             log.exception("execnet-bridge failed to answer %r", msg)
             answer = self._refuse(protocol.ERROR, msg, "master error: %s" % (error,))
@@ -181,7 +196,7 @@ class Responder(object):
         return protocol.refusal(kind, request_id if isinstance(request_id, int) else None,
                                 name if isinstance(name, six.string_types) else "", reason)
 
-    def _answer(self, msg):
+    def _answer(self, msg, send=None):
         problem = protocol.request_problem(msg)
         if problem:
             return self._refuse(protocol.ERROR, msg, "bad request: %s" % problem)
@@ -205,14 +220,16 @@ class Responder(object):
         self.sent.update(composed.names)
         self.stats.add(modules=1, prefetched=len(composed.records) - 1)
         absent, refusals = composed.absent, composed.refusals
+        stream = None
         if self._holds_tree(msg, composed.tree, composed.records):
             records, tree = self._lean(composed), composed.tree  # no body read to be dropped
         else:
-            records, tree = self._encoded(self._filled(composed)), None
+            stream = self._stream(msg, send, name)
+            records, tree = self._encoded(self._filled(composed, stream)), None
         if self.progress is not None:
             sent = sum(len(data) for each in records for _, _, data in each[protocol.FILES]
                        if data is not None)
-            self.progress(name, sent, self.stats.bytes_sent)
+            self.progress(name, sent + (stream.streamed if stream else 0), self.stats.bytes_sent)
         return protocol.module_reply(msg[protocol.ID], records, absent, refusals, tree)
 
     def _note_held(self, msg):
@@ -318,7 +335,7 @@ class Responder(object):
         if compiled is None:
             return 0
         pyc, sha = compiled
-        composing.add(sha, len(pyc), lambda: pyc)
+        composing.add(sha, len(pyc), Body(None, None, pyc))
         files.append([six.text_type(_bytecode.pyc_path(path, self.facts["cache_tag"])),
                       six.text_type(sha), None])
         return len(pyc)
@@ -330,7 +347,7 @@ class Responder(object):
             sha, data, file_size = file_hash(self.caches, root, path)
             if root.watch is not None:
                 root.watch.file(root, path)
-            composing.add(sha, file_size, _reader(root, path, data))
+            composing.add(sha, file_size, Body(root, path, data))
             files.append([six.text_type(path), six.text_type(sha), None])
             size += file_size
         return files, size
@@ -349,24 +366,41 @@ class Responder(object):
             files.append([six.text_type(path), six.text_type(sha), data])
         return files, size, cached
 
-    def _filled(self, composed):
-        """Copies of ``composed``'s records with the bodies the slave lacks; counts them."""
+    def _stream(self, msg, send, name):
+        """The Stream of the reply to ``msg``, or None where every body goes in it."""
+        if send is None:
+            return None
+        report = None
+        if self.progress is not None:
+            report = lambda streamed: self.progress(name, streamed, self.stats.bytes_sent)
+        return Stream(msg[protocol.ID], send, self.link, self.caches.deflater, report)
+
+    def _filled(self, composed, stream=None):
+        """Copies of ``composed``'s records with the bodies the slave lacks; counts them.
+        With a ``stream``, what the reply does not carry itself is sent ahead of it and
+        named with None, as held."""
         records, sent, cached, count, named = [], 0, 0, 0, set()
         for record in composed.records:
             files = []
             for path, sha, _ in record[protocol.FILES]:
-                data = None
+                data, size = None, composed.sizes[sha]
                 if sha in self.known or sha in named:
-                    cached += composed.sizes[sha]
-                else:
+                    cached += size
+                elif stream is None or stream.carries(size):
                     data = composed.read(sha)
                     sent += len(data)
+                else:
+                    stream.add(path, sha, size, composed.chunks(sha))
+                    sent += size
                 named.add(sha)
                 files.append([path, sha, data])
             count += len(files)
             copy = dict(record)
             copy[FILES_KEY] = files
             records.append(copy)
+        if stream is not None:
+            stream.flush()
+            self.stats.add(bytes_wire=stream.wire, streamed=stream.streamed)
         self.known.update(named)  # not what a record left out of the reply listed
         self.stats.add(files=count, bytes_sent=sent, bytes_cached=cached)
         return records

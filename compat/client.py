@@ -24,8 +24,8 @@ Held more often, a module is half-executed and releasing would show it to
 other threads; 2.7 itself lets no other thread import meanwhile, and neither
 do we.
 
-Nothing on the reply's way (execnet's receiver thread, ``_receive``) imports,
-so a reply arrives whoever holds the lock, with one exception: the weakref
+Nothing on the reply's way (execnet's receiver thread, ``_receive``, which also
+writes the BODIES frames ahead of a reply: ``incoming``) imports, so a reply arrives whoever holds the lock, with one exception: the weakref
 callback of a collected module lock takes the global lock, and a garbage
 collection can run it on any thread, the receiver too (on PyPy, every free is
 a collection). So the collector pauses while a wait holds the import lock.
@@ -123,14 +123,25 @@ class _Waiter(object):
     def __init__(self):
         self.event = threading.Event()
         self.reply = None
+        self.progressed = False  # a BODIES frame came since the clock last started
+
+    def wait(self, timeout):
+        """True once the reply is here; False after ``timeout`` seconds without it or
+        a BODIES frame (a large reply takes as long as it takes, while it moves)."""
+        while not self.event.wait(timeout):
+            if not self.progressed:
+                return False
+            self.progressed = False
+        return True
 
 
 class RequestClient(object):
     """Sends protocol messages on the request channel and waits for replies."""
 
-    def __init__(self, channel, timeout):
+    def __init__(self, channel, timeout, incoming=None):
         self._channel = channel
         self.timeout = timeout
+        self.incoming = incoming  # writes the BODIES frames ahead of replies (incoming.py)
         self._lock = threading.Lock()
         self._pending = {}
         self._next_id = 1
@@ -150,7 +161,7 @@ class RequestClient(object):
         try:
             self._channel.send(msg)
             with ImportLockDuringWait():
-                answered = waiter.event.wait(self.timeout)
+                answered = waiter.wait(self.timeout)
         except (IOError, EOFError, ValueError) as error:
             raise BridgeUnavailable("cannot send to the master: %s" % (error,))
         finally:
@@ -176,6 +187,13 @@ class RequestClient(object):
         request_id = msg.get(protocol.ID) if isinstance(msg, dict) else None
         with self._lock:
             waiter = self._pending.get(request_id)
+        if protocol.kind_of(msg) == protocol.BODIES:  # ahead of its reply
+            if waiter is not None and self.incoming is not None:
+                self.incoming.receive(msg)
+                waiter.progressed = True
+            return
+        if self.incoming is not None:
+            self.incoming.finish(request_id)
         if waiter is not None:
             waiter.reply = msg
             waiter.event.set()

@@ -14,6 +14,7 @@ import sys
 from . import cacheroot, protocol, run, tags, working_set
 from .blobs import BlobStore
 from .client import RequestClient
+from .incoming import Incoming
 from .mirror import SESSION_PREFIX, Mirror, remove_stale_sessions
 from .neutral import ensure_text
 from .session import ImportSession
@@ -76,7 +77,8 @@ def handshake(channel, importer):
     requests = channel.gateway.newchannel()
     channel.send(protocol.hello(tags.facts(), requests, mirror.root, problem))
     _answer_pings(channel, timeout)
-    session = ImportSession(RequestClient(requests, timeout), mirror, blobs,
+    client = RequestClient(requests, timeout, Incoming(blobs, mirror.root))
+    session = ImportSession(client, mirror, blobs,
                             protocol.option(config, protocol.ENVIRONMENT))
     importer.install(session)
     working_set.install(session)

@@ -37,6 +37,14 @@ reply says it holds asks again with ``lost``, and the master then sends all. On 
 slow link (PING measures it during the handshake) bodies travel
 zlib-compressed where that pays; a record's ``compressed`` lists their hashes.
 
+A MODULE reply carries at most INLINE_BYTES of bodies itself. The rest, and any
+body larger than CHUNK_BYTES, travel ahead of it, in BODIES frames with the
+reply's ``id`` of about CHUNK_BYTES each: ``pieces`` of bodies, in order
+(``piece``). The slave writes each piece to its cache as it comes and checks
+each body against its hash once it is whole, so neither side ever holds a large
+reply whole, and a frame shows progress within a big file. The reply's records
+then name those bodies with None, as held.
+
 Later, the master runs CONTROL_SOURCE (``remote_exec``) and sends it one
 message: UNINSTALL, answered by UNINSTALLED (``removed``), or RUN: run a
 module the bridge serves, or a script, as ``runpy`` does, with that channel
@@ -53,10 +61,11 @@ import hashlib
 import re
 import zlib
 
-from .neutral import ensure_text, integer_types, string_types, text_type
+from .neutral import binary_type, ensure_text, integer_types, string_types, text_type
 
-PROTOCOL_VERSION = 6  # 2: EXTENSION; 3: records, blobs, children, prefetch; 4: DISTRIBUTIONS;
-# 5: the control channel (UNINSTALL, RUN); 6: trees (``have`` names trees, lean replies)
+PROTOCOL_VERSION = 7  # 2: EXTENSION; 3: records, blobs, children, prefetch; 4: DISTRIBUTIONS;
+# 5: the control channel (UNINSTALL, RUN); 6: trees (``have`` names trees, lean replies);
+# 7: BODIES frames ahead of a reply
 
 # Message kinds.
 CONFIG = "config"
@@ -73,8 +82,9 @@ UNINSTALL = "uninstall"
 UNINSTALLED = "uninstalled"
 RUN = "run"
 PING = "ping"
+BODIES = "bodies"
 KINDS = (CONFIG, HELLO, READY, INSTALLED, FIND, DISTRIBUTIONS, MODULE, MISSING, REFUSED,
-         ERROR, UNINSTALL, UNINSTALLED, RUN, PING)
+         ERROR, UNINSTALL, UNINSTALLED, RUN, PING, BODIES)
 REQUEST_KINDS = (FIND, DISTRIBUTIONS)
 REPLY_KINDS = (MODULE, MISSING, REFUSED, ERROR)
 
@@ -108,6 +118,7 @@ REFUSALS = "refusals"  # MODULE reply: [[name, reason]] it imports that may not 
 COMPRESSED = "compressed"  # MODULE records: hashes whose bodies travel zlib-compressed
 AT_HOP = "at_hop"  # MODULE records: hashes sent as None for the leaf's hop to fill (relay.py)
 PAYLOAD = "payload"  # PING: bytes that only time the link's bandwidth (never echoed)
+PIECES = "pieces"  # BODIES: [[sha256, offset, size of the whole body, bytes, compressed]]
 LEFT_OUT = "left_out"  # METADATA record: folder-relative files not sent (ask by name)
 OPTIONS = "options"  # CONFIG: the install() settings the slave needs, keys below
 FACTS = "facts"  # HELLO: the slave's tags and facts (compat/tags.py)
@@ -129,6 +140,11 @@ ENVIRONMENT = "environment"  # [major, minor] the served packages were made for,
 CACHE_LIMIT = "cache_limit"  # the slave cache's size cap, in bytes
 
 DEFAULT_CACHE_LIMIT = 1024 ** 3  # 1 GiB
+
+CHUNK_BYTES = 1024 * 1024  # bytes of bodies in one BODIES frame, about; larger bodies go in pieces
+INLINE_BYTES = CHUNK_BYTES  # bytes of bodies a MODULE reply carries itself, at most: a wait for
+# any one message then lasts about a frame, so ``timeout`` holds on a slow link too
+MAX_BODY_BYTES = 1024 ** 4  # a piece naming a larger body is refused
 
 # The slave-side package the bootstrap materialises the sources as (bootstrap.PACKAGE),
 # and the program the master runs there to send UNINSTALL or RUN.
@@ -338,6 +354,33 @@ def mark_at_hop(record, shas):
 def at_hop(record):
     """The hashes of ``record`` still to be filled by a hop, as a set of text."""
     return set(ensure_text(sha) for sha in record.get(AT_HOP) or ())
+
+
+def bodies_frame(request_id, pieces):
+    """BODIES: ``pieces`` of bodies that travel ahead of the reply to ``request_id``."""
+    return message(BODIES, id=request_id, pieces=pieces)
+
+
+def piece(sha, offset, size, data, compressed):
+    """One piece of a BODIES frame: ``data`` holds the body ``sha`` (``size`` bytes in
+    all) from ``offset`` on, zlib-compressed on its own where ``compressed``."""
+    return [text_type(sha), int(offset), int(size), data, bool(compressed)]
+
+
+def piece_problem(each):
+    """Why ``each`` is not a piece the slave may write, or None."""
+    if not (isinstance(each, list) and len(each) == 5):
+        return "a piece must be [sha256, offset, size, bytes, compressed]"
+    sha, offset, size, data, compressed = each
+    if not (isinstance(sha, string_types) and len(sha) == 64 and all(
+            char in "0123456789abcdef" for char in ensure_text(sha))):
+        return "a piece must name a sha256 in hex"
+    if not all(isinstance(number, integer_types) and not isinstance(number, bool)
+               for number in (offset, size)) or not 0 <= offset <= size <= MAX_BODY_BYTES:
+        return "a piece's offset and size must be integers, 0 <= offset <= size"
+    if not isinstance(data, binary_type) or not isinstance(compressed, bool):
+        return "a piece carries bytes and whether they are compressed"
+    return None
 
 
 def relay_message(kind, **fields):

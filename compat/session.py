@@ -85,7 +85,9 @@ class ImportSession(object):
         self.missing = {}
         self.refused = {}  # name -> the master's reason: it holds for the whole session
         self.children = {}  # package -> the names of all its submodules, from the master
-        self.intact = set()  # hashes whose blobs were checked (or written) in this session
+        # hashes whose blobs were checked (or written) in this session: the bodies that
+        # came ahead of replies, and those checked since
+        self.intact = client.incoming.intact if client.incoming is not None else set()
         self.distributions = {}  # normalized name -> its metadata folder, or None
         self.metadata_sources = {}  # normalized name -> (tree folder, root-relative folder)
         self.listed_all = False  # has the master sent every distribution's metadata?
@@ -256,8 +258,11 @@ class ImportSession(object):
         return self.blobs.path(sha)
 
     def _not_intact(self, fullname):
+        incoming = self.client.incoming
+        why = incoming.failed[-1] if incoming is not None and incoming.failed else ""
         return import_error("execnet-bridge cannot import '%s': what the master sent did "
-                            "not arrive intact" % fullname, fullname, RemoteImportError)
+                            "not arrive intact%s" % (fullname, ": " + why if why else ""),
+                            fullname, RemoteImportError)
 
     def distribution_folders(self, name=None):
         """[(normalized name, mirror folder)] of the master's metadata for distribution

@@ -17,7 +17,13 @@ from conftest import remote, remote_value, write_tree
 
 RELAY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                      "benchmarks", "relay.py")
-TEXT = "".join("line %d of a compressible text file\n" % number for number in range(60000))
+
+
+def text(lines):
+    return "".join("line %d of a compressible text file\n" % number for number in range(lines))
+
+
+TEXT = text(60000)
 READ_BACK = """
 import words, os
 with open(os.path.join(os.path.dirname(words.__file__), "corpus.txt")) as stream:
@@ -25,13 +31,15 @@ with open(os.path.join(os.path.dirname(words.__file__), "corpus.txt")) as stream
 """
 
 
-def words_tree(tmp_path, first_line=""):
+def words_tree(tmp_path, first_line="", lines=60000):
+    """``words`` and its corpus, ``lines`` long (20,000 lines fit in the reply itself;
+    60,000 travel ahead of it, in BODIES frames)."""
     return write_tree(tmp_path / "master", {
         "words/__init__.py": "VALUE = 'words'\n" + "# padding line\n" * 2000 + '''
 def expected():
-    return %r + "".join("line %%d of a compressible text file\\n" %% n for n in range(60000))
-''' % first_line,
-        "words/corpus.txt": first_line + TEXT,
+    return %r + "".join("line %%d of a compressible text file\\n" %% n for n in range(%d))
+''' % (first_line, lines),
+        "words/corpus.txt": first_line + text(lines),
     })
 
 
@@ -123,10 +131,10 @@ def test_a_damaged_compressed_body_is_refused(gateway, tmp_path, cache_root, dam
     byte would sit for every slave): the slave stores nothing of the reply (its tree is
     built whole or not at all) and the import fails, naming the hash."""
     marker = "corpus of %s\n" % tmp_path  # a body of its own: no other test meets the damage
-    sha = hashlib.sha256((marker + TEXT).encode("ascii")).hexdigest()
+    sha = hashlib.sha256((marker + text(20000)).encode("ascii")).hexdigest()
     bad = b"x" * 4096 if damage == "not zlib" else zlib.compress(b"other bytes" * 400)
     assert MASTER_CACHES.compressed.get(sha, lambda: bad) == bad
-    bridge.install(gateway, path=[words_tree(tmp_path, marker)], cache_root=cache_root,
+    bridge.install(gateway, path=[words_tree(tmp_path, marker, 20000)], cache_root=cache_root,
                    compress=True)
     blobs = os.path.join(cache_root, "blobs")
     error, stored = remote(gateway, IMPORT_FAILS % (blobs, blobs))

@@ -5,10 +5,10 @@ from bridge.compat import protocol
 
 
 def test_message_kinds_and_version_are_frozen():
-    assert protocol.PROTOCOL_VERSION == 6
+    assert protocol.PROTOCOL_VERSION == 7
     assert protocol.KINDS == ("config", "hello", "ready", "installed", "find", "distributions",
                               "module", "missing", "refused", "error", "uninstall",
-                              "uninstalled", "run", "ping")
+                              "uninstalled", "run", "ping", "bodies")
     assert protocol.MODULE_TYPES == ("source", "package", "namespace", "extension")
     assert protocol.RECORD_TYPES == protocol.MODULE_TYPES + ("metadata",)
 
@@ -108,16 +108,16 @@ def test_well_formed_requests_pass(msg):
 
 def test_handshake_and_control_messages_are_frozen():
     """Every message either side builds, in its exact shape."""
-    assert protocol.config(5) == {"kind": "config", "protocol": 6,
+    assert protocol.config(5) == {"kind": "config", "protocol": 7,
                                   "options": {"timeout": 5.0, "cache_limit": 1024 ** 3}}
     assert protocol.config(1.5, "/c", [2, 7, 18], 1000) == {
-        "kind": "config", "protocol": 6,
+        "kind": "config", "protocol": 7,
         "options": {"timeout": 1.5, "cache_root": "/c", "environment": [2, 7],
                     "cache_limit": 1000}}
     assert protocol.option(protocol.config(5), protocol.CACHE_ROOT, "default") == "default"
     channel = object()  # an execnet channel, in a real handshake
     assert protocol.hello({"abi": "cp311"}, channel, "/c/s-1", "why") == {
-        "kind": "hello", "protocol": 6, "facts": {"abi": "cp311"}, "channel": channel,
+        "kind": "hello", "protocol": 7, "facts": {"abi": "cp311"}, "channel": channel,
         "cache_dir": "/c/s-1", "cache_problem": "why"}
     assert protocol.ready() == {"kind": "ready"}
     assert protocol.ping() == {"kind": "ping"}
@@ -172,3 +172,21 @@ def test_a_lean_reply_names_its_tree_and_carries_no_files():
     reply = protocol.module_reply(3, [lean], tree="9" * 64)
     assert reply["tree"] == "9" * 64 and reply["modules"] == [lean]
     assert "tree" not in protocol.module_reply(3, [record])
+
+
+def test_bodies_frames_carry_pieces_of_bodies():
+    frame = protocol.bodies_frame(3, [protocol.piece("a" * 64, 0, 10, b"01234", False)])
+    assert frame == {"kind": "bodies", "id": 3, "pieces": [["a" * 64, 0, 10, b"01234", False]]}
+    assert protocol.kind_of(frame) == protocol.BODIES
+    assert protocol.piece_problem(frame["pieces"][0]) is None
+    assert protocol.CHUNK_BYTES <= protocol.INLINE_BYTES
+
+
+@pytest.mark.parametrize("piece", [
+    None, [], ["a" * 64, 0, 10, b"x"], ["a" * 63, 0, 10, b"x", False],
+    ["A" * 64, 0, 10, b"x", False], ["../" + "a" * 61, 0, 10, b"x", False],
+    ["a" * 64, -1, 10, b"x", False], ["a" * 64, 11, 10, b"x", False],
+    ["a" * 64, 0, protocol.MAX_BODY_BYTES + 1, b"x", False], ["a" * 64, True, 10, b"x", False],
+    ["a" * 64, 0, 10, u"text", False], ["a" * 64, 0, 10, b"x", 1], ["a" * 64, "0", 10, b"x", False]])
+def test_malformed_pieces_are_named(piece):
+    assert protocol.piece_problem(piece)

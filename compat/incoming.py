@@ -1,0 +1,115 @@
+"""Bodies that travel ahead of a reply, in BODIES frames, written as they come.
+
+A large reply never sits whole in the slave's memory: each piece is written to
+the session folder as it arrives (on execnet's receiver thread, so a slow disk
+slows the sender instead of filling memory), hashed on the way, and the body is
+renamed into the blob store once it is whole and matches its hash. The reply
+that follows names it with None; the session finds it among ``intact``.
+Nothing here raises: a bad piece drops its body, and the reply's check then
+finds it lacking and asks again (``lost``).
+"""
+import hashlib
+import os
+import tempfile
+
+from . import cacheroot, protocol
+from .neutral import ensure_text
+
+PREFIX = ".incoming-"  # a body being written, in the session folder
+
+
+class Incoming(object):
+    """Writes the pieces of one session's BODIES frames; ``intact``: the hashes of the
+    bodies it stored whole and checked (the session trusts them without reading)."""
+
+    def __init__(self, blobs, folder):
+        self.blobs = blobs
+        self.folder = folder  # the session folder: eviction never touches a live one
+        self.intact = set()
+        self._partial = {}  # (request id, sha) -> Partial
+        self.failed = []  # why pieces were dropped, newest last (for messages and tests)
+
+    def receive(self, msg):
+        """Write the pieces of one BODIES frame; never raises."""
+        request_id = msg.get(protocol.ID)
+        for each in msg.get(protocol.PIECES) or ():
+            sha = None
+            try:
+                problem = protocol.piece_problem(each)
+                if problem:
+                    raise ValueError(problem)
+                sha = ensure_text(each[0])
+                self._piece(request_id, sha, each[1], each[2], each[3], each[4])
+            except (ValueError, IOError, OSError) as error:
+                self._drop(request_id, sha)
+                self.failed = (self.failed + [str(error)])[-8:]
+
+    def finish(self, request_id):
+        """The reply to ``request_id`` came: bodies still unfinished are dropped."""
+        for key in [key for key in self._partial if key[0] == request_id]:
+            self._drop(*key)
+
+    def _piece(self, request_id, sha, offset, size, data, compressed):
+        if compressed:
+            data = protocol.inflated(data, sha)
+        key = (request_id, sha)
+        if offset == 0 and len(data) == size:  # a whole body
+            self._drop(request_id, sha)
+            if not os.path.exists(self.blobs.path(sha)):  # else the session checks that one
+                self.blobs.put(sha, data)
+                self.intact.add(sha)
+            return
+        if offset == 0:
+            self._drop(request_id, sha)
+            self._partial[key] = Partial(self.folder, sha, size)
+        partial = self._partial.get(key)
+        if partial is None or partial.offset != offset:
+            raise ValueError("a piece of %s at %d came out of order" % (sha, offset))
+        partial.write(data)
+        if partial.offset == size:
+            del self._partial[key]
+            cacheroot.make_folder(self.blobs.root)
+            if partial.keep(self.blobs.path(sha)):
+                self.intact.add(sha)
+
+    def _drop(self, request_id, sha):
+        partial = self._partial.pop((request_id, sha), None)
+        if partial is not None:
+            partial.discard()
+
+
+class Partial(object):
+    """One body being written: a private temporary file and the hash so far."""
+
+    def __init__(self, folder, sha, size):
+        handle, self.temporary = tempfile.mkstemp(dir=folder, prefix=PREFIX)
+        self.stream = os.fdopen(handle, "wb")
+        self.sha, self.size, self.offset = sha, size, 0
+        self.hash = hashlib.sha256()
+
+    def write(self, data):
+        if self.offset + len(data) > self.size:
+            raise ValueError("the pieces of %s exceed its size, %d bytes" % (self.sha, self.size))
+        self.stream.write(data)
+        self.hash.update(data)
+        self.offset += len(data)
+
+    def keep(self, target):
+        """Rename the whole body to ``target`` if it matches its hash; whether it did
+        (a blob already there is left as it is, for the session to check)."""
+        self.stream.close()
+        if self.hash.hexdigest() != self.sha:
+            self.discard()
+            raise ValueError("received bytes do not match their sha256 %s" % self.sha)
+        if os.path.exists(target):
+            self.discard()
+            return False
+        os.rename(self.temporary, target)
+        return True
+
+    def discard(self):
+        try:
+            self.stream.close()
+            os.unlink(self.temporary)
+        except OSError:
+            pass
