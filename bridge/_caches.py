@@ -6,6 +6,7 @@ Responder); each cache has its own lock and a bound, least recently used first, 
 long-lived master serving many versions does not grow without end.
 """
 import collections
+import contextlib
 import os
 import stat
 import threading
@@ -56,6 +57,30 @@ class BoundedCache(object):
         return value
 
 
+class KeyedLocks(object):
+    """A lock per key, kept while a thread holds or waits for it: sixteen slaves asking at
+    once for the same reply wait for the one thread that works it out, then take it, where
+    each would have read and held the same files."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._locks = {}  # key -> [lock, threads holding or waiting]
+
+    @contextlib.contextmanager
+    def held(self, key):
+        with self._lock:
+            entry = self._locks.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._lock:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._locks[key]
+
+
 class Followers(object):
     """Names slaves asked for after a first one of the same top-level package, in the
     same session (``docutils.core`` after ``docutils``: ``import docutils.core`` asks
@@ -98,6 +123,7 @@ class MasterCaches(object):
         self.compressed = BoundedCache(bodies)
         self.trees = BoundedCache(plans)  # a reply's tree id -> the hashes of its files
         self.replies = BoundedCache(plans)  # a FIND's Composed reply, per slave kind
+        self.composing = KeyedLocks()  # one thread composes a reply, the others take it
         self.deflater = Deflater(self.compressed)  # and how well, how fast, it compresses
 
     def root(self, entry):

@@ -37,14 +37,20 @@ PREFETCH_BYTES = 64 * 1024 * 1024  # bodies prefetched into one reply, at most
 def file_hash(caches, root, path):
     """(sha256, the bytes where hashing had to read them, else None, size): each version
     of a file is hashed once per master, and bytes read for it are not read again to be
-    sent."""
+    sent. A file larger than a frame is hashed a chunk at a time and not kept: it is sent
+    a chunk at a time too (Stream)."""
     read = []
+    stamp = root.stamp(path)
 
     def digest():
+        if stamp[-1] > protocol.CHUNK_BYTES:
+            hashed = hashlib.sha256()
+            for chunk in root.read_chunks(path, protocol.CHUNK_BYTES):
+                hashed.update(chunk)
+            return hashed.hexdigest()
         read.append(root.read(path))
         return hashlib.sha256(read[0]).hexdigest()
 
-    stamp = root.stamp(path)
     sha = caches.digests.get(stamp, digest) if root.settled(stamp) else digest()
     return sha, (read[0] if read else None), stamp[-1]
 
@@ -412,9 +418,13 @@ class Responder(object):
         key = (name, tuple(self.search_path.entries), self._slave_kind, self.policy.key,
                self._local, self.max_reply_bytes, self.allow_extensions,
                tuple(self.caches.followers.of(self._lead_key(name))))
-        kept = self.caches.replies.peek(key)
-        if kept is not None and kept.names.isdisjoint(self.sent) and kept.unchanged():
-            return kept
+        with self.caches.composing.held(key):
+            kept = self.caches.replies.peek(key)
+            if kept is not None and kept.names.isdisjoint(self.sent) and kept.unchanged():
+                return kept
+            return self._compose(name, located, key)
+
+    def _compose(self, name, located, key):
         composing = Composed(name)
         with self.search_path.watching() as watch:
             record, size, companions = self._record(name, located, self.max_reply_bytes,
