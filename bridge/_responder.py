@@ -209,7 +209,7 @@ class Responder(object):
         self.search_path.begin_request()
         self._note_held(msg)
         if protocol.kind_of(msg) == protocol.DISTRIBUTIONS:
-            return self._distributions(msg)
+            return self._distributions(msg, send)
         name = ensure_text(msg[protocol.NAME])
         refused = self.policy.problem(name)
         if refused:
@@ -263,7 +263,7 @@ class Responder(object):
                        bytes_cached=sum(composed.sizes[sha] for sha in held), lean=1)
         return protocol.lean(composed.records)
 
-    def _distributions(self, msg):
+    def _distributions(self, msg, send=None):
         """The metadata folders of one distribution, or of every one on the path.
 
         They describe what the master has, as installed: served from the same
@@ -275,33 +275,32 @@ class Responder(object):
         if name is not None and not found:
             return self._refuse(protocol.MISSING, msg, "no distribution named '%s' on the "
                                 "master's search path" % name)
-        records, total, cached = [], 0, 0
+        composing = Composed(name or "*")  # read nothing before the lean check
+        records = []
         for root, folder, normalized in found:
             paths, left_out = self.search_path.metadata_files(root, folder), []
             if name is None:  # a listing: what it reads now, the rest when asked by name
                 left_out = [path for path in paths if path[len(folder) + 1:] not in
                             protocol.LISTED]
                 paths = [path for path in paths if path not in left_out]
-            files, size, kept = self._files(root, paths)
+            files, _ = self._listed(root, paths, composing)
             records.append(protocol.metadata_record(
                 normalized, folder, files, root.local(folder),
                 [path[len(folder) + 1:] for path in left_out]))
-            total, cached = total + size, cached + kept
+        composing.finish(records, [], [], None)
+        total = sum(size for sha, size in composing.sizes.items() if sha not in self.known)
         if self.max_reply_bytes is not None and total > self.max_reply_bytes:
             return self._refuse(protocol.REFUSED, msg, "the metadata of %s is too large to "
                                 "send: %d bytes, the master's limit is %d" % (
                                     repr(name) if name else "every distribution", total,
                                     self.max_reply_bytes))
-        self.known.update(sha for record in records for _, sha, _ in record[protocol.FILES])
-        self.stats.add(distributions=len(records), bytes_sent=total, bytes_cached=cached,
-                       files=sum(len(record[protocol.FILES]) for record in records))
-        tree = protocol.tree_id(records)
-        if not self._holds_tree(msg, tree, records):
-            return protocol.module_reply(msg[protocol.ID], self._encoded(records))
-        sent = sum(len(data) for record in records for _, _, data in record[protocol.FILES]
-                   if data is not None)  # read for a slave we did not know held them
-        self.stats.add(bytes_sent=-sent, bytes_cached=sent, lean=1)
-        return protocol.module_reply(msg[protocol.ID], protocol.lean(records), tree=tree)
+        self.stats.add(distributions=len(records))
+        if self._holds_tree(msg, composing.tree, records):
+            return protocol.module_reply(msg[protocol.ID], self._lean(composing),
+                                         tree=composing.tree)
+        stream = self._stream(msg, send, name or "metadata")
+        return protocol.module_reply(msg[protocol.ID],
+                                     self._encoded(self._filled(composing, stream)))
 
     def _record(self, name, located, budget, composing):
         """(record, its files' bytes, names of modules that must go with it) of one module,
@@ -357,20 +356,6 @@ class Responder(object):
             files.append([six.text_type(path), six.text_type(sha), None])
             size += file_size
         return files, size
-
-    def _files(self, root, paths):
-        """[[path, sha, bytes or None]], bytes that travel, bytes the slave already has."""
-        files, size, cached = [], 0, 0
-        for path in paths:
-            sha, data, file_size = file_hash(self.caches, root, path)
-            if sha in self.known:
-                data = None
-                cached += file_size
-            else:
-                data = root.read(path) if data is None else data
-                size += len(data)
-            files.append([six.text_type(path), six.text_type(sha), data])
-        return files, size, cached
 
     def _stream(self, msg, send, name):
         """The Stream of the reply to ``msg``, or None where every body goes in it."""
