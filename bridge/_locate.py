@@ -105,29 +105,30 @@ class DirectoryRoot(Root):
     def _listing(self, relative):
         """{name: DIR, FILE or None (neither, e.g. a broken link)} inside folder
         ``relative``, or None if it is not a folder."""
-        known = self._listings.get(relative)
+        known = self._listings.get(relative)  # [key, entries, request number, local path]
         if known is not None and known[2] == self.request_number:
-            self._watched(relative, known[0], True)
+            self._watched(known[3], known[0], True)  # the hot path of every walk
             return known[1]
         local = self.local(relative)
         key = folder_key(local)
         if key is None:
-            self._watched(relative, None, True)
+            self._watched(local, None, True)
             return None
         if known is not None and known[0] == key:
             known[2] = self.request_number
-            self._watched(relative, key, True)
+            self._watched(local, key, True)
             return known[1]
         entries = _entries(local)
         settled = time.time() - key[0] > self.SETTLED
         if settled:
-            self._listings[relative] = [key, entries, self.request_number]
-        self._watched(relative, key, settled)
+            self._listings[relative] = [key, entries, self.request_number, local]
+        self._watched(local, key, settled)
         return entries
 
-    def _watched(self, relative, key, settled):
-        if self.watch is not None:
-            self.watch.folder(self.local(relative), key, settled)
+    def _watched(self, local, key, settled):
+        watch = self.watch
+        if watch is not None:
+            watch.folder(local, key, settled)
 
     def _kind(self, relative):
         if not relative:
