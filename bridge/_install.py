@@ -171,6 +171,8 @@ class Bridge(object):
             self.responder.sent.clear()  # nothing of the last reply; prefetch it again
         send = self._requests.send if self.route is None else None  # a hop gets it whole
         reply = self.responder.reply(msg, send)
+        if reply is None:  # the slave went away while the reply's frames were sent
+            return
         try:
             if self.route is not None:  # bodies its hop holds travel as their hash alone
                 self.route.send(msg, reply, self._requests, self.stats)

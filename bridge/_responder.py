@@ -25,7 +25,7 @@ from ._imports import imported_names
 from ._locate import OutsideRoot
 from ._policy import Policy
 from ._requires import python_problem
-from ._stream import Stream
+from ._stream import SlaveGone, Stream
 from .compat import protocol
 from .compat.neutral import ensure_text
 
@@ -184,10 +184,14 @@ class Responder(object):
 
     def reply(self, msg, send=None):
         """The reply to ``msg``; never raises. With ``send`` (the request channel's), the
-        bodies a reply does not carry itself are sent ahead of it (Stream)."""
+        bodies a reply does not carry itself are sent ahead of it (Stream); None where the
+        slave went away meanwhile (nothing to send)."""
         started = time.time()
         try:
             answer = self._answer(msg, send)
+        except SlaveGone as error:
+            log.info("execnet-bridge: the slave went away while its reply was sent: %s", error)
+            answer = None
         except Exception as error:  # a bug must not kill the channel: report it
             log.exception("execnet-bridge failed to answer %r", msg)
             answer = self._refuse(protocol.ERROR, msg, "master error: %s" % (error,))

@@ -11,6 +11,10 @@ from .compat import protocol
 REPORT_EVERY = 4  # frames between two progress reports of one reply
 
 
+class SlaveGone(Exception):
+    """A frame could not be sent: the slave or its channel is gone, and so is the reply."""
+
+
 class Stream(object):
     """The BODIES frames of one reply, sent on ``send`` as they fill up."""
 
@@ -60,7 +64,10 @@ class Stream(object):
             self.streamed += len(data)
             self.wire += len(data if wire is None else wire)
         self._pieces, self._size = [], 0
-        self.send(protocol.bodies_frame(self.request_id, pieces))
+        try:
+            self.send(protocol.bodies_frame(self.request_id, pieces))
+        except (IOError, EOFError, ValueError) as error:  # what execnet raises on a dead channel
+            raise SlaveGone(str(error))
         self.frames += 1
         if self.report is not None and self.frames % REPORT_EVERY == 0:
             self.report(self.streamed)

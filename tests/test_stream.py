@@ -2,7 +2,9 @@
 rest travels ahead of it in BODIES frames of about CHUNK_BYTES, which the slave writes
 as they come and checks once each body is whole."""
 import hashlib
+import logging
 import os
+import signal
 import sys
 import zlib
 
@@ -14,7 +16,7 @@ from bridge._install import MASTER_CACHES
 from bridge.compat import protocol
 from bridge.compat.blobs import BlobStore
 from bridge.compat.incoming import PREFIX, Incoming
-from conftest import python_of, remote, remote_value, slave_spec, write_tree
+from conftest import python_of, remote, remote_value, slave_spec, wait_until, write_tree
 
 RELAY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                      "benchmarks", "relay.py")
@@ -92,6 +94,32 @@ def test_a_reply_slower_than_the_timeout_arrives_while_its_frames_move(slave_cwd
         value = remote_value(gateway, READ_BACK)
         assert value == [sum(range(MODULES)), hashlib.sha256(blob).hexdigest()]
         assert handle.stats.bytes_wire > 3 * 2e6  # more than 3 s at 2 MB/s: over the timeout
+    finally:
+        group.terminate(timeout=10)
+
+
+def test_a_slave_killed_while_its_reply_streams_is_no_master_error(gateway, tmp_path, cache_root,
+                                                                   caplog):
+    """The slave dies between two frames (killed from the progress report): the master's
+    write fails, the reply is dropped without an error or a traceback, and the master
+    serves the next slave on that cache as if nothing happened."""
+    caplog.set_level(logging.INFO, logger="bridge.responder")
+    root, blob = big_package(tmp_path, "killed")
+    pid = remote_value(gateway, "import os; channel.send(os.getpid())")
+    handle = bridge.install(gateway, path=[root], cache_root=cache_root,
+                            progress=lambda *report: os.kill(pid, signal.SIGKILL))
+    gateway.remote_exec("import big")
+    assert wait_until(lambda: handle.stats.requests == 1, timeout=60)
+    assert handle.stats.errors == 0
+    said = [(record.levelno, record.getMessage()) for record in caplog.records
+            if record.name.startswith("bridge")]
+    assert [level for level, _ in said] == [logging.INFO], said
+    assert "went away while its reply was sent" in said[0][1]
+    group = execnet.Group()
+    try:
+        again = group.makegateway(gateway.spec)
+        bridge.install(again, path=[root], cache_root=cache_root)
+        assert remote_value(again, READ_BACK)[1] == hashlib.sha256(blob).hexdigest()
     finally:
         group.terminate(timeout=10)
 
