@@ -194,6 +194,20 @@ def remote_value(gw, source, timeout=60):
     return results[0]
 
 
+IMPORTED_OR_WHY = """
+try:
+    import {module}
+    channel.send("imported")
+except Exception as error:
+    channel.send([type(error).__name__, str(error)])
+"""
+
+
+def imported_or_why(gw, module):
+    """Import ``module`` on the slave: "imported", or [the error's type name, its message]."""
+    return remote_value(gw, IMPORTED_OR_WHY.format(module=module))
+
+
 def write_tree(base, files):
     """Write ``{relative path: text}`` under ``base``; return ``base`` as text."""
     base = str(base)

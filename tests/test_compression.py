@@ -13,7 +13,7 @@ from bridge import _deflate
 from bridge._caches import BoundedCache
 from bridge._deflate import Deflater, Link
 from bridge._install import MASTER_CACHES
-from conftest import remote, remote_value, write_tree
+from conftest import imported_or_why, remote_value, write_tree
 
 RELAY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                      "benchmarks", "relay.py")
@@ -114,17 +114,6 @@ def test_a_forced_choice_skips_the_bandwidth_ping(slave_python, slave_cwd, tmp_p
         group.terminate(timeout=10)
 
 
-IMPORT_FAILS = """
-try:
-    import words
-    channel.send("imported")
-except Exception as error:
-    channel.send([type(error).__name__, str(error)])
-import os
-channel.send(sorted(os.listdir(%r)) if os.path.isdir(%r) else [])
-"""
-
-
 @pytest.mark.parametrize("damage", ["not zlib", "other bytes"])
 def test_a_damaged_compressed_body_is_refused(gateway, tmp_path, cache_root, damage):
     """The master's compressed copy of the corpus is damaged (its cache is where a bad
@@ -137,7 +126,8 @@ def test_a_damaged_compressed_body_is_refused(gateway, tmp_path, cache_root, dam
     bridge.install(gateway, path=[words_tree(tmp_path, marker, 20000)], cache_root=cache_root,
                    compress=True)
     blobs = os.path.join(cache_root, "blobs")
-    error, stored = remote(gateway, IMPORT_FAILS % (blobs, blobs))
+    error = imported_or_why(gateway, "words")
+    stored = sorted(os.listdir(blobs)) if os.path.isdir(blobs) else []
     assert error != "imported"
     assert sha in error[1]
     assert "inflate" in error[1] if damage == "not zlib" else "do not match" in error[1]

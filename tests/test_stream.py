@@ -16,7 +16,8 @@ from bridge._install import MASTER_CACHES
 from bridge.compat import protocol
 from bridge.compat.blobs import BlobStore
 from bridge.compat.incoming import PREFIX, Incoming
-from conftest import python_of, remote, remote_value, slave_spec, wait_until, write_tree
+from conftest import (imported_or_why, python_of, remote_value, slave_spec, wait_until,
+                      write_tree)
 
 RELAY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                      "benchmarks", "relay.py")
@@ -124,20 +125,6 @@ def test_a_slave_killed_while_its_reply_streams_is_no_master_error(gateway, tmp_
         group.terminate(timeout=10)
 
 
-IMPORT_FAILS = """
-import os
-try:
-    import big
-    channel.send("imported")
-except Exception as error:
-    channel.send([type(error).__name__, str(error)])
-blobs = os.path.join(%r, "blobs")
-channel.send(sorted(os.listdir(blobs)) if os.path.isdir(blobs) else [])
-channel.send([name for folder, _, names in os.walk(%r) for name in names
-              if name.startswith(%r)])
-"""
-
-
 def test_a_damaged_piece_is_refused_and_nothing_of_it_is_kept(gateway, tmp_path, cache_root):
     """The master's compressed copy of the second piece of a large body is damaged: the
     slave drops that body, asks once more, and the import fails saying why."""
@@ -150,7 +137,11 @@ def test_a_damaged_piece_is_refused_and_nothing_of_it_is_kept(gateway, tmp_path,
     key = "%s@%d" % (sha, CHUNK)
     assert MASTER_CACHES.compressed.get(key, lambda: bad) == bad
     bridge.install(gateway, path=[root], cache_root=cache_root, compress=True)
-    error, stored, leftovers = remote(gateway, IMPORT_FAILS % (cache_root, cache_root, PREFIX))
+    error = imported_or_why(gateway, "big")
+    blobs = os.path.join(cache_root, "blobs")
+    stored = sorted(os.listdir(blobs)) if os.path.isdir(blobs) else []
+    leftovers = [name for _, _, names in os.walk(cache_root) for name in names
+                 if name.startswith(PREFIX)]
     assert error[0] == "RemoteImportError", error
     assert "did not arrive intact" in error[1] and sha in error[1], error
     assert "do not match" in error[1]
