@@ -194,6 +194,18 @@ def remote_value(gw, source, timeout=60):
     return results[0]
 
 
+def relay_python():
+    """The interpreter that runs benchmarks/relay.py: this master's where it is 3.x; under a
+    2.7 master a 3.x one, since 2.7's threads add about 10 ms to some chunks' delay, which
+    a link measurement then reads as a shorter payload time (bandwidth 10-100x too high)."""
+    if sys.version_info[0] >= 3:
+        return sys.executable
+    for label in reversed(ALL_SLAVES):
+        if label != "pypy3" and label_version(label) >= (3,) and find_python(label)[0]:
+            return find_python(label)[0]
+    pytest.skip("no Python 3 to run benchmarks/relay.py")
+
+
 IMPORTED_OR_WHY = """
 try:
     import {module}

@@ -13,7 +13,7 @@ from bridge import _deflate
 from bridge._caches import BoundedCache
 from bridge._deflate import Deflater, Link
 from bridge._install import MASTER_CACHES
-from conftest import imported_or_why, remote_value, write_tree
+from conftest import imported_or_why, relay_python, remote_value, write_tree
 
 RELAY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                      "benchmarks", "relay.py")
@@ -51,7 +51,7 @@ def bridged(gateway, tmp_path, cache_root, compress):
 
 def relayed(group, slave_python, slave_cwd, rate=0):
     """A gateway behind benchmarks/relay.py: 10 ms each way, capped at ``rate`` bytes/s."""
-    command = " ".join([sys.executable, RELAY, "--delay", "0.010", "--rate", str(rate), "--",
+    command = " ".join([relay_python(), RELAY, "--delay", "0.010", "--rate", str(rate), "--",
                         slave_python, "-E", "-S"])
     return group.makegateway("popen//python=%s//chdir=%s" % (command, slave_cwd))
 

@@ -16,8 +16,8 @@ from bridge._install import MASTER_CACHES
 from bridge.compat import protocol
 from bridge.compat.blobs import BlobStore
 from bridge.compat.incoming import PREFIX, Incoming
-from conftest import (imported_or_why, python_of, remote_value, slave_spec, wait_until,
-                      write_tree)
+from conftest import (imported_or_why, python_of, relay_python, remote_value, slave_spec,
+                      wait_until, write_tree)
 
 RELAY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                      "benchmarks", "relay.py")
@@ -87,7 +87,7 @@ def test_a_reply_slower_than_the_timeout_arrives_while_its_frames_move(slave_cwd
     root, blob = big_package(tmp_path, "slow")
     group = execnet.Group()
     try:
-        command = " ".join([sys.executable, RELAY, "--delay", "0.001", "--rate", "2e6", "--",
+        command = " ".join([relay_python(), RELAY, "--delay", "0.001", "--rate", "2e6", "--",
                             python_of("%d.%d" % sys.version_info[:2]), "-E", "-S"])
         gateway = group.makegateway("popen//python=%s//chdir=%s" % (command, slave_cwd))
         handle = bridge.install(gateway, path=[root], cache_root=cache_root, timeout=1.0,
