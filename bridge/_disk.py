@@ -1,4 +1,5 @@
-"""The master's work that outlives its process: compiled bytecode and imported names.
+"""The master's work that outlives its process: compiled bytecode, imported names and
+prefetch plans.
 
 A long-lived master does each file's work once (``MasterCaches``). A master
 that lives for one run (a pytest controller, ``python -m bridge run``) would
@@ -6,7 +7,9 @@ do it again every run: compiling and scanning sympy's 973 modules took 4.1 s
 of a fresh master's 4.3 s serving a warm slave. So that work is also kept on
 disk, keyed by the hash of the source it was made from (a version of a file,
 never a path or a time), the master's bytecode magic and the format of the
-work, and checked against a hash of itself when read back.
+work, and checked against a hash of itself when read back. A plan (``Responder._plan``)
+is keyed by the module and what decides its walk, and carries the Watch of the folders and
+files it read: it is used only while one stat of each finds them unchanged.
 
 The folder must be private (``cacheroot.claim_root``: ours, no one else can
 write it or rename it away), because what it holds is sent to slaves to run.

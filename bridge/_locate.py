@@ -250,6 +250,21 @@ class Watch(object):
         return (all(folder_key(local) == key for local, key in self.folders.items())
                 and all(file_key(local) == stamp for local, stamp in self.files.items()))
 
+    def as_data(self):
+        """What a later master process needs to check this Watch, as JSON data."""
+        return {"folders": [[local, key and list(key)] for local, key in self.folders.items()],
+                "files": [[local, stamp and list(stamp)] for local, stamp in self.files.items()]}
+
+    @classmethod
+    def from_data(cls, data):
+        """The settled Watch ``as_data`` described (ValueError, TypeError: not one)."""
+        watch = cls()
+        for local, key in data["folders"]:
+            watch.folders[local] = key and tuple(key)
+        for local, stamp in data["files"]:
+            watch.files[local] = stamp and tuple(stamp)
+        return watch
+
 
 def _entries(folder):
     """{name: DIR, FILE or None} of a folder, following symbolic links, as os.path.isdir

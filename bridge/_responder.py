@@ -11,6 +11,7 @@ already holds (its cache, or earlier replies) are sent as their hash alone.
 """
 import collections
 import hashlib
+import json
 import logging
 import time
 
@@ -22,7 +23,7 @@ from ._counters import Counters
 from ._deflate import Link
 from ._binaries import binary_tag, extension_problem, slave_tag, suffix_of
 from ._imports import imported_names
-from ._locate import OutsideRoot
+from ._locate import OutsideRoot, Watch
 from ._policy import Policy
 from ._requires import python_problem
 from ._stream import SlaveGone, Stream
@@ -588,9 +589,32 @@ class Responder(object):
         read, and shared by every slave with the same local packages and policy."""
         key = (name, tuple(self.search_path.entries), self.slave_version() < (3,),
                self.policy.key, self._local)
-        return self.caches.plans.get(key, lambda: self._walk(name, located),
-                                     valid=lambda plan: plan.watch.settled
-                                     and plan.watch.unchanged())
+        kept = json.dumps([name, list(key[1]), key[2], repr(key[3]), sorted(key[4])])
+        return self.caches.plans.get(
+            key, lambda: self._kept_plan(kept) or self._walked_plan(name, located, kept),
+            valid=lambda plan: plan.watch.settled and plan.watch.unchanged())
+
+    def _kept_plan(self, kept):
+        """The Plan an earlier master process walked (the disk cache), if every folder and
+        file it read is unchanged (one stat each), else None: a master that lives for one
+        run (a pytest controller) does not walk every import again."""
+        data = self.caches.disk.get("plans", kept)
+        if data is None:
+            return None
+        try:
+            data = json.loads(data.decode("utf-8"))
+            plan = Plan(data["found"], data["absent"], Watch.from_data(data["watch"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+        return plan if plan.watch.unchanged() else None
+
+    def _walked_plan(self, name, located, kept):
+        plan = self._walk(name, located)
+        if plan.watch.settled:  # what changed in the last seconds is walked again
+            self.caches.disk.put("plans", kept, json.dumps({
+                "found": plan.found, "absent": plan.absent,
+                "watch": plan.watch.as_data()}).encode("utf-8"))
+        return plan
 
     def _walk(self, name, located):
         """Follow module-level imports from ``name`` (breadth first), recording what was

@@ -4,6 +4,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -21,7 +22,7 @@ gateway.exit()
 """
 
 
-def run_master(folder, entry, cache_root):
+def run_master(folder, entry, cache_root, program=MASTER):
     """A master process of this Python serving a bare 3.11 slave (the master's .pyc
     fits it when the master is 3.11 too; its imported names fit every slave)."""
     slave, reason = find_python("3.11")
@@ -29,8 +30,27 @@ def run_master(folder, entry, cache_root):
         pytest.skip(reason)
     environment = dict(os.environ, EXECNET_BRIDGE_MASTER_CACHE=folder)
     return subprocess.check_output(
-        [sys.executable, "-c", MASTER % (slave, entry, cache_root)],
+        [sys.executable, "-c", program % (slave, entry, cache_root)],
         env=environment).decode().strip()
+
+
+WALKS = """
+import bridge._responder as responder
+walks = []
+walk = responder.Responder._walk
+responder.Responder._walk = lambda self, name, located: walks.append(name) or walk(
+    self, name, located)
+""" + MASTER.replace("print(channel.receive(60))", "print(channel.receive(60), len(walks))")
+
+
+def aged(folder, seconds_ago):
+    """Give every file and folder below ``folder`` an mtime ``seconds_ago`` in the past:
+    settled (older than Root.SETTLED), so work keyed by it may be kept."""
+    when = time.time() - seconds_ago
+    for parent, names, files in os.walk(folder):
+        for name in names + files:
+            os.utime(os.path.join(parent, name), (when, when))
+        os.utime(parent, (when, when))
 
 
 def entries(folder):
@@ -86,3 +106,20 @@ def test_a_folder_others_can_write_is_not_used(tmp_path, monkeypatch):
     monkeypatch.setenv("EXECNET_BRIDGE_MASTER_CACHE", str(folder))
     assert DiskCache.open_default() is None
     assert os.listdir(str(folder)) == []
+
+
+def test_a_fresh_master_walks_again_only_what_changed(tmp_path):
+    """A plan (what importing a module brings along) is kept on disk with what its walk
+    read: a later master process takes it after one stat of each, and walks again where
+    a file changed."""
+    folder, entry = str(tmp_path / "master-cache"), shop_tree(tmp_path)
+    aged(entry, 3600)
+    first = run_master(folder, entry, str(tmp_path / "one"), WALKS).split()
+    again = run_master(folder, entry, str(tmp_path / "two"), WALKS).split()
+    assert first[0] == again[0] == "10.0" and int(first[1]) > 0 and again[1] == "0"
+    cart = os.path.join(entry, "shop", "cart", "__init__.py")
+    with open(cart, "a") as stream:
+        stream.write("# changed\n")
+    aged(entry, 1800)
+    changed = run_master(folder, entry, str(tmp_path / "three"), WALKS).split()
+    assert changed[0] == "10.0" and int(changed[1]) > 0
