@@ -46,7 +46,9 @@ class DiskCache(object):
 
     @classmethod
     def open_default(cls):
-        """The master's cache folder if it can be used, else None (the reason logged)."""
+        """The master's cache folder if it can be used, else None (the reason logged).
+        It is trimmed in the background: listing thousands of entries cost a master
+        that lives for one run 35-50 ms before its first answer."""
         folder = os.environ.get(ENVIRONMENT, default_folder())
         if folder in ("", "off"):
             return None
@@ -55,7 +57,9 @@ class DiskCache(object):
             log.warning("execnet-bridge keeps no master cache on disk: %s", problem)
             return None
         cache = cls(root)
-        cache.trim()
+        trimming = threading.Thread(target=cache.trim, name="execnet-bridge-trim")
+        trimming.daemon = True
+        trimming.start()
         return cache
 
     def _path(self, kind, key):
@@ -119,12 +123,20 @@ class DiskCache(object):
 
 
 class LazyDiskCache(object):
-    """The default DiskCache, opened on first use (importing ``bridge`` touches no disk)."""
+    """The default DiskCache, opened on first use (importing ``bridge`` touches no disk),
+    or ahead of it (``prepare``: install() opens it while the handshake runs)."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._opened = False
         self._cache = None
+
+    def prepare(self):
+        """Open the cache in the background, if nothing opened it yet."""
+        if not self._opened:
+            opening = threading.Thread(target=self._open, name="execnet-bridge-disk")
+            opening.daemon = True
+            opening.start()
 
     def _open(self):
         with self._lock:

@@ -358,6 +358,7 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
     if existing is not None:
         return existing
     entries, environment = _served_environment(path, python, wheelhouse)
+    MASTER_CACHES.disk.prepare()  # checked (thousands of entries) while the handshake runs
     with _install_lock(gateway):  # installs of other gateways go on meanwhile
         existing = _installed_on(gateway)
         if existing is not None:

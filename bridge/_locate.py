@@ -250,6 +250,16 @@ class Watch(object):
         return (all(folder_key(local) == key for local, key in self.folders.items())
                 and all(file_key(local) == stamp for local, stamp in self.files.items()))
 
+    @classmethod
+    def merged(cls, watches):
+        """One Watch of everything ``watches`` read."""
+        merged = cls()
+        for watch in watches:
+            merged.folders.update(watch.folders)
+            merged.files.update(watch.files)
+            merged.settled = merged.settled and watch.settled
+        return merged
+
     def as_data(self):
         """What a later master process needs to check this Watch, as JSON data."""
         return {"folders": [[local, key and list(key)] for local, key in self.folders.items()],

@@ -224,7 +224,7 @@ class Responder(object):
             return self._refuse(protocol.MISSING, msg, "no module named '%s' on the master's "
                                 "search path" % name)
         try:
-            composed = self._composed(name, located)
+            composed = self._composed(name, located, msg.get(protocol.HAVE) or ())
         except (Refused, OutsideRoot) as error:
             return self._refuse(protocol.REFUSED, msg, str(error))
         self._learn(name)
@@ -401,10 +401,12 @@ class Responder(object):
         self.stats.add(files=count, bytes_sent=sent, bytes_cached=cached)
         return records
 
-    def _composed(self, name, located):
+    def _composed(self, name, located, have=()):
         """The Composed reply to a FIND of ``name``: worked out once per version of what
         it read and shared by every slave of the same kind, unless it would bring what
-        this session has had."""
+        this session has had. A master process that has not composed it yet takes an
+        earlier one's from its disk cache where the slave holds that reply's tree
+        (``have``): then no body is read, so none need be known."""
         key = (name, tuple(self.search_path.entries), self._slave_kind, self.policy.key,
                self._local, self.max_reply_bytes, self.allow_extensions,
                tuple(self.caches.followers.of(self._lead_key(name))))
@@ -412,7 +414,46 @@ class Responder(object):
             kept = self.caches.replies.peek(key)
             if kept is not None and kept.names.isdisjoint(self.sent) and kept.unchanged():
                 return kept
+            if kept is None and have:
+                kept = self._kept_lean(key, set(ensure_text(tree) for tree in have))
+                if kept is not None:
+                    return kept
             return self._compose(name, located, key)
+
+    def _disk_key(self, key):
+        name, entries, kind, policy, local, limit, extensions, followers = key
+        return json.dumps([name, list(entries), kind, repr(policy), sorted(local), limit,
+                           extensions, list(followers)])
+
+    def _kept_lean(self, key, have):
+        """The Composed an earlier master process kept on disk for ``key`` (``_keep``),
+        if the slave holds its tree, none of its names were sent in this session and
+        every folder and file it read is unchanged (one stat each); else None."""
+        data = self.caches.disk.get("composed", self._disk_key(key))
+        if data is None:
+            return None
+        try:
+            data = json.loads(data.decode("utf-8"))
+            if data["tree"] not in have:
+                return None
+            kept = Composed(key[0])
+            kept.sizes = dict(data["sizes"])
+            kept.finish(data["records"], data["absent"], data["refusals"],
+                        Watch.from_data(data["watch"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+        if kept.tree != data["tree"] or not kept.names.isdisjoint(self.sent) \
+                or not kept.unchanged():
+            return None
+        return kept
+
+    def _keep(self, key, composed):
+        """Keep a reusable Composed on disk, without bodies (it serves lean replies)."""
+        watch = Watch.merged([composed.watch] + [plan.watch for plan in composed.plans])
+        self.caches.disk.put("composed", self._disk_key(key), json.dumps({
+            "tree": composed.tree, "records": composed.records, "absent": composed.absent,
+            "refusals": composed.refusals, "sizes": composed.sizes,
+            "watch": watch.as_data()}).encode("utf-8"))
 
     def _compose(self, name, located, key):
         composing = Composed(name)
@@ -424,6 +465,7 @@ class Responder(object):
         composing.finish([record] + related, absent, refusals, watch)
         if composing.reusable():
             self.caches.replies.put(key, composing)
+            self._keep(key, composing)
         return composing
 
     def _encoded(self, records):

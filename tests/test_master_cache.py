@@ -40,7 +40,19 @@ walks = []
 walk = responder.Responder._walk
 responder.Responder._walk = lambda self, name, located: walks.append(name) or walk(
     self, name, located)
-""" + MASTER.replace("print(channel.receive(60))", "print(channel.receive(60), len(walks))")
+""" + MASTER.replace("print(channel.receive(60))",
+                     "print('%%s %%d' %% (channel.receive(60), len(walks)))")
+
+
+COMPOSES = """
+import bridge._responder as responder
+composed = []
+compose = responder.Responder._compose
+responder.Responder._compose = lambda self, name, located, key: composed.append(name) or \\
+    compose(self, name, located, key)
+""" + MASTER.replace("print(channel.receive(60))",
+                     "print('%%s %%d %%d' %% (channel.receive(60), len(composed), "
+                     "handle.stats.lean))")
 
 
 def aged(folder, seconds_ago):
@@ -123,3 +135,24 @@ def test_a_fresh_master_walks_again_only_what_changed(tmp_path):
     aged(entry, 1800)
     changed = run_master(folder, entry, str(tmp_path / "three"), WALKS).split()
     assert changed[0] == "10.0" and int(changed[1]) > 0
+
+
+def test_a_fresh_master_answers_a_warm_slave_with_what_an_earlier_one_composed(tmp_path):
+    """A reply is kept on disk without its bodies, with what composing it read: a later
+    master process answers a slave that holds its tree with it (lean: no body needed)
+    after one stat of each, composing nothing; a changed file is composed and sent."""
+    folder, entry = str(tmp_path / "master-cache"), shop_tree(tmp_path)
+    aged(entry, 3600)
+    slave_cache = str(tmp_path / "slave-cache")
+    first = run_master(folder, entry, slave_cache, COMPOSES).split()
+    again = run_master(folder, entry, slave_cache, COMPOSES).split()
+    assert first[0] == again[0] == "10.0"
+    assert int(first[1]) > 0 and first[2] == "0"
+    # every request lean; composed again only what depended on the session (a reply that
+    # leaves out what the session had is not shared, so not kept)
+    assert int(again[2]) == int(first[1]) and int(again[1]) < int(first[1])
+    with open(os.path.join(entry, "shop", "tax.py"), "w") as stream:
+        stream.write("RATE = 0.5\n")
+    aged(entry, 1800)
+    changed = run_master(folder, entry, slave_cache, COMPOSES).split()
+    assert changed[0] == "12.0" and int(changed[1]) > 0
