@@ -336,7 +336,8 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
     serve, per project, the wheel in this folder that best fits the slave.
     ``progress``: True prints a line to stderr for each reply of 1 MB or more;
     a callable gets ``(gateway id, module, bytes of the reply, bytes so far)``
-    for every reply, and while a large one is sent, every few frames of it. ``compress``: send bodies zlib-compressed (True) or as they are
+    for every reply, and while a large one is sent, every few frames of it.
+    ``compress``: send bodies zlib-compressed (True) or as they are
     (False); None (the default) decides per body by the link the handshake measured:
     compressed where the wire time saved exceeds the time compressing costs, never on
     a pipe on one host (round trip under ``SLOW_LINK_SECONDS``). ``cache_limit``: the

@@ -25,8 +25,9 @@ other threads; 2.7 itself lets no other thread import meanwhile, and neither
 do we.
 
 Nothing on the reply's way (execnet's receiver thread, ``_receive``, which also
-writes the BODIES frames ahead of a reply: ``incoming``) imports, so a reply arrives whoever holds the lock, with one exception: the weakref
-callback of a collected module lock takes the global lock, and a garbage
+writes the BODIES frames ahead of a reply: ``incoming``) imports, so a reply
+arrives whoever holds the lock, with one exception: the weakref callback of a
+collected module lock takes the global lock, and a garbage
 collection can run it on any thread, the receiver too (on PyPy, every free is
 a collection). So the collector pauses while a wait holds the import lock.
 """
