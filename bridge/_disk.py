@@ -1,5 +1,5 @@
-"""The master's work that outlives its process: compiled bytecode, imported names and
-prefetch plans.
+"""The master's work that outlives its process: compiled bytecode, imported names,
+prefetch plans and composed replies (without bodies).
 
 A long-lived master does each file's work once (``MasterCaches``). A master
 that lives for one run (a pytest controller, ``python -m bridge run``) would
@@ -8,8 +8,9 @@ of a fresh master's 4.3 s serving a warm slave. So that work is also kept on
 disk, keyed by the hash of the source it was made from (a version of a file,
 never a path or a time), the master's bytecode magic and the format of the
 work, and checked against a hash of itself when read back. A plan (``Responder._plan``)
-is keyed by the module and what decides its walk, and carries the Watch of the folders and
-files it read: it is used only while one stat of each finds them unchanged.
+or a composed reply (``Responder._keep``) is keyed by the module and what decides it, and
+carries the Watch of the folders and files it read: it is used only while one stat of each
+finds them unchanged, and a composed reply only for a slave that holds its tree.
 
 The folder must be private (``cacheroot.claim_root``: ours, no one else can
 write it or rename it away), because what it holds is sent to slaves to run.
