@@ -429,11 +429,10 @@ class Responder(object):
         """The Composed an earlier master process kept on disk for ``key`` (``_keep``),
         if the slave holds its tree, none of its names were sent in this session and
         every folder and file it read is unchanged (one stat each); else None."""
-        data = self.caches.disk.get("composed", self._disk_key(key))
+        data = self._kept_data("composed", self._disk_key(key))
         if data is None:
             return None
         try:
-            data = json.loads(data.decode("utf-8"))
             if data["tree"] not in have:
                 return None
             kept = Composed(key[0])
@@ -450,10 +449,21 @@ class Responder(object):
     def _keep(self, key, composed):
         """Keep a reusable Composed on disk, without bodies (it serves lean replies)."""
         watch = Watch.merged([composed.watch] + [plan.watch for plan in composed.plans])
-        self.caches.disk.put("composed", self._disk_key(key), json.dumps({
+        self._keep_data("composed", self._disk_key(key), {
             "tree": composed.tree, "records": composed.records, "absent": composed.absent,
             "refusals": composed.refusals, "sizes": composed.sizes,
-            "watch": watch.as_data()}).encode("utf-8"))
+            "watch": watch.as_data()})
+
+    def _kept_data(self, kind, key):
+        """The JSON data the master's disk cache keeps for (kind, key), or None."""
+        data = self.caches.disk.get(kind, key)
+        try:
+            return None if data is None else json.loads(data.decode("utf-8"))
+        except ValueError:  # not JSON: a format of another version
+            return None
+
+    def _keep_data(self, kind, key, data):
+        self.caches.disk.put(kind, key, json.dumps(data).encode("utf-8"))
 
     def _compose(self, name, located, key):
         composing = Composed(name)
@@ -640,11 +650,10 @@ class Responder(object):
         """The Plan an earlier master process walked (the disk cache), if every folder and
         file it read is unchanged (one stat each), else None: a master that lives for one
         run (a pytest controller) does not walk every import again."""
-        data = self.caches.disk.get("plans", kept)
+        data = self._kept_data("plans", kept)
         if data is None:
             return None
         try:
-            data = json.loads(data.decode("utf-8"))
             plan = Plan(data["found"], data["absent"], Watch.from_data(data["watch"]))
         except (ValueError, KeyError, TypeError):
             return None
@@ -653,9 +662,8 @@ class Responder(object):
     def _walked_plan(self, name, located, kept):
         plan = self._walk(name, located)
         if plan.watch.settled:  # what changed in the last seconds is walked again
-            self.caches.disk.put("plans", kept, json.dumps({
-                "found": plan.found, "absent": plan.absent,
-                "watch": plan.watch.as_data()}).encode("utf-8"))
+            self._keep_data("plans", kept, {"found": plan.found, "absent": plan.absent,
+                                            "watch": plan.watch.as_data()})
         return plan
 
     def _walk(self, name, located):
