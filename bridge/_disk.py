@@ -130,14 +130,19 @@ class LazyDiskCache(object):
     def __init__(self):
         self._lock = threading.Lock()
         self._opened = False
+        self._preparing = False
         self._cache = None
 
     def prepare(self):
-        """Open the cache in the background, if nothing opened it yet."""
-        if not self._opened:
-            opening = threading.Thread(target=self._open, name="execnet-bridge-disk")
-            opening.daemon = True
-            opening.start()
+        """Open the cache in the background, if nothing opened it yet (once: a Group's
+        installs call this for each gateway)."""
+        with self._lock:
+            if self._opened or self._preparing:
+                return
+            self._preparing = True
+        opening = threading.Thread(target=self._open, name="execnet-bridge-disk")
+        opening.daemon = True
+        opening.start()
 
     def _open(self):
         with self._lock:
