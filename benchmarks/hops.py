@@ -12,7 +12,8 @@ over local pipes. Every gateway is a bare interpreter (a ``venv --without-pip`` 
 - one leaf, plain via: execnet's own ``via=`` (serve_proxy_io), no forwarding;
 - one leaf, forwarding: ``handle.makegateway("...//via=hop")`` (the bridge's relay);
 - N leaves, plain via / forwarding: N cold leaves at once behind one cold hop;
-- warm hop: one more leaf behind the hop the N forwarding leaves warmed;
+- warm hop: one more leaf behind the hop the N forwarding leaves warmed, once the hop has
+  stored what they brought;
 - local: 1 and N slaves importing from their own path at once, no bridge: the floor
   this host's CPUs set (a fleet on one 2-core host cannot import N times in parallel).
 
@@ -93,6 +94,7 @@ class Bench(object):
             seconds = self._imports(made)
             row = self._row(handle, made, forwarding, seconds)
             if warm_leaf:
+                settled(handle)
                 before = handle.hops["hop"]
                 extra = self._leaves(group, handle, folder, 1, True, "warm")
                 after_seconds = self._imports(extra)
@@ -134,6 +136,19 @@ class Bench(object):
                     "hop": hop["bytes_from_hop"] / 1e6}
         wire = sum(bridge.install(leaf).stats.bytes_wire for leaf in leaves)
         return {"seconds": seconds, "up": wire / 1e6, "hop": 0.0}
+
+
+def settled(handle, quiet=1.0, limit=60.0):
+    """Wait until the hop has stored what its leaves brought (no new report for ``quiet``
+    seconds): a warm hop is one whose cache holds the package, not one still writing it."""
+    last, changed, deadline = None, time.time(), time.time() + limit
+    while time.time() < deadline:
+        now = handle.hops["hop"]
+        if now != last:
+            last, changed = now, time.time()
+        elif time.time() - changed >= quiet:
+            return
+        time.sleep(0.1)
 
 
 def measure(bench, leaves, runs):

@@ -8,6 +8,7 @@ per hop, not once per leaf. Policy stays here: the relay only fills bodies the m
 named for that leaf, in a reply the master made for it.
 """
 import collections
+import contextlib
 import inspect
 import logging
 import threading
@@ -50,7 +51,7 @@ class Hop(object):
         self.stats = HopStats()
         self._known = collections.OrderedDict()
         self._lock = threading.Lock()
-        self.sending = threading.Lock()  # held while a reply to a leaf is stripped and sent
+        self.sending = threading.Lock()  # held while a reply to a leaf is composed and sent
 
     def holds(self, sha):
         with self._lock:
@@ -129,43 +130,40 @@ class Route(object):
             except (IOError, EOFError):  # the leaf's gateway has ended too
                 pass
 
-    def send(self, request, reply, channel, stats):
-        """Strip ``reply`` (below) and send it on ``channel``, one leaf's reply at a time
-        per hop: the relay handles frames in the order they come, so a body the master
-        sent one leaf is stored on the hop before the next reply that names it AT_HOP
-        arrives there (eight cold leaves at once move each body over the link once)."""
+    @contextlib.contextmanager
+    def replying(self, request, stats):
+        """``with route.replying(request, leaf's stats) as upstream:`` compose and send the reply to
+        ``request`` (its BODIES frames, then the reply) inside, one leaf's reply at a time
+        per hop. The relay reads frames in the order they come, so a body the master sent
+        one leaf is on the hop before the next reply that names it AT_HOP gets there
+        (eight cold leaves at once move each body over the link once)."""
         with self.hop.sending:
-            reply, saved = self.strip(request, reply)
-            stats.add(bytes_wire=-saved)
-            channel.send(reply)
+            upstream, wire = Upstream(self.hop, request), stats.bytes_wire
+            yield upstream
+            self.hop.stats.add(replies=1, bytes_upstream=stats.bytes_wire - wire,
+                               bodies_upstream=upstream.bodies)
 
-    def strip(self, request, reply):
-        """``reply`` with every body the hop holds sent as None and named AT_HOP; the
-        bodies that stay are learned as held by the hop (the relay stores them). A retry
-        (``lost``) names nothing: the master sends every body then. Returns (reply, bytes
-        taken out), so the leaf's stats count only what travels."""
-        if protocol.kind_of(reply) != protocol.MODULE:
-            return reply, 0
-        lost = [ensure_text(sha) for sha in request.get(protocol.LOST) or ()]
-        self.hop.forget(lost)
-        upstream, bodies, saved = 0, 0, 0
-        for record in reply.get(protocol.MODULES) or ():
-            named = []
-            for entry in record[protocol.FILES]:
-                sha = ensure_text(entry[1])
-                if entry[2] is None:
-                    continue
-                if not lost and self.hop.holds(sha):
-                    named.append(sha)
-                    saved += len(entry[2])
-                    entry[2] = None
-                else:
-                    upstream, bodies = upstream + len(entry[2]), bodies + 1
-                    self.hop.learn(sha)
-            if named:
-                protocol.mark_at_hop(record, named)
-        self.hop.stats.add(replies=1, bytes_upstream=upstream, bodies_upstream=bodies)
-        return reply, saved
+
+class Upstream(object):
+    """One reply to a leaf, as its hop sees it (``Responder._filled`` asks): a body the hop
+    holds travels as its hash alone (named AT_HOP, the relay fills it); one it does not
+    is learned as held once sent, in the reply or ahead of it. A retry (``lost``) names
+    nothing: the master sends every body then."""
+
+    def __init__(self, hop, request):
+        self.hop = hop
+        lost = [ensure_text(sha) for sha in request.get(protocol.LOST) or ()] \
+            if isinstance(request, dict) else []
+        hop.forget(lost)
+        self.retry = bool(lost)
+        self.bodies = 0  # how many crossed the master<->hop link
+
+    def holds(self, sha):
+        return not self.retry and self.hop.holds(sha)
+
+    def sent(self, sha):
+        self.hop.learn(sha)
+        self.bodies += 1
 
 
 def route_of(gateway):

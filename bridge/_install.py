@@ -182,17 +182,19 @@ class Bridge(object):
         """Runs on this gateway's receiver thread: one reply per request."""
         if isinstance(msg, dict) and msg.get(protocol.LOST):  # a retry: the slave placed
             self.responder.sent.clear()  # nothing of the last reply; prefetch it again
-        send = self._requests.send if self.route is None else None  # a hop gets it whole
-        reply = self.responder.reply(msg, send)
-        if reply is None:  # the slave went away while the reply's frames were sent
-            return
         try:
-            if self.route is not None:  # bodies its hop holds travel as their hash alone
-                self.route.send(msg, reply, self._requests, self.stats)
-            else:
-                self._requests.send(reply)
+            if self.route is None:
+                self._reply(msg)
+            else:  # bodies its hop holds travel as their hash alone
+                with self.route.replying(msg, self.stats) as upstream:
+                    self._reply(msg, upstream)
         except (IOError, EOFError, ValueError) as error:
             log.warning("cannot reply to %s: %s", self.gateway.id, error)
+
+    def _reply(self, msg, upstream=None):
+        reply = self.responder.reply(msg, self._requests.send, upstream)
+        if reply is not None:  # else the slave went away while the reply's frames were sent
+            self._requests.send(reply)
 
     def check_versions(self, environment):
         """Serving an environment made for another Python is a risk: say so."""

@@ -183,13 +183,14 @@ class Responder(object):
     def slave_version(self):
         return tuple(self.facts.get("version") or (3,))
 
-    def reply(self, msg, send=None):
+    def reply(self, msg, send=None, upstream=None):
         """The reply to ``msg``; never raises. With ``send`` (the request channel's), the
         bodies a reply does not carry itself are sent ahead of it (Stream); None where the
-        slave went away meanwhile (nothing to send)."""
+        slave went away meanwhile (nothing to send). ``upstream``: a leaf's hop
+        (``_hops.Upstream``), which may hold some bodies already."""
         started = time.time()
         try:
-            answer = self._answer(msg, send)
+            answer = self._answer(msg, send, upstream)
         except SlaveGone as error:
             log.info("execnet-bridge: the slave went away while its reply was sent: %s", error)
             answer = None
@@ -207,14 +208,14 @@ class Responder(object):
         return protocol.refusal(kind, request_id if isinstance(request_id, int) else None,
                                 name if isinstance(name, six.string_types) else "", reason)
 
-    def _answer(self, msg, send=None):
+    def _answer(self, msg, send=None, upstream=None):
         problem = protocol.request_problem(msg)
         if problem:
             return self._refuse(protocol.ERROR, msg, "bad request: %s" % problem)
         self.search_path.begin_request()
         self._note_held(msg)
         if protocol.kind_of(msg) == protocol.DISTRIBUTIONS:
-            return self._distributions(msg, send)
+            return self._distributions(msg, send, upstream)
         name = ensure_text(msg[protocol.NAME])
         refused = self.policy.problem(name)
         if refused:
@@ -236,7 +237,7 @@ class Responder(object):
             records, tree = self._lean(composed), composed.tree  # no body read to be dropped
         else:
             stream = self._stream(msg, send, name)
-            records, tree = self._encoded(self._filled(composed, stream)), None
+            records, tree = self._encoded(self._filled(composed, stream, upstream)), None
         if self.progress is not None:
             sent = sum(len(data) for each in records for _, _, data in each[protocol.FILES]
                        if data is not None)
@@ -268,7 +269,7 @@ class Responder(object):
                        bytes_cached=sum(composed.sizes[sha] for sha in held), lean=1)
         return protocol.lean(composed.records)
 
-    def _distributions(self, msg, send=None):
+    def _distributions(self, msg, send=None, upstream=None):
         """The metadata folders of one distribution, or of every one on the path.
 
         They describe what the master has, as installed: served from the same
@@ -305,7 +306,7 @@ class Responder(object):
                                          tree=composing.tree)
         stream = self._stream(msg, send, name or "metadata")
         return protocol.module_reply(msg[protocol.ID],
-                                     self._encoded(self._filled(composing, stream)))
+                                     self._encoded(self._filled(composing, stream, upstream)))
 
     def _record(self, name, located, budget, composing):
         """(record, its files' bytes, names of modules that must go with it) of one module,
@@ -371,28 +372,36 @@ class Responder(object):
             report = lambda streamed: self.progress(name, streamed, self.stats.bytes_sent)
         return Stream(msg[protocol.ID], send, self.link, self.caches.deflater, report)
 
-    def _filled(self, composed, stream=None):
+    def _filled(self, composed, stream=None, upstream=None):
         """Copies of ``composed``'s records with the bodies the slave lacks; counts them.
         With a ``stream``, what the reply does not carry itself is sent ahead of it and
-        named with None, as held."""
+        named with None, as held. Behind a hop (``upstream``), what the hop holds is
+        named AT_HOP instead, with None."""
         records, sent, cached, count, named = [], 0, 0, 0, set()
         for record in composed.records:
-            files = []
+            files, at_hop = [], []
             for path, sha, _ in record[protocol.FILES]:
                 data, size = None, composed.sizes[sha]
                 if sha in self.known or sha in named:
                     cached += size
-                elif stream is None or stream.carries(size):
-                    data = composed.read(sha)
-                    sent += len(data)
-                else:
-                    stream.add(path, sha, size, composed.chunks(sha))
+                elif upstream is not None and upstream.holds(sha):
+                    at_hop.append(sha)
                     sent += size
+                else:
+                    if stream is None or stream.carries(size):
+                        data = composed.read(sha)
+                    else:
+                        stream.add(path, sha, size, composed.chunks(sha))
+                    sent += size
+                    if upstream is not None:
+                        upstream.sent(sha)
                 named.add(sha)
                 files.append([path, sha, data])
             count += len(files)
             copy = dict(record)
             copy[FILES_KEY] = files
+            if at_hop:
+                protocol.mark_at_hop(copy, at_hop)
             records.append(copy)
         if stream is not None:
             stream.flush()

@@ -4,9 +4,12 @@ and copies the execnet frames between the master and that leaf, as execnet's
 
 The master names, in a reply to the leaf, the bodies this hop holds (``AT_HOP``) and
 sends them as None; the relay fills them from what it passed on, still in memory as the
-master sent it, or from its own content-addressed store, checked against its hash first. It decodes only the frames the master sends on the
-leaf's request channel (named by WATCH); every other frame passes as bytes, untouched.
-It never answers a request: what may be served is decided on the master, for each leaf.
+master sent it, or from its own content-addressed store, checked against its hash first.
+Bodies that went ahead of a reply, in BODIES frames, are written to that store piece by
+piece (``Incoming``), as a slave writes them. It decodes only the frames the master sends
+on the leaf's request channel (named by WATCH); every other frame passes as bytes,
+untouched. It never answers a request: what may be served is decided on the master, for
+each leaf.
 """
 import struct
 import threading
@@ -15,6 +18,7 @@ import zlib
 
 from . import protocol
 from .hook import installed_finder
+from .incoming import Incoming
 from .neutral import PY2, ensure_text, text_type
 
 try:
@@ -62,10 +66,10 @@ def io_control_answers(io_control, leaf_io, gateway_io):
     return answer
 
 
-def hop_blobs():
-    """This hop's own blob store (its bridge session's), or None if it has none."""
+def hop_session():
+    """This hop's own bridge session (its blob store, its folder), or None."""
     finder = installed_finder()
-    return finder.session.blobs if finder is not None else None
+    return finder.session if finder is not None else None
 
 
 class Relay(object):
@@ -79,8 +83,13 @@ class Relay(object):
         self.loads = gateway_base["loads_internal"]
         self.dumps = gateway_base["dumps_internal"]
         self.watched = set()  # ids of the leaf's request channels
-        self.blobs = hop_blobs()
-        self.store = hop_store(self.blobs, self.loads) if self.blobs is not None else None
+        session = hop_session()
+        self.blobs = session.blobs if session is not None else None
+        self.store = hop_store(self.blobs, self.loads) if session is not None else None
+        self.incoming = None  # writes the bodies streamed to this leaf into the store
+        if self.store is not None:
+            self.incoming = Incoming(self.blobs, session.mirror.root)
+            self.incoming.intact = self.store.intact
         self.outgoing = queue.Queue()  # (frame, fill it?) for the leaf, in order; None: end
         writer = threading.Thread(target=self._write_out)
         writer.daemon = True
@@ -116,7 +125,7 @@ class Relay(object):
             self.store.touch()
         ours = code == self.data_code and channel_id in self.watched and self.store
         if ours:
-            self.store.add(frame, self._report_stored)
+            self.store.add(frame, self)
         # (a body holding the bytes "at_hop" makes a reply decoded for nothing: harmless)
         self.outgoing.put((frame, bool(ours) and AT_HOP_BYTES in frame))
 
@@ -140,8 +149,8 @@ class Relay(object):
     def _filled(self, frame):
         """``frame`` with the AT_HOP bodies the hop holds filled in."""
         started = time.time()
-        reply = module_reply(self.loads, frame)
-        if reply is None:
+        reply = stored_message(self.loads, frame)
+        if protocol.kind_of(reply) != protocol.MODULE:
             return frame
         with self.store.filling:  # one at a time: parallel fills only fight for the GIL
             self.store.read_frames()  # a body named AT_HOP may be one an earlier reply brought
@@ -153,18 +162,18 @@ class Relay(object):
         return HEADER.pack(self.data_code, HEADER.unpack(frame[:HEADER.size])[1],
                            len(data)) + data
 
-    def _report_stored(self, stored, seconds):
+    def report_stored(self, stored, seconds):
         self.bridge_control.send(protocol.relay_message(
             protocol.FILLED, **{protocol.STORED_BYTES: stored, protocol.SECONDS: seconds}))
 
 
-def module_reply(loads, frame):
-    """The MODULE reply in ``frame``, or None."""
+def stored_message(loads, frame):
+    """The MODULE reply or BODIES frame in ``frame``, or None."""
     try:
-        reply = loads(frame[HEADER.size:], None, SAME_TYPES)
+        msg = loads(frame[HEADER.size:], None, SAME_TYPES)
     except Exception:  # not ours to judge: the leaf gets it as it came
         return None
-    return reply if protocol.kind_of(reply) == protocol.MODULE else None
+    return msg if protocol.kind_of(msg) in (protocol.MODULE, protocol.BODIES) else None
 
 
 def bodies_of(reply):
@@ -188,7 +197,8 @@ class HopStore(object):
     once no frame has passed for IDLE_SECONDS (storing takes no CPU from a leaf busy
     importing), or when more than MEMORY_BYTES wait. A fill never waits for that: it
     reads the frames that came before it, and takes a body from memory (the leaf checks
-    it against its hash, as it checks any body) or, verified, from the blob store."""
+    it against its hash, as it checks any body) or, verified, from the blob store.
+    Streamed bodies (BODIES frames) go to the blob store when their frame is read."""
 
     IDLE_SECONDS = 0.5
     MEMORY_BYTES = 256 * 1024 * 1024
@@ -197,9 +207,10 @@ class HopStore(object):
         self.blobs = blobs
         self.loads = loads
         self.filling = threading.Lock()  # held by the relay filling a reply
+        self.intact = set()  # hashes of streamed bodies written whole and checked
         self._frames = []  # [(frame, report)] arrived, not yet read
         self._bodies = {}  # sha -> (data, compressed, report): read, not yet stored
-        self._held = 0  # bytes in _bodies
+        self._held = 0  # bytes in _bodies and _frames
         self._last_frame = 0.0
         self._running = False  # is the storing thread running?
         self._reading = threading.Lock()  # one reader at a time: a fill sees every frame
@@ -209,10 +220,12 @@ class HopStore(object):
         """A frame passed: the leaves are busy."""
         self._last_frame = time.time()
 
-    def add(self, frame, report):
-        """``frame`` came for a leaf; ``report(bytes, seconds)`` once its bodies are kept."""
+    def add(self, frame, relay):
+        """``frame`` came for ``relay``'s leaf; ``relay.report_stored(bytes, seconds)``
+        once its bodies are kept."""
         with self._changed:
-            self._frames.append((frame, report))
+            self._frames.append((frame, relay))
+            self._held += len(frame)
             start, self._running = not self._running, True
         if start:
             thread = threading.Thread(target=self._store_when_quiet)
@@ -220,18 +233,33 @@ class HopStore(object):
             thread.start()
 
     def read_frames(self):
-        """Read the bodies of every frame that came so far into memory."""
+        """Read the bodies of every frame that came so far: a reply's into memory, those
+        of BODIES frames written to the blob store as they come (``relay.incoming``)."""
         with self._reading:
             with self._changed:
                 frames, self._frames = self._frames, []
-            for frame, report in frames:
-                reply = module_reply(self.loads, frame)
-                bodies = bodies_of(reply) if reply is not None else []
+                self._held -= sum(len(frame) for frame, _ in frames)
+            for frame, relay in frames:
+                msg = stored_message(self.loads, frame)
+                if protocol.kind_of(msg) == protocol.BODIES:
+                    self._write_pieces(msg, relay)
+                    continue
+                bodies = bodies_of(msg) if msg is not None else []
+                if msg is not None:
+                    relay.incoming.finish(msg.get(protocol.ID))
                 with self._changed:
                     for sha, data, compressed in bodies:
                         if sha not in self._bodies:
-                            self._bodies[sha] = (data, compressed, report)
+                            self._bodies[sha] = (data, compressed, relay.report_stored)
                             self._held += len(data)
+
+    def _write_pieces(self, msg, relay):
+        started = time.time()
+        with self.blobs.in_use():
+            relay.incoming.receive(msg)
+        written = sum(len(each[3]) for each in msg.get(protocol.PIECES) or ()
+                      if not protocol.piece_problem(each))
+        relay.report_stored(written, time.time() - started)
 
     def body(self, sha):
         """(bytes, compressed?) of body ``sha`` from memory, or verified from the blob

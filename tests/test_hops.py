@@ -4,6 +4,7 @@ Real popen gateways chained with ``via=``; every gateway has a cache root of its
 separate hosts would. The hop keeps what it passes; a later leaf behind it gets those
 bodies from the hop, and the master<->hop link carries none of them.
 """
+import hashlib
 import os
 import platform
 import signal
@@ -109,6 +110,64 @@ def test_a_hop_of_every_version_forwards_and_fills(fleet, slave_label, slave_pyt
     check_demo(fleet("second", own, via="hop"))
     stats = fleet.stats("hop")
     assert stats["bytes_upstream"] == upstream and stats["bodies_from_hop"] > 0, stats
+
+
+def large_tree(base):
+    """A package whose reply streams: a 3 MB body (in pieces) and six of 300 KB (whole
+    pieces), none of which the reply itself can carry."""
+    files = {"large/__init__.py": """
+        import hashlib, pkgutil
+        NAMES = ["big.bin"] + ["part%d.bin" % number for number in range(6)]
+        DIGESTS = [hashlib.sha256(pkgutil.get_data(__name__, name)).hexdigest()
+                   for name in NAMES]
+        """}
+    write_tree(base, files)
+    digests = []
+    for name, size in [("big.bin", 3 * 1024 * 1024)] + [
+            ("part%d.bin" % number, 300 * 1024) for number in range(6)]:
+        data = noise(name, size)
+        with open(os.path.join(str(base), "large", name), "wb") as stream:
+            stream.write(data)
+        digests.append(hashlib.sha256(data).hexdigest())
+    return str(base), digests
+
+
+def noise(seed, size):
+    """``size`` bytes no compressor shrinks, the same for the same ``seed``."""
+    blocks, block = [], hashlib.sha256(seed.encode("ascii")).digest()
+    while len(blocks) * len(block) < size:
+        block = hashlib.sha256(block).digest()
+        blocks.append(block)
+    return b"".join(blocks)[:size]
+
+
+def test_bodies_streamed_to_a_leaf_are_kept_on_the_hop(tmp_path, slave_label, slave_python):
+    """A reply too large to travel whole streams through the relay, which writes its
+    pieces to the hop's cache as they pass (a hop of every version): a second leaf gets
+    every body from the hop, and none crosses the master<->hop link again."""
+    served, digests = large_tree(tmp_path / "large")
+    own = python_of("3.11")
+    group = execnet.Group()
+    try:
+        group.makegateway("popen//id=hop//python=%s -E -S" % slave_python)
+        handle = bridge.install(group, path=[served], cache_root=str(tmp_path / "hop"))
+        answer = "import large\nchannel.send(large.DIGESTS)"
+        for leaf in ("first", "second"):
+            gateway = handle.makegateway("popen//id=%s//python=%s -E -S//via=hop" % (
+                leaf, own), cache_root=str(tmp_path / leaf))
+            assert remote_value(gateway, answer) == digests
+            stats = bridge.install(gateway).stats
+            if leaf == "first":
+                hop = dict(handle.hops["hop"])
+                assert stats.streamed >= 3 * 1024 * 1024, stats  # it went in BODIES frames
+                assert hop["bytes_upstream"] >= 4 * 1024 * 1024, hop
+        after = handle.hops["hop"]
+        assert after["bytes_upstream"] == hop["bytes_upstream"], after
+        assert after["bodies_from_hop"] > len(digests) and after["bodies_unfilled"] == 0, after  # and
+        assert after["bytes_from_hop"] == hop["bytes_upstream"], after  # __init__, its .pyc
+        assert stats.bytes_wire == 0 and stats.streamed == 0, stats  # all from the hop
+    finally:
+        group.terminate(timeout=10)
 
 
 def test_three_hops_each_leaf_filled_by_its_own_hop(fleet):
