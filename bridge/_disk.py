@@ -38,7 +38,9 @@ def default_folder():
 
 
 class DiskCache(object):
-    """Entries of bytes by (kind, key text), each checked against its own sha256."""
+    """Entries of bytes by (kind, key text), each checked against its own sha256 and,
+    as it is read, for being ours alone (the folder's thousands of entries are not
+    each checked when a master opens it)."""
 
     def __init__(self, root, limit=LIMIT):
         self.root = root
@@ -53,7 +55,7 @@ class DiskCache(object):
         folder = os.environ.get(ENVIRONMENT, default_folder())
         if folder in ("", "off"):
             return None
-        root, problem = cacheroot.claim_root(folder)
+        root, problem = cacheroot.claim_root(folder, each_entry=False)  # get() checks
         if problem is not None:
             log.warning("execnet-bridge keeps no master cache on disk: %s", problem)
             return None
@@ -71,12 +73,11 @@ class DiskCache(object):
         """The bytes kept for (kind, key), or None (none, or damaged: then removed)."""
         path = self._path(kind, key)
         try:
-            with open(path, "rb") as stream:
-                kept = stream.read()
+            kept = _read_private(path)
         except (IOError, OSError):
             return None
-        check, payload = kept[:64], kept[64:]
-        if hashlib.sha256(payload).hexdigest().encode("ascii") == check:
+        check, payload = (kept or b"")[:64], (kept or b"")[64:]
+        if kept is not None and hashlib.sha256(payload).hexdigest().encode("ascii") == check:
             return payload
         try:
             os.unlink(path)
@@ -121,6 +122,17 @@ class DiskCache(object):
             except OSError:
                 continue
             total -= size
+
+
+def _read_private(path):
+    """The bytes of the file ``path`` if it is a regular file only we can change (not
+    followed if a link; a FIFO does not block), else None."""
+    handle = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(handle, "rb") as stream:
+        if not cacheroot.private_file(os.fstat(stream.fileno())):
+            return None
+        return stream.read()
 
 
 class LazyDiskCache(object):

@@ -140,30 +140,38 @@ class Route(object):
         with self.hop.sending:
             upstream, wire = Upstream(self.hop, request), stats.bytes_wire
             yield upstream
-            self.hop.stats.add(replies=1, bytes_upstream=stats.bytes_wire - wire,
-                               bodies_upstream=upstream.bodies)
+            if upstream.replied:  # else the hop may not hold them: not learned
+                for sha in upstream.travelled:
+                    self.hop.learn(sha)
+                self.hop.stats.add(replies=1, bytes_upstream=stats.bytes_wire - wire,
+                                   bodies_upstream=len(upstream.travelled))
 
 
 class Upstream(object):
     """One reply to a leaf, as its hop sees it (``Responder._filled`` asks): a body the hop
     holds travels as its hash alone (named AT_HOP, the relay fills it); one it does not
-    is learned as held once sent, in the reply or ahead of it. A retry (``lost``) names
-    nothing: the master sends every body then."""
+    is learned as held once the MODULE reply that brought it (in it, or ahead of it) was
+    sent. A retry (``lost``) names nothing: the master sends every body then."""
 
     def __init__(self, hop, request):
         self.hop = hop
-        lost = [ensure_text(sha) for sha in request.get(protocol.LOST) or ()] \
-            if isinstance(request, dict) else []
+        lost = []
+        if protocol.request_problem(request) is None:  # else refused: nothing to learn
+            lost = [ensure_text(sha) for sha in request.get(protocol.LOST) or ()]
         hop.forget(lost)
         self.retry = bool(lost)
-        self.bodies = 0  # how many crossed the master<->hop link
+        self.travelled = []  # hashes of the bodies that crossed the master<->hop link
+        self.replied = False  # was a MODULE reply sent?
 
     def holds(self, sha):
         return not self.retry and self.hop.holds(sha)
 
     def sent(self, sha):
-        self.hop.learn(sha)
-        self.bodies += 1
+        self.travelled.append(sha)
+
+    def delivered(self, reply):
+        """``reply`` went to the leaf."""
+        self.replied = protocol.kind_of(reply) == protocol.MODULE
 
 
 def route_of(gateway):

@@ -193,8 +193,11 @@ class Bridge(object):
 
     def _reply(self, msg, upstream=None):
         reply = self.responder.reply(msg, self._requests.send, upstream)
-        if reply is not None:  # else the slave went away while the reply's frames were sent
-            self._requests.send(reply)
+        if reply is None:  # the slave went away while the reply's frames were sent
+            return
+        self._requests.send(reply)
+        if upstream is not None:
+            upstream.delivered(reply)
 
     def check_versions(self, environment):
         """Serving an environment made for another Python is a risk: say so."""

@@ -101,7 +101,6 @@ class Composed(object):
         self.sizes = {}  # sha -> size of the body
         self._bodies = {}  # sha -> its Body
         self.plans = []  # the Plans it followed: they are part of what it read
-        self.skipped_sent = False  # left out names this session had: not for others
         self.records, self.absent, self.refusals, self.watch = [], [], [], None
         self.names, self.tree = frozenset(), None
 
@@ -120,8 +119,20 @@ class Composed(object):
         self.names = frozenset(record[protocol.NAME] for record in records)
         self.tree = protocol.tree_id(records)
 
+    def without(self, names, asked):
+        """This reply less the records of ``names`` (a session had them already), but for
+        the one ``asked`` for: what one session is sent of a reply every slave shares."""
+        records = [record for record in self.records
+                   if record[protocol.NAME] == asked or record[protocol.NAME] not in names]
+        if len(records) == len(self.records):
+            return self
+        part = Composed(self.name)
+        part.sizes, part._bodies, part.plans = self.sizes, self._bodies, self.plans
+        part.finish(records, self.absent, self.refusals, self.watch)
+        return part
+
     def reusable(self):
-        return not self.skipped_sent and self.watch.settled and all(
+        return self.watch.settled and all(
             plan.watch.settled for plan in self.plans)
 
     def unchanged(self):
@@ -136,10 +147,10 @@ class Body(object):
         self.root, self.path, self._data = root, path, data
 
     def read(self):
-        body = self._data if self._data is not None else self.root.read(self.path)
+        body = self._data  # once: sessions sharing a composed reply read it at once
         if self.root is not None:
             self._data = None
-        return body
+        return body if body is not None else self.root.read(self.path)
 
     def chunks(self, size):
         """The body, ``size`` bytes at a time: a large file is never read whole."""
@@ -228,6 +239,7 @@ class Responder(object):
             composed = self._composed(name, located, msg.get(protocol.HAVE) or ())
         except (Refused, OutsideRoot) as error:
             return self._refuse(protocol.REFUSED, msg, str(error))
+        composed = composed.without(self.sent, name)
         self._learn(name)
         self.sent.update(composed.names)
         self.stats.add(modules=1, prefetched=len(composed.records) - 1)
@@ -412,8 +424,8 @@ class Responder(object):
 
     def _composed(self, name, located, have=()):
         """The Composed reply to a FIND of ``name``: worked out once per version of what
-        it read and shared by every slave of the same kind, unless it would bring what
-        this session has had. A master process that has not composed it yet takes an
+        it read and shared by every slave of the same kind (each session is sent it
+        ``without`` what it had already). A master process that has not composed it yet takes an
         earlier one's from its disk cache where the slave holds that reply's tree
         (``have``): then no body is read, so none need be known."""
         key = (name, tuple(self.search_path.entries), self._slave_kind, self.policy.key,
@@ -421,7 +433,7 @@ class Responder(object):
                tuple(self.caches.followers.of(self._lead_key(name))))
         with self.caches.composing.held(key):
             kept = self.caches.replies.peek(key)
-            if kept is not None and kept.names.isdisjoint(self.sent) and kept.unchanged():
+            if kept is not None and kept.unchanged():
                 return kept
             if kept is None and have:
                 kept = self._kept_lean(key, set(ensure_text(tree) for tree in have))
@@ -436,21 +448,19 @@ class Responder(object):
 
     def _kept_lean(self, key, have):
         """The Composed an earlier master process kept on disk for ``key`` (``_keep``),
-        if the slave holds its tree, none of its names were sent in this session and
-        every folder and file it read is unchanged (one stat each); else None."""
+        if the slave holds its tree (less what this session had already) and every folder
+        and file it read is unchanged (one stat each); else None."""
         data = self._kept_data("composed", self._disk_key(key))
         if data is None:
             return None
         try:
-            if data["tree"] not in have:
-                return None
             kept = Composed(key[0])
             kept.sizes = dict(data["sizes"])
             kept.finish(data["records"], data["absent"], data["refusals"],
                         Watch.from_data(data["watch"]))
         except (ValueError, KeyError, TypeError):
             return None
-        if kept.tree != data["tree"] or not kept.names.isdisjoint(self.sent) \
+        if kept.tree != data["tree"] or kept.without(self.sent, key[0]).tree not in have \
                 or not kept.unchanged():
             return None
         return kept
@@ -598,9 +608,6 @@ class Responder(object):
         while pending and len(records) < PREFETCH_MODULES and budget > 0:
             candidate = pending.popleft()
             if candidate in done or self.policy.problem(candidate):
-                continue
-            if candidate in self.sent:
-                composing.skipped_sent = True  # this session's own reply: not shared
                 continue
             done.add(candidate)
             found = self.search_path.locate(candidate)

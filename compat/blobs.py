@@ -11,7 +11,6 @@ so no one else can change a blob after it was checked.
 """
 import hashlib
 import os
-import stat
 import tempfile
 
 from . import cacheroot
@@ -71,7 +70,7 @@ class BlobStore(object):
         try:
             with open(target, "rb") as stream:
                 info = os.fstat(stream.fileno())
-                if _private_file(info) and digest(stream.read()) == sha:
+                if cacheroot.private_file(info) and digest(stream.read()) == sha:
                     return target  # its mtime stays: trees check their files by it
         except (IOError, OSError):
             return None
@@ -86,7 +85,7 @@ class BlobStore(object):
             with open(target, "rb") as stream:
                 info = os.fstat(stream.fileno())
                 body = stream.read()
-            if _private_file(info) and digest(body) == sha:
+            if cacheroot.private_file(info) and digest(body) == sha:
                 return body  # its mtime stays: trees check their files by it
         except (IOError, OSError):
             return None
@@ -109,9 +108,3 @@ class BlobStore(object):
             os.unlink(os.path.join(self.root, name))
         except OSError:  # gone already: another session found it bad too
             pass
-
-
-def _private_file(info):
-    uid = cacheroot.current_uid()
-    return (stat.S_ISREG(info.st_mode) and not info.st_mode & cacheroot.OTHERS_WRITE
-            and (uid is None or info.st_uid == uid))

@@ -73,13 +73,13 @@ def ancestor_problem(folder, uid):
         folder = parent
 
 
-def root_problem(root, uid):
+def root_problem(root, uid, each_entry=True):
     """Why the existing folder ``root`` is not ours alone, or None: the root itself and
-    every entry in it (``blobs/``, session folders, the lock file) are checked."""
+    (``each_entry``) every entry in it (``blobs/``, session folders, the lock file)."""
     problem = entry_problem(root, uid)
     if problem is None and not os.path.isdir(root):
         problem = "%s is not a folder" % root
-    for name in sorted(os.listdir(root)) if problem is None else ():
+    for name in sorted(os.listdir(root)) if problem is None and each_entry else ():
         try:
             problem = entry_problem(os.path.join(root, name), uid)
         except OSError as error:  # another slave removed its session folder meanwhile
@@ -90,10 +90,11 @@ def root_problem(root, uid):
     return problem
 
 
-def claim_root(path):
+def claim_root(path, each_entry=True):
     """Make or check the cache root ``path``. Returns ``(root, problem)``: ``root`` is
     the path to use from now on (real parent folders), ``problem`` why it may not be
-    used, or None."""
+    used, or None. Without ``each_entry``, the entries are left for the reader to
+    check as it opens each (``private_file``): a flat folder of thousands of them."""
     uid = current_uid()
     parent, name = os.path.split(os.path.abspath(path))
     try:
@@ -108,10 +109,17 @@ def claim_root(path):
             except OSError as error:
                 if error.errno != errno.EEXIST:
                     raise
-            problem = root_problem(root, uid)
+            problem = root_problem(root, uid, each_entry)
         return root, problem
     except OSError as error:
         return path, "cannot use %s: %s" % (path, error)
+
+
+def private_file(info):
+    """Is the ``os.fstat`` result ``info`` a regular file only this user can change?"""
+    uid = current_uid()
+    return (stat.S_ISREG(info.st_mode) and not info.st_mode & OTHERS_WRITE
+            and (uid is None or info.st_uid == uid))
 
 
 def private_root():

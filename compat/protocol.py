@@ -268,7 +268,7 @@ def output_frame(stream, payload):
 
 def find_request(name, lost=(), have=()):
     """A FIND request; the client adds the ``id`` when it sends it. ``have``: ids of the
-    trees the slave holds from earlier replies to the same request (``request_key``)."""
+    trees the slave holds from earlier replies to the same request (``request_keys``)."""
     return message(FIND, name=text_type(name), lost=[text_type(sha) for sha in lost],
                    have=[text_type(sha) for sha in have])
 
@@ -307,11 +307,16 @@ def lean(records):
     return stripped
 
 
-def request_key(msg):
-    """What names a request across sessions, for the slave's ``have``: its kind and, for a
-    FIND, the top-level package (a reply to ``pkg`` may bring what ``pkg.sub`` brought)."""
+def request_keys(msg):
+    """What names a request across sessions, for the slave's ``have``: its kind and name
+    (the trees replies to this very request made, which a lean reply names) and, for a
+    FIND, its kind and package (``pkg.*``: the trees of any request in it; a reply to
+    ``pkg.sub`` may bring what ``pkg`` brought, and the master then leaves those out)."""
     name = msg.get(NAME) or "*"
-    return "%s %s" % (kind_of(msg), name.split(".")[0] if kind_of(msg) == FIND else name)
+    keys = ["%s %s" % (kind_of(msg), name)]
+    if kind_of(msg) == FIND:
+        keys.append("%s %s.*" % (kind_of(msg), name.split(".")[0]))
+    return keys
 
 
 def normalized_distribution(name):

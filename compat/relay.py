@@ -73,7 +73,8 @@ def hop_session():
 
 
 class Relay(object):
-    """One leaf's frames, both ways; fills and stores the bodies of its MODULE replies."""
+    """One leaf's frames, both ways; stores the bodies of its MODULE replies and BODIES
+    frames, and fills the replies that name bodies AT_HOP."""
 
     def __init__(self, channel, leaf_io, bridge_control, gateway_base):
         self.channel = channel
@@ -89,7 +90,6 @@ class Relay(object):
         self.incoming = None  # writes the bodies streamed to this leaf into the store
         if self.store is not None:
             self.incoming = Incoming(self.blobs, session.mirror.root)
-            self.incoming.intact = self.store.intact
         self.outgoing = queue.Queue()  # (frame, fill it?) for the leaf, in order; None: end
         writer = threading.Thread(target=self._write_out)
         writer.daemon = True
@@ -149,7 +149,7 @@ class Relay(object):
     def _filled(self, frame):
         """``frame`` with the AT_HOP bodies the hop holds filled in."""
         started = time.time()
-        reply = stored_message(self.loads, frame)
+        reply = decoded(self.loads, frame)
         if protocol.kind_of(reply) != protocol.MODULE:
             return frame
         with self.store.filling:  # one at a time: parallel fills only fight for the GIL
@@ -167,13 +167,21 @@ class Relay(object):
             protocol.FILLED, **{protocol.STORED_BYTES: stored, protocol.SECONDS: seconds}))
 
 
-def stored_message(loads, frame):
-    """The MODULE reply or BODIES frame in ``frame``, or None."""
+def decoded(loads, frame):
+    """The message in ``frame``, or None."""
     try:
-        msg = loads(frame[HEADER.size:], None, SAME_TYPES)
+        return loads(frame[HEADER.size:], None, SAME_TYPES)
     except Exception:  # not ours to judge: the leaf gets it as it came
         return None
-    return msg if protocol.kind_of(msg) in (protocol.MODULE, protocol.BODIES) else None
+
+
+def send_reports(reports):
+    """Tell the master, per relay, what was stored: ``{report: [bytes, seconds]}``."""
+    for report, (stored, seconds) in reports.items():
+        try:
+            report(stored, seconds)
+        except Exception:  # the relay's control channel is gone: nobody to tell
+            pass
 
 
 def bodies_of(reply):
@@ -207,8 +215,7 @@ class HopStore(object):
         self.blobs = blobs
         self.loads = loads
         self.filling = threading.Lock()  # held by the relay filling a reply
-        self.intact = set()  # hashes of streamed bodies written whole and checked
-        self._frames = []  # [(frame, report)] arrived, not yet read
+        self._frames = []  # [(frame, relay)] arrived, not yet read
         self._bodies = {}  # sha -> (data, compressed, report): read, not yet stored
         self._held = 0  # bytes in _bodies and _frames
         self._last_frame = 0.0
@@ -234,32 +241,48 @@ class HopStore(object):
 
     def read_frames(self):
         """Read the bodies of every frame that came so far: a reply's into memory, those
-        of BODIES frames written to the blob store as they come (``relay.incoming``)."""
+        of BODIES frames written to the blob store as they come (``relay.incoming``). A
+        frame that cannot be read is dropped: the leaf asks again for what it lacks."""
+        reports = {}  # report -> [bytes, seconds] of streamed bodies stored
         with self._reading:
             with self._changed:
                 frames, self._frames = self._frames, []
                 self._held -= sum(len(frame) for frame, _ in frames)
             for frame, relay in frames:
-                msg = stored_message(self.loads, frame)
-                if protocol.kind_of(msg) == protocol.BODIES:
-                    self._write_pieces(msg, relay)
-                    continue
-                bodies = bodies_of(msg) if msg is not None else []
-                if msg is not None:
-                    relay.incoming.finish(msg.get(protocol.ID))
-                with self._changed:
-                    for sha, data, compressed in bodies:
-                        if sha not in self._bodies:
-                            self._bodies[sha] = (data, compressed, relay.report_stored)
-                            self._held += len(data)
+                try:
+                    self._read(frame, relay, reports)
+                except Exception:  # never on the storing thread's or a fill's way
+                    pass
+        send_reports(reports)
+
+    def _read(self, frame, relay, reports):
+        msg = decoded(self.loads, frame)
+        kind = protocol.kind_of(msg)
+        if kind == protocol.BODIES:
+            started = time.time()
+            stored = self._write_pieces(msg, relay)
+            done = reports.setdefault(relay.report_stored, [0, 0.0])
+            done[0] += stored
+            done[1] += time.time() - started
+            return
+        if kind is not None:  # a reply: what is still unfinished of its bodies goes
+            relay.incoming.finish(msg.get(protocol.ID))
+        bodies = bodies_of(msg) if kind == protocol.MODULE else []
+        with self._changed:
+            for sha, data, compressed in bodies:
+                if sha not in self._bodies:
+                    self._bodies[sha] = (data, compressed, relay.report_stored)
+                    self._held += len(data)
 
     def _write_pieces(self, msg, relay):
-        started = time.time()
+        """Write a BODIES frame's pieces; the bytes of the bodies it completed."""
+        incoming = relay.incoming
+        incoming.intact.clear()  # on the hop, only this count reads it
         with self.blobs.in_use():
-            relay.incoming.receive(msg)
-        written = sum(len(each[3]) for each in msg.get(protocol.PIECES) or ()
-                      if not protocol.piece_problem(each))
-        relay.report_stored(written, time.time() - started)
+            incoming.receive(msg)
+        sizes = dict((ensure_text(each[0]), each[2]) for each in msg.get(protocol.PIECES) or ()
+                     if not protocol.piece_problem(each))
+        return sum(sizes.get(sha, 0) for sha in incoming.intact)
 
     def body(self, sha):
         """(bytes, compressed?) of body ``sha`` from memory, or verified from the blob
@@ -273,6 +296,14 @@ class HopStore(object):
 
     def _store_when_quiet(self):
         reports = {}  # report -> [bytes, seconds]
+        try:
+            self._store(reports)
+        finally:  # a failure ends this thread: the next frame starts another
+            with self._changed:
+                self._running = False
+            send_reports(reports)
+
+    def _store(self, reports):
         while self._wait_quiet():
             self.read_frames()
             with self._changed:
@@ -289,8 +320,6 @@ class HopStore(object):
             with self._changed:
                 del self._bodies[sha]
                 self._held -= len(data)
-        for report, (stored, seconds) in reports.items():
-            report(stored, seconds)
 
     def _wait_quiet(self):
         """Wait until the leaves are quiet (or too much waits in memory); False when

@@ -155,15 +155,18 @@ class ImportSession(object):
     def _request(self, request, lost):
         """Send ``request`` (FIND or DISTRIBUTIONS) naming the trees the cache holds from
         earlier replies to it (a retry, with ``lost``, names none: the master sends all);
-        (its reply, the request's key)."""
-        key = protocol.request_key(request)
+        (its reply, the request's keys)."""
+        keys = protocol.request_keys(request)
         if not lost:
-            protocol.add_have(request, self.trees.recalled(key))
-        return self.client.request(request), key
+            have = []
+            for key in keys:
+                have.extend(tree for tree in self.trees.recalled(key) if tree not in have)
+            protocol.add_have(request, have)
+        return self.client.request(request), keys
 
     def _ask(self, fullname, lost=()):
         try:
-            reply, key = self._request(protocol.find_request(fullname, lost), lost)
+            reply, keys = self._request(protocol.find_request(fullname, lost), lost)
         except BridgeUnavailable as error:
             raise import_error("execnet-bridge cannot import '%s': %s" % (fullname, error),
                                fullname, RemoteImportError)
@@ -171,7 +174,7 @@ class ImportSession(object):
         if kind == protocol.MODULE:
             records = reply.get(protocol.MODULES) or []
             try:
-                folder, lacking = self._tree_for(reply, records, key)
+                folder, lacking = self._tree_for(reply, records, keys)
             except ValueError as error:  # bytes that do not match their hash, a bad path
                 raise import_error("execnet-bridge cannot import '%s': %s" % (fullname, error),
                                    fullname, RemoteImportError)
@@ -195,7 +198,7 @@ class ImportSession(object):
             self.refused[fullname] = reason
         raise refusal_error(fullname, reason)
 
-    def _tree_for(self, reply, records, key):
+    def _tree_for(self, reply, records, keys):
         """(the folder of the tree that holds ``records``' files, []), or (None, what this
         cache lacks of what the reply says it holds: a tree id, or hashes).
 
@@ -218,7 +221,8 @@ class ImportSession(object):
                         return None, missing
                     folder = self.trees.build(tree, records, bodies, self._intact_blob)
             self.trees.use(tree, self.mirror.root)
-        self.trees.remember(key, tree)
+        for key in keys:
+            self.trees.remember(key, tree)
         with self._lock:
             if folder not in self.tree_folders:
                 self.tree_folders.append(folder)
@@ -323,13 +327,13 @@ class ImportSession(object):
         """Metadata is looked up, never imported: a master that cannot answer means
         "not found" (importlib.metadata's PackageNotFoundError), not an ImportError."""
         try:
-            reply, request_key = self._request(protocol.distributions_request(name, lost), lost)
+            reply, keys = self._request(protocol.distributions_request(name, lost), lost)
         except BridgeUnavailable:
             return
         records = []
         if protocol.kind_of(reply) == protocol.MODULE:
             records = reply.get(protocol.MODULES) or []
-        folder, lacking = self._tree_for(reply, records, request_key)
+        folder, lacking = self._tree_for(reply, records, keys)
         if lacking:
             if not lost:
                 return self._ask_distributions(name, key, lacking)

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from bridge._disk import DiskCache
-from conftest import find_python
+from conftest import find_python, write_tree
 from trees import shop_tree
 
 MASTER = """
@@ -120,6 +120,21 @@ def test_a_folder_others_can_write_is_not_used(tmp_path, monkeypatch):
     assert os.listdir(str(folder)) == []
 
 
+def test_an_entry_others_can_write_is_not_used(tmp_path):
+    """The master opens its cache without checking each of its thousands of entries:
+    each is checked as it is read, so one another user could have changed is not used."""
+    cache = DiskCache(str(tmp_path))
+    cache.put("plans", "key", b"a plan")
+    os.chmod(cache._path("plans", "key"), 0o666)
+    assert cache.get("plans", "key") is None
+    cache.put("plans", "key", b"a plan")
+    assert cache.get("plans", "key") == b"a plan"
+    cache.put("plans", "other", b"another plan")  # a link to another entry is not one
+    os.unlink(cache._path("plans", "key"))
+    os.symlink(cache._path("plans", "other"), cache._path("plans", "key"))
+    assert cache.get("plans", "key") is None and cache.get("plans", "other") == b"another plan"
+
+
 def test_a_fresh_master_walks_again_only_what_changed(tmp_path):
     """A plan (what importing a module brings along) is kept on disk with what its walk
     read: a later master process takes it after one stat of each, and walks again where
@@ -148,11 +163,38 @@ def test_a_fresh_master_answers_a_warm_slave_with_what_an_earlier_one_composed(t
     again = run_master(folder, entry, slave_cache, COMPOSES).split()
     assert first[0] == again[0] == "10.0"
     assert int(first[1]) > 0 and first[2] == "0"
-    # every request lean; composed again only what depended on the session (a reply that
-    # leaves out what the session had is not shared, so not kept)
-    assert int(again[2]) == int(first[1]) and int(again[1]) < int(first[1])
+    # every request lean, and nothing composed again: each reply is kept whole, and a
+    # session is sent it without what it had already
+    assert int(again[2]) == int(first[1]) and again[1] == "0"
     with open(os.path.join(entry, "shop", "tax.py"), "w") as stream:
         stream.write("RATE = 0.5\n")
     aged(entry, 1800)
     changed = run_master(folder, entry, slave_cache, COMPOSES).split()
     assert changed[0] == "12.0" and int(changed[1]) > 0
+
+
+PLUGINS = {"plugins/__init__.py": """
+    import importlib
+    NAMES = ["plugins.p%d" % number for number in range(12)]
+    LOADED = [importlib.import_module(name).NAME for name in NAMES]  # no scan sees these
+    """}
+PLUGINS.update(("plugins/p%d.py" % number, "from . import common\nNAME = %d\n" % number)
+               for number in range(12))
+PLUGINS["plugins/common.py"] = "SHARED = True\n"
+
+
+def test_a_package_asked_for_by_many_names_is_lean_for_each(tmp_path):
+    """pytest's plugins: one package whose submodules are asked for by name one after the
+    other, each reply leaving out what the session had. A warm slave and a fresh master:
+    every one of the 13 requests is lean (the slave names the trees of each request, not
+    only the last 8 of the package), and the master composes none of them again."""
+    folder, entry = str(tmp_path / "master-cache"), write_tree(tmp_path / "served", PLUGINS)
+    aged(entry, 3600)
+    slave_cache = str(tmp_path / "slave-cache")
+    program = COMPOSES.replace("import shop.cart; channel.send(shop.cart.total(8))",
+                               "import plugins; channel.send(sum(plugins.LOADED))")
+    first = run_master(folder, entry, slave_cache, program).split()
+    again = run_master(folder, entry, slave_cache, program).split()
+    assert first[0] == again[0] == str(sum(range(12)))
+    assert int(first[1]) == 13 and first[2] == "0"  # the package, then its 12 plugins
+    assert again[1] == "0" and again[2] == "13", again

@@ -27,8 +27,9 @@ def test_messages_are_plain_data_with_text_keys():
     assert protocol.find_request("a.b", have=["e" * 64])["have"] == ["e" * 64]
     assert protocol.distributions_request() == {"kind": "distributions", "name": None,
                                                 "lost": [], "have": []}
-    assert protocol.request_key(protocol.find_request("a.b")) == "find a"
-    assert protocol.request_key(protocol.distributions_request()) == "distributions *"
+    assert protocol.request_keys(protocol.find_request("a.b")) == ["find a.b", "find a.*"]
+    assert protocol.request_keys(protocol.find_request("a")) == ["find a", "find a.*"]
+    assert protocol.request_keys(protocol.distributions_request()) == ["distributions *"]
     assert protocol.distributions_request("Foo.Bar")["name"] == "Foo.Bar"
     assert protocol.metadata_record("six", "six-1.0.dist-info", [], "/m/six-1.0.dist-info",
                                     ["RECORD"]) == {
