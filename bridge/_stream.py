@@ -54,8 +54,9 @@ class Stream(object):
         """Send the pieces gathered so far as one frame."""
         if not self._pieces:
             return
-        keys = [(path, sha if offset == 0 and len(data) == size else "%s@%d" % (sha, offset),
-                 data) for path, sha, offset, size, data in self._pieces]
+        keys = [(path, sha if protocol.is_whole(offset, size, len(data))
+                 else "%s@%d" % (sha, offset), data)
+                for path, sha, offset, size, data in self._pieces]
         packed = self.deflater.wire_bodies(self.link, keys)
         pieces = []
         for (_, sha, offset, size, data), wire in zip(self._pieces, packed):

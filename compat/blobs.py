@@ -52,8 +52,18 @@ class BlobStore(object):
         handle, temporary = tempfile.mkstemp(dir=self.root, prefix=".part-")
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
-        os.rename(temporary, target)
+        self.keep(sha, temporary)
         return target
+
+    def keep(self, sha, temporary):
+        """Rename the written and checked file ``temporary`` (on this file system) to
+        the blob of ``sha``; whether it did (a blob there already stays as it is)."""
+        target = self.path(sha)
+        if os.path.exists(target):
+            _remove(temporary)
+            return False
+        os.rename(temporary, target)
+        return True
 
     def adopt(self, sha, path):
         """Keep the checked file ``path`` (in a tree being built) as the blob of ``sha``:
@@ -64,29 +74,20 @@ class BlobStore(object):
             pass
 
     def verified(self, sha):
-        """The blob's path if its bytes still match ``sha``; a bad blob is removed.
-        The checked inode must be ours and writable by no one else, so its bytes stay."""
-        target = self.path(sha)
-        try:
-            with open(target, "rb") as stream:
-                info = os.fstat(stream.fileno())
-                if cacheroot.private_file(info) and digest(stream.read()) == sha:
-                    return target  # its mtime stays: trees check their files by it
-        except (IOError, OSError):
-            return None
-        self.remove(sha)
-        return None
+        """The blob's path if its bytes still match ``sha`` (``read_verified``), else None."""
+        return self.path(sha) if self.read_verified(sha) is not None else None
 
     def read_verified(self, sha):
-        """The blob's bytes if they still match ``sha``, else None (a bad blob is removed):
-        ``verified`` for a reader that needs the bytes (a hop filling a reply), read once."""
+        """The blob's bytes if they still match ``sha``, else None (a bad blob is removed).
+        The checked inode must be ours and writable by no one else, so its bytes stay;
+        its mtime stays too: trees check their files by it."""
         target = self.path(sha)
         try:
             with open(target, "rb") as stream:
                 info = os.fstat(stream.fileno())
                 body = stream.read()
             if cacheroot.private_file(info) and digest(body) == sha:
-                return body  # its mtime stays: trees check their files by it
+                return body
         except (IOError, OSError):
             return None
         self.remove(sha)
@@ -108,3 +109,10 @@ class BlobStore(object):
             os.unlink(os.path.join(self.root, name))
         except OSError:  # gone already: another session found it bad too
             pass
+
+
+def _remove(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -53,7 +53,7 @@ class Incoming(object):
         if compressed:
             data = protocol.inflated(data, sha)
         key = (request_id, sha)
-        if offset == 0 and len(data) == size:  # a whole body
+        if protocol.is_whole(offset, size, len(data)):
             self._drop(request_id, sha)
             if not os.path.exists(self.blobs.path(sha)):  # else the session checks that one
                 self.blobs.put(sha, data)
@@ -69,7 +69,7 @@ class Incoming(object):
         if partial.offset == size:
             del self._partial[key]
             cacheroot.make_folder(self.blobs.root)
-            if partial.keep(self.blobs.path(sha)):
+            if self.blobs.keep(sha, partial.close()):
                 self.intact.add(sha)
 
     def _drop(self, request_id, sha):
@@ -94,18 +94,13 @@ class Partial(object):
         self.hash.update(data)
         self.offset += len(data)
 
-    def keep(self, target):
-        """Rename the whole body to ``target`` if it matches its hash; whether it did
-        (a blob already there is left as it is, for the session to check)."""
+    def close(self):
+        """The whole body's file, once it matches its hash (ValueError: it does not)."""
         self.stream.close()
         if self.hash.hexdigest() != self.sha:
             self.discard()
             raise ValueError("received bytes do not match their sha256 %s" % self.sha)
-        if os.path.exists(target):
-            self.discard()
-            return False
-        os.rename(self.temporary, target)
-        return True
+        return self.temporary
 
     def discard(self):
         try:

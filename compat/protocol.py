@@ -372,6 +372,11 @@ def piece(sha, offset, size, data, compressed):
     return [text_type(sha), int(offset), int(size), data, bool(compressed)]
 
 
+def is_whole(offset, size, length):
+    """Does a piece of ``length`` bytes at ``offset`` hold the whole body of ``size``?"""
+    return offset == 0 and length == size
+
+
 def piece_problem(each):
     """Why ``each`` is not a piece the slave may write, or None."""
     if not (isinstance(each, list) and len(each) == 5):
