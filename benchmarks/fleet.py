@@ -14,7 +14,9 @@ Each slave is a bare interpreter (a ``venv --without-pip`` of --python, run
 "local": the slaves have DIR on their own path (warm .pyc): the limit.
 "bridged": DIR is served; every slave has an empty cache of its own (its
 TMPDIR, so the default cache root) and the master is warm (one slave was
-served before the runs). Wall seconds are medians of N runs; "x" is
+served before the runs): 16 hosts, simulated on this one's CPUs and disk.
+"shared": the same, but the slaves share one TMPDIR, so one default cache
+root, as slaves on one host do: a body and a tree are made once. Wall seconds are medians of N runs; "x" is
 against the local fleet. Also printed: the median and slowest single import
 statement (timed on its slave), and the master's time answering the fleet
 (the sum of ``handle.stats.seconds``).
@@ -73,11 +75,12 @@ def timed_import(gateway, site):
     return channel.receive(600)
 
 
-def one_fleet(python, site, slaves, bridged):
+def one_fleet(python, site, slaves, bridged, shared=False):
     """{phase: wall seconds} and per-slave import seconds of one fleet."""
     folder = tempfile.mkdtemp(prefix="bench-fleet-")
-    specs = ["popen//python=%s -E -S//env:TMPDIR=%s" % (python, _made(folder, index))
-             for index in range(slaves)]
+    specs = ["popen//python=%s -E -S//env:TMPDIR=%s" % (
+        python, _made(folder, 0 if shared else index, exist_ok=shared))
+        for index in range(slaves)]
     group = execnet.Group()
     try:
         started = time.perf_counter()
@@ -99,20 +102,23 @@ def one_fleet(python, site, slaves, bridged):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _made(folder, index):
+def _made(folder, index, exist_ok=False):
     path = os.path.join(folder, "slave-%d" % index)
-    os.makedirs(path)
+    if not (exist_ok and os.path.isdir(path)):
+        os.makedirs(path)
     return path
 
 
 def measure(python, site, slaves, runs):
-    """{"local": row, "bridged": row}: medians of ``runs`` fleets of each, alternated."""
+    """{"local": row, "bridged": row, "shared": row}: medians of ``runs`` fleets of each,
+    alternated."""
     one_fleet(python, site, 1, True)  # the master warm, the local .pyc written
     one_fleet(python, site, 1, False)
-    results = {"local": [], "bridged": []}
+    results = {"local": [], "bridged": [], "shared": []}
     for _ in range(runs):
-        for kind in ("local", "bridged"):
-            results[kind].append(one_fleet(python, site, slaves, kind == "bridged"))
+        for kind in ("local", "bridged", "shared"):
+            results[kind].append(one_fleet(python, site, slaves, kind != "local",
+                                           kind == "shared"))
     rows = {}
     for kind, fleets in results.items():
         row = dict((phase, median([fleet[0].get(phase, 0.0) for fleet in fleets]))
@@ -136,14 +142,15 @@ def main():
           "seconds" % (args.slaves, python, MODULES, args.runs))
     print("%-8s %7s %7s %7s %7s %7s | %9s %9s | %7s" % (
         "fleet", "start", "install", "imports", "total", "x", "one slave", "slowest", "master"))
-    for kind in ("local", "bridged"):
+    for kind in ("local", "bridged", "shared"):
         row = rows[kind]
         print("%-8s %7.3f %7.3f %7.3f %7.3f %6.2fx | %9.3f %9.3f | %7.3f" % (
             kind, row["start"], row["install"], row["imports"], row["total"],
             row["total"] / rows["local"]["total"], row["median_import"],
             row["slowest_import"], row["master"]))
-    print("imports alone: bridged %.2fx local" % (
-        rows["bridged"]["imports"] / rows["local"]["imports"]))
+    print("imports alone: bridged %.2fx local, shared %.2fx" % (
+        rows["bridged"]["imports"] / rows["local"]["imports"],
+        rows["shared"]["imports"] / rows["local"]["imports"]))
     return 0
 
 
