@@ -16,10 +16,10 @@ Each slave is a bare interpreter (a ``venv --without-pip`` of --python, run
 TMPDIR, so the default cache root) and the master is warm (one slave was
 served before the runs): 16 hosts, simulated on this one's CPUs and disk.
 "shared": the same, but the slaves share one TMPDIR, so one default cache
-root, as slaves on one host do: a body and a tree are made once. Wall seconds are medians of N runs; "x" is
-against the local fleet. Also printed: the median and slowest single import
-statement (timed on its slave), and the master's time answering the fleet
-(the sum of ``handle.stats.seconds``).
+root, as slaves on one host do: a body and a tree are made once. Wall seconds
+are medians of N runs; "x" is against the local fleet. Also printed: the
+median and slowest single import statement (timed on its slave), and the
+master's time answering the fleet (the sum of ``handle.stats.seconds``).
 """
 from __future__ import print_function
 

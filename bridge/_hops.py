@@ -132,11 +132,11 @@ class Route(object):
 
     @contextlib.contextmanager
     def replying(self, request, stats):
-        """``with route.replying(request, leaf's stats) as upstream:`` compose and send the reply to
-        ``request`` (its BODIES frames, then the reply) inside, one leaf's reply at a time
-        per hop. The relay reads frames in the order they come, so a body the master sent
-        one leaf is on the hop before the next reply that names it AT_HOP gets there
-        (eight cold leaves at once move each body over the link once)."""
+        """``with route.replying(request, the leaf's stats) as upstream:`` compose and send
+        the reply to ``request`` (its BODIES frames, then the reply) inside, one leaf's
+        reply at a time per hop. The relay reads frames in the order they come, so a body
+        the master sent one leaf is on the hop before the next reply that names it AT_HOP
+        gets there (eight cold leaves at once move each body over the link once)."""
         with self.hop.sending:
             upstream, wire = Upstream(self.hop, request), stats.bytes_wire
             yield upstream

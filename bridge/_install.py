@@ -19,16 +19,16 @@ from ._locate import SearchPath, default_search_path
 from ._policy import Policy
 from ._caches import MasterCaches
 from ._deflate import Link, PAYLOAD_BYTES, SLOW_LINK_SECONDS
-
-CONFIRM_SECONDS = 0.010  # a round trip between SLOW_LINK_SECONDS and this is timed again
-CONFIRM_PINGS = 4  # ... up to this many more times,
-CONFIRM_PAUSE = 0.005  # this long apart
 from ._responder import Responder, Stats
 from .compat import protocol, tags
 from .compat.neutral import dotted
 from . import _hops, _wheelhouse
 from ._environment import read_environment
 from .errors import BridgeError, EnvironmentMismatchWarning, HandshakeError
+
+CONFIRM_SECONDS = 0.010  # a round trip between SLOW_LINK_SECONDS and this is timed again
+CONFIRM_PINGS = 4  # ... up to this many more times,
+CONFIRM_PAUSE = 0.005  # this long apart
 
 log = logging.getLogger("bridge")
 

@@ -132,8 +132,7 @@ class Composed(object):
         return part
 
     def reusable(self):
-        return self.watch.settled and all(
-            plan.watch.settled for plan in self.plans)
+        return self.watch.settled and all(plan.watch.settled for plan in self.plans)
 
     def unchanged(self):
         return self.watch.unchanged() and all(plan.watch.unchanged() for plan in self.plans)
@@ -425,8 +424,8 @@ class Responder(object):
     def _composed(self, name, located, have=()):
         """The Composed reply to a FIND of ``name``: worked out once per version of what
         it read and shared by every slave of the same kind (each session is sent it
-        ``without`` what it had already). A master process that has not composed it yet takes an
-        earlier one's from its disk cache where the slave holds that reply's tree
+        ``without`` what it had already). A master process that has not composed it yet
+        takes an earlier one's from its disk cache where the slave holds that reply's tree
         (``have``): then no body is read, so none need be known."""
         key = (name, tuple(self.search_path.entries), self._slave_kind, self.policy.key,
                self._local, self.max_reply_bytes, self.allow_extensions,

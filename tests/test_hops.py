@@ -163,8 +163,9 @@ def test_bodies_streamed_to_a_leaf_are_kept_on_the_hop(tmp_path, slave_label, sl
                 assert hop["bytes_upstream"] >= 4 * 1024 * 1024, hop
         after = handle.hops["hop"]
         assert after["bytes_upstream"] == hop["bytes_upstream"], after
-        assert after["bodies_from_hop"] > len(digests) and after["bodies_unfilled"] == 0, after  # and
-        assert after["bytes_from_hop"] == hop["bytes_upstream"], after  # __init__, its .pyc
+        # the data files, __init__.py and its .pyc
+        assert after["bodies_from_hop"] > len(digests) and after["bodies_unfilled"] == 0, after
+        assert after["bytes_from_hop"] == hop["bytes_upstream"], after
         assert stats.bytes_wire == 0 and stats.streamed == 0, stats  # all from the hop
     finally:
         group.terminate(timeout=10)
