@@ -76,9 +76,10 @@ class DiskCache(object):
             kept = _read_private(path)
         except (IOError, OSError):
             return None
-        check, payload = (kept or b"")[:64], (kept or b"")[64:]
-        if kept is not None and hashlib.sha256(payload).hexdigest().encode("ascii") == check:
-            return payload
+        if kept is not None:  # else not ours alone: removed like a damaged one
+            check, payload = kept[:64], kept[64:]
+            if hashlib.sha256(payload).hexdigest().encode("ascii") == check:
+                return payload
         try:
             os.unlink(path)
         except OSError:
