@@ -12,9 +12,12 @@ parent: released, the global lock would let thread C take ``pkg.core``'s lock
 and wait for ``pkg``'s while thread A, holding ``pkg``'s, waits for the
 master; ``pkg/__init__`` then needs ``pkg.core`` and CPython raises
 ``_DeadlockError``. A module lock can only be taken under the global lock, so
-while it is held no thread starts a new import and the window is CPython's
-own microseconds again (importer3's finder runs the local finders itself, so
-the hold begins with the local search, not after it). The cost: another thread's first import of any
+while it is held no thread starts a new import (importer3's finder runs the
+local finders itself, so the hold begins with the local search, not after
+it), and importer3 keeps it on until ``exec_module`` begins, when ``pkg`` is in
+``sys.modules``: the threads queued behind the reply must not wake before. The
+window left is CPython's own microseconds before ``find_spec``, the same as for
+an installed package. The cost: another thread's first import of any
 module waits for the reply. Waits outside ``find_spec`` (metadata, the
 ``runpy`` helper) hold no import lock and stall nothing.
 

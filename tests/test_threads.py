@@ -140,3 +140,85 @@ def test_a_wait_outside_an_import_stalls_no_import(gateway, tmp_path, cache_root
     channel = gateway.remote_exec(WHILE_AN_IMPORT_WAITS % METADATA_WAIT)
     again, first, value = stall_master_then_collect(channel, 2.0)
     assert value == 0 and again < 0.5 and first < 1.0
+
+
+# One round per package: thread A imports pkgN while the master's receiver is stalled, so
+# A waits inside find_spec holding the import lock; then threads importing pkgN's
+# submodules start and queue for that lock. When A's reply comes they wake at once, and a
+# switch interval of a microsecond lets them run in the moment before the import system
+# puts pkgN in sys.modules: had the lock been let go with find_spec, one of them would
+# take pkgN.core's lock, find no pkgN and wait for it, while pkgN/__init__ needs pkgN.core.
+QUEUED_BEHIND_A_REPLY = """
+import sys, threading, time
+try:
+    import _imp as imp
+except ImportError:
+    import imp
+package = channel.receive()
+channel.send("stall the master's receiver")
+errors, values = [], {}
+
+def work(name):
+    try:
+        __import__(name)
+        values[name] = sys.modules[name].VALUE
+    except BaseException as error:
+        errors.append("%s: %s: %s" % (name, type(error).__name__, error))
+
+def first_is_waiting():  # on 3.x holding the import lock; 2.7 lets it go (client.py)
+    return (first.is_alive() and package not in sys.modules
+            and (sys.version_info[0] == 2 or imp.lock_held()))
+
+first = threading.Thread(target=work, args=(package,))
+first.start()
+deadline = time.time() + 1.2  # of the master's 1.5 s stall
+while not first_is_waiting() and time.time() < deadline:
+    time.sleep(0.01)
+waiting = first_is_waiting()
+if hasattr(sys, "setswitchinterval"):
+    sys.setswitchinterval(1e-6)
+else:
+    sys.setcheckinterval(1)
+queued = [threading.Thread(target=work, args=(package + "." + part,))
+          for part in ["core", "sub.deep", "core", "sub", "util", "sub.leaf", "core", "sub"]]
+for thread in queued:
+    thread.start()
+for thread in [first] + queued:
+    thread.join(60)
+channel.send({"waiting": waiting, "alive": first.is_alive(), "errors": errors, "values": sorted(set(values.values())),
+              "hung": sum(thread.is_alive() for thread in [first] + queued)})
+"""
+
+
+def test_threads_queued_behind_a_reply_wake_after_the_package_is_in_sys_modules(
+        gateway, slave_label, tmp_path, cache_root):
+    bridge.install(gateway, path=[package_tree(tmp_path)], cache_root=cache_root)
+    for index in range(4):  # before the fix, 3.x slaves deadlocked in 1 round of 2 or 3
+        package = "pkg%d" % index
+        channel = gateway.remote_exec(QUEUED_BEHIND_A_REPLY)
+        channel.send(package)
+        outcome = stall_master_then_collect(channel, 1.5)
+        assert outcome["waiting"], ("the first import was not waiting for the master", outcome)
+        assert own_errors(outcome["errors"], slave_label) == [], package
+        assert outcome["hung"] == 0, package
+        if slave_label != "pypy3":
+            assert outcome["values"] == [package], package
+
+
+def test_a_spec_asked_for_outside_an_import_keeps_no_lock(gateway, tmp_path, cache_root):
+    """Only an import statement's search holds the lock on to exec_module: a spec that
+    importlib.util.find_spec asks for is never loaded, and must not leave it held."""
+    bridge.install(gateway, path=[package_tree(tmp_path)], cache_root=cache_root)
+    found, imported = remote_value(gateway, """
+        import sys, threading
+        try:
+            from importlib.util import find_spec
+        except ImportError:  # 2.7: its finders hold nothing past find_module
+            from pkgutil import find_loader as find_spec
+        found = find_spec("pkg0") is not None
+        other = threading.Thread(target=__import__, args=("colorsys",))
+        other.start()
+        other.join(10)
+        channel.send([found, "colorsys" in sys.modules])
+    """)
+    assert found and imported
