@@ -25,15 +25,14 @@ from __future__ import print_function
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 
 import execnet
 
 import bridge
+import scratch
 from imports import bare_venv, median
 
 MODULES = "requests, jinja2, docutils.core"
@@ -77,7 +76,7 @@ def timed_import(gateway, site):
 
 def one_fleet(python, site, slaves, bridged, shared=False):
     """{phase: wall seconds} and per-slave import seconds of one fleet."""
-    folder = tempfile.mkdtemp(prefix="bench-fleet-")
+    folder = scratch.folder("bench-fleet-")  # removed at exit: benchmarks/scratch.py
     specs = ["popen//python=%s -E -S//env:TMPDIR=%s" % (
         python, _made(folder, 0 if shared else index, exist_ok=shared))
         for index in range(slaves)]
@@ -99,7 +98,6 @@ def one_fleet(python, site, slaves, bridged, shared=False):
         return phases, each
     finally:
         group.terminate(timeout=10)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _made(folder, index, exist_ok=False):

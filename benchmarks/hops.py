@@ -27,14 +27,13 @@ from __future__ import print_function
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 import execnet
 
 import bridge
+import scratch
 from fleet import at_once
 from imports import bare_venv, median
 
@@ -55,7 +54,7 @@ class Bench(object):
 
     def direct(self):
         """One slave straight on the slow link: (seconds, MB of bodies)."""
-        folder = tempfile.mkdtemp(prefix="bench-hops-")
+        folder = scratch.folder("bench-hops-")  # removed at exit: benchmarks/scratch.py
         group = execnet.Group()
         try:
             gateway = group.makegateway("popen//id=direct//" + link_spec(
@@ -66,7 +65,6 @@ class Bench(object):
             return {"seconds": seconds, "up": handle.stats.bytes_wire / 1e6, "hop": 0.0}
         finally:
             group.terminate(timeout=10)
-            shutil.rmtree(folder, ignore_errors=True)
 
     def local(self, count):
         """``count`` slaves on local pipes importing from their own path, at once: what
@@ -83,7 +81,7 @@ class Bench(object):
 
     def behind_hop(self, leaves, forwarding, warm_leaf=False):
         """``leaves`` cold leaves at once behind a cold hop: seconds and MB."""
-        folder = tempfile.mkdtemp(prefix="bench-hops-")
+        folder = scratch.folder("bench-hops-")  # removed at exit: benchmarks/scratch.py
         group = execnet.Group()
         try:
             group.makegateway("popen//id=hop//" + link_spec(self.python, self.delay,
@@ -106,7 +104,6 @@ class Bench(object):
             return row
         finally:
             group.terminate(timeout=10)
-            shutil.rmtree(folder, ignore_errors=True)
 
     def _leaves(self, group, handle, folder, count, forwarding, prefix):
         made = []

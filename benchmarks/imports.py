@@ -30,6 +30,7 @@ import tempfile
 import execnet
 
 import bridge
+import scratch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RELAY = os.path.join(HERE, "relay.py")
@@ -111,12 +112,9 @@ def measure(python, site, module, extensions, delay, rate, runs, use_mitogen):
         shutil.rmtree(warm_up, ignore_errors=True)
     cold, warm = [], []
     for _ in range(runs):
-        cache = tempfile.mkdtemp(prefix="bench-")
-        try:
-            cold.append(bridged(command, site, module, cache, extensions))
-            warm.append(bridged(command, site, module, cache, extensions))
-        finally:
-            shutil.rmtree(cache, ignore_errors=True)
+        cache = scratch.folder("bench-")  # removed at exit: benchmarks/scratch.py
+        cold.append(bridged(command, site, module, cache, extensions))
+        warm.append(bridged(command, site, module, cache, extensions))
     row["cold"] = median([each[0] for each in cold])
     row["cold_requests"], row["cold_bytes"] = cold[-1][1], cold[-1][2]
     row["warm"] = median([each[0] for each in warm])

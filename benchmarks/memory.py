@@ -19,15 +19,14 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 import execnet
 
 import bridge
+import scratch
 from fleet import at_once
 from imports import bare_venv, median
 
@@ -55,7 +54,7 @@ def slave_peaks(gateway, site=None):
 
 def served_fleet(python, site, slaves):
     """(wall seconds, [(slave peak before, after)], MB sent) for ``slaves`` cold slaves."""
-    folder = tempfile.mkdtemp(prefix="bench-memory-")
+    folder = scratch.folder("bench-memory-")  # removed at exit: benchmarks/scratch.py
     specs = []
     for index in range(slaves):
         os.makedirs(os.path.join(folder, str(index)))
@@ -72,7 +71,6 @@ def served_fleet(python, site, slaves):
         return seconds, peaks, sent / 1e6
     finally:
         group.terminate(timeout=10)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def local_peak(python, site):

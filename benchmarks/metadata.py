@@ -12,16 +12,15 @@ from __future__ import print_function
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import sysconfig
-import tempfile
 
 import execnet
 
 import bridge
+import scratch
 
 TIMED = """
 import sys, time
@@ -66,12 +65,9 @@ def main():
     for label, call in CALLS:
         cold, warm = [], []
         for _ in range(args.runs):
-            cache = tempfile.mkdtemp(prefix="bench-metadata-")
-            try:
-                cold.append(bridged(args.python, args.site, call, cache))
-                warm.append(bridged(args.python, args.site, call, cache))
-            finally:
-                shutil.rmtree(cache, ignore_errors=True)
+            cache = scratch.folder("bench-metadata-")  # removed at exit: scratch.py
+            cold.append(bridged(args.python, args.site, call, cache))
+            warm.append(bridged(args.python, args.site, call, cache))
         seconds = statistics.median(local(args.python, args.site, call) for _ in range(args.runs))
         print("%-36s %9.4f %9.4f %9.4f %6d %9.2f %10.3f" % (
             label, seconds, statistics.median(each[0] for each in cold),

@@ -24,6 +24,7 @@ import time
 import execnet
 
 import bridge
+import scratch
 
 IMPORT = """
 import time
@@ -49,7 +50,7 @@ def source_only_copy(site):
 
 
 def bridged(python, site):
-    cache = tempfile.mkdtemp(prefix="bench-cache-")
+    cache = scratch.folder("bench-cache-")  # removed at exit: benchmarks/scratch.py
     gateway = execnet.makegateway("popen//python=%s -E -S//chdir=%s" % (python, cache))
     try:
         started = time.perf_counter()
@@ -59,7 +60,6 @@ def bridged(python, site):
         return installed, seconds, handle.stats.as_dict()
     finally:
         gateway.exit()
-        shutil.rmtree(cache, ignore_errors=True)
 
 
 def main():
