@@ -37,6 +37,21 @@ def default_folder():
     return os.path.join(base, "execnet-bridge-master")
 
 
+_trimmed = set()  # roots this process has begun to trim on opening
+_trimmed_lock = threading.Lock()
+
+
+def first_opening(root):
+    """True once per process for ``root``: each Responder made without the master's shared
+    caches opens the disk cache anew, and a trim per opening listed and lstat-ed the
+    whole folder each time (400 at once in one test: 2 GB and most of CI's system time)."""
+    with _trimmed_lock:
+        if root in _trimmed:
+            return False
+        _trimmed.add(root)
+        return True
+
+
 class DiskCache(object):
     """Entries of bytes by (kind, key text), each checked against its own sha256 and,
     as it is read, for being ours alone (the folder's thousands of entries are not
@@ -60,9 +75,10 @@ class DiskCache(object):
             log.warning("execnet-bridge keeps no master cache on disk: %s", problem)
             return None
         cache = cls(root)
-        trimming = threading.Thread(target=cache.trim, name="execnet-bridge-trim")
-        trimming.daemon = True
-        trimming.start()
+        if first_opening(root):
+            trimming = threading.Thread(target=cache.trim, name="execnet-bridge-trim")
+            trimming.daemon = True
+            trimming.start()
         return cache
 
     def _path(self, kind, key):

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from bridge import _disk
 from bridge._disk import DiskCache
 from conftest import find_python, write_tree
 from trees import shop_tree
@@ -199,3 +200,13 @@ def test_a_package_asked_for_by_many_names_is_lean_for_each(tmp_path):
     assert first[0] == again[0] == str(sum(range(12)))
     assert int(first[1]) == 13 and first[2] == "0"  # the package, then its 12 plugins
     assert again[1] == "0" and again[2] == "13", again
+
+
+def test_a_process_trims_a_disk_cache_folder_once_however_often_it_opens_it(tmp_path):
+    """Each Responder made without the master's shared caches opens the disk cache anew:
+    a trim (a listing and an lstat of every entry) per opening made a 400-example test
+    hold 1.7 GB and spend 116 s of system time."""
+    root = str(tmp_path / "one-root")
+    assert _disk.first_opening(root)
+    assert not _disk.first_opening(root)
+    assert _disk.first_opening(str(tmp_path / "another-root"))
