@@ -18,8 +18,8 @@ reply, and they all wake when ``find_spec`` returns: right in the moment
 before the import system puts the new module in ``sys.modules``. A woken
 thread importing ``pkg.core`` then takes that module's lock, finds no ``pkg``
 and waits for it, while ``pkg/__init__`` is about to need ``pkg.core``: the
-same ``_DeadlockError`` (under load: 5 of 800 imports on 3.13, 10 on PyPy, 0
-installed). So a served source module's ``find_spec``, asked by an import
+same ``_DeadlockError`` (under load: 72 in 6,400 threaded imports on CPython 3.6
+to 3.13, 0 installed). So a served source module's ``find_spec``, asked by an import
 statement, keeps the lock one level deeper until its loader's ``exec_module``
 begins, when the module is in ``sys.modules``: ``ImportLockHold``.
 """
