@@ -192,17 +192,22 @@ channel.send({"waiting": waiting, "alive": first.is_alive(), "errors": errors, "
 
 def test_threads_queued_behind_a_reply_wake_after_the_package_is_in_sys_modules(
         gateway, slave_label, tmp_path, cache_root):
-    bridge.install(gateway, path=[package_tree(tmp_path)], cache_root=cache_root)
-    for index in range(4):  # before the fix, 3.x slaves deadlocked in 1 round of 2 or 3
+    bridge.install(gateway, path=[package_tree(tmp_path, 8)], cache_root=cache_root)
+    waited = []  # before the fix, 3.x slaves deadlocked in 1 round of 2 or 3
+    for index in range(8):
         package = "pkg%d" % index
         channel = gateway.remote_exec(QUEUED_BEHIND_A_REPLY)
         channel.send(package)
         outcome = stall_master_then_collect(channel, 1.5)
-        assert outcome["waiting"], ("the first import was not waiting for the master", outcome)
         assert own_errors(outcome["errors"], slave_label) == [], package
         assert outcome["hung"] == 0, package
         if slave_label != "pypy3":
             assert outcome["values"] == [package], package
+        if outcome["waiting"]:  # under load a slow slave may start after the stall
+            waited.append(package)
+        if len(waited) == 4:
+            break
+    assert len(waited) >= 3, "the first import waited for the master in %s only" % waited
 
 
 def test_a_spec_asked_for_outside_an_import_keeps_no_lock(gateway, tmp_path, cache_root):
