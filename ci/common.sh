@@ -5,6 +5,20 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYENV_ROOT=${PYENV_ROOT:-$( (pyenv root 2>/dev/null) || echo "$HOME/.pyenv")}
 export PYENV_ROOT
 
+ensure_newest_pythons() {
+    # CPython 3.14 and 3.15 in pyenv's versions folder: built by pyenv where it can
+    # (ci/install-pythons.sh), else unpacked from Debian's unstable suite (ci/debian-python.sh).
+    local minor
+    for minor in 3.14 3.15; do
+        if ! ls "$PYENV_ROOT"/versions/"$minor".[0-9]*/bin/python >/dev/null 2>&1 \
+                && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            echo "== installing CPython $minor from Debian's unstable suite"
+            bash "$ROOT/ci/debian-python.sh" "$minor"
+        fi
+    done
+}
+ensure_newest_pythons
+
 # Every pyenv Python first on PATH, so tox finds python2.7 ... python3.13.
 for bin in "$PYENV_ROOT"/versions/*/bin; do
     [ -d "$bin" ] && PATH="$bin:$PATH"

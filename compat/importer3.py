@@ -22,6 +22,14 @@ same ``_DeadlockError`` (under load: 72 in 6,400 threaded imports on CPython 3.6
 to 3.13, 0 installed). So a served source module's ``find_spec``, asked by an import
 statement, keeps the lock one level deeper until its loader's ``exec_module``
 begins, when the module is in ``sys.modules``: ``ImportLockHold``.
+
+CPython 3.14 alone (3.15 takes a module's parents' locks first) imports a parent
+that is still initialising again while it holds the child's module lock, so a
+thread importing ``pkg.core`` while another runs ``pkg/__init__``, which imports
+``pkg.core``, deadlocks with installed packages too. The crowd woken at
+``exec_module`` meets that moment every time, so on 3.14 the thread that runs a
+served package keeps its listed submodules' locks until it has run it:
+``SubmoduleLocks``, 3.15's lock order for served packages.
 """
 import sys
 import threading
@@ -31,6 +39,11 @@ from importlib.machinery import (BYTECODE_SUFFIXES, EXTENSION_SUFFIXES, SOURCE_S
                                  SourcelessFileLoader)
 
 import _imp
+
+try:
+    import _frozen_importlib as _bootstrap
+except ImportError:  # an importlib without the frozen bootstrap keeps no module locks
+    _bootstrap = None
 
 from .metadata import find_distributions
 from .neutral import import_error
@@ -80,14 +93,64 @@ def asked_by_an_import(frame):
             and caller.f_code.co_name == "_find_and_load_unlocked")
 
 
+# 3.14's _find_and_load_unlocked waits for an initialising parent under the child's lock.
+PARENT_AWAITED_UNDER_CHILD_LOCK = (sys.version_info[:2] == (3, 14) and _bootstrap is not None
+                                   and not hasattr(_bootstrap, "_resolve_parents"))
+
+
+class SubmoduleLocks(object):
+    """On 3.14, the module locks of a served package's submodules, kept by the thread that
+    runs the package from before the hold ends until the package has run (module
+    docstring): another thread importing one waits without holding its lock."""
+
+    def __init__(self, children):
+        self.children = children  # the session's: package -> its submodules' last names
+
+    def take(self, package):
+        """The locks taken, to give to ``release``; none off 3.14."""
+        if not PARENT_AWAITED_UNDER_CHILD_LOCK:
+            return []
+        me = threading.current_thread().ident
+        taken = []
+        for name in self._submodules(package):
+            lock = _bootstrap._get_module_lock(name)
+            if lock.count and lock.owner != me:
+                continue  # another thread began it before this package's search: its race
+            lock.acquire()
+            taken.append(lock)
+        return taken
+
+    @staticmethod
+    def release(taken):
+        for lock in reversed(taken):
+            lock.release()
+
+    def _submodules(self, package):
+        """Every submodule the master listed under ``package`` that is not imported yet."""
+        pending, found = [package], []
+        while pending:
+            parent = pending.pop()
+            for last in sorted(self.children.get(parent, ())):
+                name = parent + "." + last
+                if name not in sys.modules:
+                    found.append(name)
+                pending.append(name)
+        return found
+
+
 class EndsHold(object):
     """A loader mixin: the module is in ``sys.modules`` when ``exec_module`` begins."""
 
     hold = None  # the session's ImportLockHold: see loader_details()
+    submodule_locks = None  # the session's SubmoduleLocks: see loader_details()
 
     def exec_module(self, module):
+        taken = self.submodule_locks.take(self.name) if hasattr(module, "__path__") else []
         self.hold.end(self.name)
-        return super(EndsHold, self).exec_module(module)
+        try:
+            return super(EndsHold, self).exec_module(module)
+        finally:
+            self.submodule_locks.release(taken)
 
 
 class ServedSourceLoader(EndsHold, SourceFileLoader):
@@ -114,15 +177,15 @@ class ServedSourcelessLoader(EndsHold, SourcelessFileLoader):
 HOLDING_LOADERS = (ServedSourceLoader, ServedSourcelessLoader)
 
 
-def loader_details(environment, hold):
+def loader_details(environment, hold, submodule_locks):
     """FileFinder's loaders for one session: its source loader knows the environment the
     session's modules were made for, and both Python loaders end the session's hold (a
     class per session, never shared state). An extension's loader runs its init in
     ``create_module``, which may import: it holds nothing."""
+    shared = {"hold": hold, "submodule_locks": submodule_locks}
     source_loader = type("ServedSourceLoader", (ServedSourceLoader,),
-                         {"environment": environment, "hold": hold})
-    sourceless_loader = type("ServedSourcelessLoader", (ServedSourcelessLoader,),
-                             {"hold": hold})
+                         dict(shared, environment=environment))
+    sourceless_loader = type("ServedSourcelessLoader", (ServedSourcelessLoader,), shared)
     return ((ExtensionFileLoader, EXTENSION_SUFFIXES), (source_loader, SOURCE_SUFFIXES),
             (sourceless_loader, BYTECODE_SUFFIXES))
 
@@ -136,7 +199,8 @@ class BridgeFinder(object):
     def __init__(self, session):
         self.session = session
         self.hold = ImportLockHold()
-        self.loader_details = loader_details(session.environment, self.hold)
+        self.loader_details = loader_details(session.environment, self.hold,
+                                             SubmoduleLocks(session.children))
 
     def find_spec(self, fullname, path=None, target=None):
         """PEP 451: the spec of a module the master served, built by a FileFinder over the

@@ -81,8 +81,8 @@ def test_every_source_file_is_ascii_for_python_2():
 
 
 @pytest.mark.parametrize("label", NEWEST)
-def test_the_newest_pythons_join_the_slave_matrix_where_they_are_found(label):
+def test_the_free_threaded_build_joins_the_slave_matrix_where_it_is_found(label):
     path, reason = find_python(label)
     if path is None:
-        pytest.skip("%s: not run by this project yet (docs/limits.md)" % reason)
+        pytest.skip("%s: no package of a free-threaded build here (docs/limits.md)" % reason)
     assert label in MATRIX or label not in chosen_slaves()
