@@ -44,11 +44,25 @@ def materialize(sources, skip):
     return package
 
 
-def main(channel):
+def _materialize_for_this_python(sources):
     importer = importer_for_this_python()
     other = {"importer2": "importer3", "importer3": "importer2"}[importer]
-    package = materialize(channel.receive(), skip=(other, "bootstrap"))
-    package.hook.handshake(channel, getattr(package, importer))
+    package = materialize(sources, skip=(other, "bootstrap"))
+    return package, getattr(package, importer)
+
+
+def main(channel):
+    sources = channel.receive()
+    package, importer = _materialize_for_this_python(sources)
+    package.hook.handshake(channel, importer, sources)
+
+
+def child_main(sources, config):
+    """In a process a bridged slave started from a new interpreter (compat/children.py),
+    which has no bridge yet unless it is a fork of one that has."""
+    if PACKAGE not in sys.modules:
+        package, importer = _materialize_for_this_python(sources)
+        package.children.attach(sources, config, importer)
 
 
 if __name__ == "__channelexec__":

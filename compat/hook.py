@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 
-from . import cacheroot, protocol, run, tags, working_set
+from . import cacheroot, children, protocol, run, tags, working_set
 from .blobs import BlobStore
 from .client import RequestClient
 from .incoming import Incoming
@@ -58,8 +58,9 @@ def installed_finder():
     return None
 
 
-def handshake(channel, importer):
-    """The slave's side of the handshake; installs ``importer``'s hook."""
+def handshake(channel, importer, sources):
+    """The slave's side of the handshake; installs ``importer``'s hook. ``sources``: the
+    bootstrap frame, which the processes this slave starts materialise again."""
     # CONFIG carries the timeout. The master sends it right behind the sources,
     # before it waits for anything; if the master goes, execnet ends this wait.
     config = _expect(channel, protocol.CONFIG, None)
@@ -80,8 +81,11 @@ def handshake(channel, importer):
     client = RequestClient(requests, timeout, Incoming(blobs, mirror.root))
     session = ImportSession(client, mirror, blobs,
                             protocol.option(config, protocol.ENVIRONMENT))
+    session.sources = sources
     importer.install(session)
     working_set.install(session)
+    children.watch_forks(session)
+    children.watch_spawns(session)
     atexit.register(end_session, sys.modules[__package__],
                     cache_root if problem else mirror.root, cache_root, limit)
     channel.send(protocol.installed())
@@ -165,6 +169,9 @@ def uninstall():
     if finder is None:
         return False
     session = finder.session
+    session.active = False  # its processes' hooks leave the children alone
+    if session.child_server is not None:
+        session.child_server.close()
     sys.meta_path.remove(finder)
     working_set.uninstall(session)
     for entry in list(sys.path_importer_cache):

@@ -40,10 +40,7 @@ from importlib.machinery import (BYTECODE_SUFFIXES, EXTENSION_SUFFIXES, SOURCE_S
 
 import _imp
 
-try:
-    import _frozen_importlib as _bootstrap
-except ImportError:  # an importlib without the frozen bootstrap keeps no module locks
-    _bootstrap = None
+from importlib import _bootstrap  # the frozen bootstrap itself: module locks, _resolve_parents
 
 from .metadata import find_distributions
 from .neutral import import_error
@@ -94,7 +91,7 @@ def asked_by_an_import(frame):
 
 
 # 3.14's _find_and_load_unlocked waits for an initialising parent under the child's lock.
-PARENT_AWAITED_UNDER_CHILD_LOCK = (sys.version_info[:2] == (3, 14) and _bootstrap is not None
+PARENT_AWAITED_UNDER_CHILD_LOCK = (sys.version_info[:2] == (3, 14)
                                    and not hasattr(_bootstrap, "_resolve_parents"))
 
 
@@ -206,6 +203,9 @@ class BridgeFinder(object):
         """PEP 451: the spec of a module the master served, built by a FileFinder over the
         mirror, or None (the master has none, or it is not ours to ask)."""
         self.hold.end_stale()
+        before = self.session.before_import.pop(fullname, None)
+        if before is not None:  # compat/children.py: multiprocessing is about to spawn
+            before()
         if not self.session.should_ask(fullname, path):
             return None
         local = self._find_locally(fullname, path, target)

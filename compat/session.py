@@ -51,6 +51,17 @@ def version_mismatch(fullname, error, environment):
     return problem
 
 
+class NotIntact(Exception):
+    """What the master sent did not arrive intact, asked for twice."""
+
+
+def lean_answer(reply, records, folder):
+    """A MODULE reply's lean form, naming the tree ``folder`` that holds its files."""
+    return protocol.module_reply(None, protocol.lean(records), reply.get(protocol.ABSENT) or (),
+                                 reply.get(protocol.REFUSALS) or (),
+                                 tree=os.path.basename(folder))
+
+
 def refusal_error(fullname, reason):
     return import_error("execnet-bridge cannot import '%s': %s" % (fullname, reason),
                         fullname, RemoteImportError)
@@ -96,6 +107,16 @@ class ImportSession(object):
         self.exposed = False  # are the served distributions on sys.path, for pkg_resources?
         self._lock = threading.Lock()
         self._fetching = {}
+        # Processes this slave starts (compat/children.py).
+        self.answers = {}  # name -> the lean MODULE reply that served it, for a child
+        self.active = True  # False once uninstalled
+        self.sources = None  # the bootstrap frame, which a spawned child materialises
+        self.pid = os.getpid()
+        self.child_server = None  # the ChildServer, once one started
+        self.child_address = None  # where children ask: its socket, or a forked slave's
+        self.child_lock = threading.Lock()
+        self.after_fork = None  # makes a forked child ask the slave
+        self.before_import = {}  # module name -> what to do before this Python imports it
 
     def is_served_package(self, name, path=None):
         """Did a bridge serve package ``name`` (so its children are ours to ask)?
@@ -128,6 +149,7 @@ class ImportSession(object):
         module's execution): waiting there would keep the asking thread from
         finishing, so it asks for itself.
         """
+        self.notice_fork()
         while True:
             with self._lock:
                 if fullname in self.served:
@@ -156,6 +178,7 @@ class ImportSession(object):
         """Send ``request`` (FIND or DISTRIBUTIONS) naming the trees the cache holds from
         earlier replies to it (a retry, with ``lost``, names none: the master sends all);
         (its reply, the request's keys)."""
+        self.notice_fork()
         keys = protocol.request_keys(request)
         if not lost:
             have = []
@@ -164,27 +187,39 @@ class ImportSession(object):
             protocol.add_have(request, have)
         return self.client.request(request), keys
 
-    def _ask(self, fullname, lost=()):
+    def _exchange(self, request_for, lost=()):
+        """(reply, the tree folder of a MODULE reply's files, else None) for the request
+        ``request_for(lost)`` makes; what this cache lost is asked for once more. Raises
+        BridgeUnavailable, ValueError (bytes that do not match, a bad path) or NotIntact."""
+        reply, keys = self._request(request_for(lost), lost)
+        if protocol.kind_of(reply) != protocol.MODULE:
+            return reply, None
+        folder, lacking = self._tree_for(reply, reply.get(protocol.MODULES) or [], keys)
+        if not lacking:
+            return reply, folder
+        if lost:
+            raise NotIntact()
+        return self._exchange(request_for, lacking)  # our cache lost what the master named
+
+    def _ask(self, fullname):
         try:
-            reply, keys = self._request(protocol.find_request(fullname, lost), lost)
+            reply, folder = self._exchange(lambda lost: protocol.find_request(fullname, lost))
         except BridgeUnavailable as error:
+            raise import_error("execnet-bridge cannot import '%s': %s" % (fullname, error),
+                               fullname, RemoteImportError)
+        except NotIntact:
+            raise self._not_intact(fullname)
+        except ValueError as error:  # bytes that do not match their hash, a bad path
             raise import_error("execnet-bridge cannot import '%s': %s" % (fullname, error),
                                fullname, RemoteImportError)
         kind = protocol.kind_of(reply)
         if kind == protocol.MODULE:
             records = reply.get(protocol.MODULES) or []
-            try:
-                folder, lacking = self._tree_for(reply, records, keys)
-            except ValueError as error:  # bytes that do not match their hash, a bad path
-                raise import_error("execnet-bridge cannot import '%s': %s" % (fullname, error),
-                                   fullname, RemoteImportError)
-            if lacking:
-                if lost:
-                    raise self._not_intact(fullname)
-                return self._ask(fullname, lacking)  # our cache lost what the master named
+            answer = lean_answer(reply, records, folder)
             for record in records:
                 served = self._served(record, folder)
                 self.served.setdefault(served.name, served)
+                self.answers.setdefault(served.name, answer)
             for name in reply.get(protocol.ABSENT) or ():  # no round trip for these later
                 self.missing.setdefault(ensure_text(name), "the master has none")
             for name, reason in reply.get(protocol.REFUSALS) or ():
@@ -197,6 +232,57 @@ class ImportSession(object):
         if kind == protocol.REFUSED:
             self.refused[fullname] = reason
         raise refusal_error(fullname, reason)
+
+    def answer_child(self, request):
+        """A child process's FIND or DISTRIBUTIONS (compat/children.py): a module from what
+        this session was served, asking the master only for what it was not; metadata from
+        the master. Lean either way: the tree it names is in the cache the child shares."""
+        problem = protocol.request_problem(request)
+        request_id, name = request.get(protocol.ID), request.get(protocol.NAME)
+        if problem is not None:
+            return protocol.refusal(protocol.ERROR, request_id, name, problem)
+        name = None if name is None else ensure_text(name)
+        if protocol.kind_of(request) == protocol.DISTRIBUTIONS:
+            return self._answer_child_distributions(request_id, name)
+        try:
+            self.fetch(name)
+        except ImportError as error:
+            why = ensure_text(str(error))
+            said = "execnet-bridge cannot import '%s': " % name  # the child says it again
+            reason = self.refused.get(name) or (why[len(said):] if why.startswith(said) else why)
+            return protocol.refusal(protocol.REFUSED, request_id, name, reason)
+        answer = self.answers.get(name)
+        if answer is None:
+            return protocol.refusal(protocol.MISSING, request_id, name,
+                                    self.missing.get(name) or "the master has none")
+        return dict(answer, id=request_id)
+
+    def _answer_child_distributions(self, request_id, name):
+        try:
+            reply, folder = self._exchange(
+                lambda lost: protocol.distributions_request(name, lost))
+        except (BridgeUnavailable, NotIntact, ValueError) as error:
+            return protocol.refusal(protocol.MISSING, request_id, name, str(error))
+        if folder is None:
+            return dict(reply, id=request_id)
+        return dict(lean_answer(reply, reply.get(protocol.MODULES) or [], folder),
+                    id=request_id)
+
+    def notice_fork(self):
+        """Before 3.7 (no ``os.register_at_fork``) a forked child finds out here."""
+        if os.getpid() != self.pid and self.after_fork is not None:
+            self.after_fork()
+
+    def become_child(self, client):
+        """In a forked child: ask the slave that forked it through ``client``; execnet's
+        channel is the slave's. The locks other threads of the slave held at the fork
+        stay held in the copy: new ones."""
+        self.pid = os.getpid()
+        self.client = client
+        self._lock = threading.Lock()
+        self._fetching = {}
+        self.child_server = None
+        self.child_lock = threading.Lock()
 
     def _tree_for(self, reply, records, keys):
         """(the folder of the tree that holds ``records``' files, []), or (None, what this
@@ -323,21 +409,17 @@ class ImportSession(object):
                 self.left_out.pop(name, None)
         return [folder for folder in folders if folder]
 
-    def _ask_distributions(self, name, key, lost=()):
+    def _ask_distributions(self, name, key):
         """Metadata is looked up, never imported: a master that cannot answer means
         "not found" (importlib.metadata's PackageNotFoundError), not an ImportError."""
         try:
-            reply, keys = self._request(protocol.distributions_request(name, lost), lost)
-        except BridgeUnavailable:
+            reply, folder = self._exchange(
+                lambda lost: protocol.distributions_request(name, lost))
+        except (BridgeUnavailable, NotIntact):
             return
         records = []
         if protocol.kind_of(reply) == protocol.MODULE:
             records = reply.get(protocol.MODULES) or []
-        folder, lacking = self._tree_for(reply, records, keys)
-        if lacking:
-            if not lost:
-                return self._ask_distributions(name, key, lacking)
-            return
         found, left_out, sources = {}, {}, {}
         for record in records:
             normalized = ensure_text(record[protocol.NAME])

@@ -14,14 +14,15 @@ from bridge._install import SLAVE_MODULES
 from conftest import MATRIX, NEWEST, chosen_slaves, find_python
 
 COMPAT = os.path.dirname(os.path.abspath(bridge.compat.__file__))
-SHIPPED = SLAVE_MODULES + ("bootstrap",)
+SHIPPED = SLAVE_MODULES  # bootstrap last: a spawned child materialises the package with it
 PROBED = ("paths", "tags")  # bridge._environment runs these in the interpreter it reads
 STANDALONE = SHIPPED + ("paths",)
 STDLIB_USED = {"atexit", "contextlib", "errno", "fcntl", "gc", "hashlib", "imp", "_imp", "importlib",
                "json", "linecache", "logging", "os", "pkgutil", "platform", "re", "runpy",
                "shutil", "stat", "struct", "sys", "sysconfig", "tempfile", "threading", "time",
                "traceback", "types", "zlib",
-               "queue", "Queue"}  # relay.py: 3.x and 2.7 names
+               "queue", "Queue",  # relay.py: 3.x and 2.7 names
+               "builtins", "marshal", "multiprocessing", "socket"}  # children.py
 COMPILE_ALL = """
 import sys
 for path in sys.argv[1:]:

@@ -1,0 +1,297 @@
+"""Processes a bridged slave starts stay bridged: ``multiprocessing`` (fork, spawn,
+forkserver), ``concurrent.futures.ProcessPoolExecutor`` and, opted in, subprocesses of
+the slave's own interpreter.
+
+A child never talks to the master. The slave serves its children on a local socket
+(``ChildServer``): a child's FIND or DISTRIBUTIONS is answered from what the slave's
+session was served, asking the master only for what it was not, and always *lean*: the
+reply names a tree of the cache root the child shares, so nothing but names crosses the
+socket. So a slave makes one handshake whatever its children, and a module the slave
+imported costs its children no trip to the master.
+
+How a child gets the hook:
+
+- *fork* copies the session. Before the first fork the slave starts its server
+  (``os.register_at_fork``; before 3.7 at install), and a forked child's session asks
+  it instead of execnet's channel, which belongs to the parent.
+- *spawn* and *forkserver* start a new interpreter (with the slave's ``-E -S``), which
+  unpickles the preparation data ``multiprocessing.spawn.get_preparation_data`` made
+  before anything else of the parent. The slave adds an entry to it whose unpickling
+  runs ``CHILD_SOURCE`` (coverage.py reaches its children the same way): it
+  materialises this package from its sources and installs the importer over the
+  server, before the child imports the function it is to run.
+- *subprocesses* of the slave's own executable, where ``install(subprocesses=True)``:
+  ``PYTHONPATH`` names a folder whose ``sitecustomize`` does the same at start-up, for
+  that executable only, and hands on to any other ``sitecustomize``.
+
+A child whose slave is gone fails its import at once, saying so.
+
+Frames on the socket are protocol messages (compat/protocol.py), each marshalled
+behind its length: both ends are the same interpreter, and marshal carries data only.
+"""
+import atexit
+import marshal
+import os
+import shutil
+import socket
+import struct
+import sys
+import tempfile
+import threading
+
+from . import protocol, working_set
+from .blobs import BlobStore
+from .client import BridgeUnavailable, ImportLockDuringWait
+from .mirror import Mirror
+from .neutral import ensure_text, text_type
+from .session import ImportSession
+
+try:
+    import builtins
+    RUN_SOURCE = getattr(builtins, "exec")
+except ImportError:  # 2.7: exec is a statement there, and 2.7's multiprocessing only forks
+    RUN_SOURCE = None
+
+MAX_FRAME = 64 * 1024 * 1024  # lean replies are names: a larger frame is not ours
+HEADER = struct.Struct(">I")
+ADDRESS_VARIABLE = "EXECNET_BRIDGE_PARENT"  # for subprocesses: the server, and who may use it
+
+def send_frame(sock, msg):
+    data = marshal.dumps(msg)
+    sock.sendall(HEADER.pack(len(data)) + data)
+
+
+def _read_exactly(sock, size):
+    chunks, left = [], size
+    while left:
+        chunk = sock.recv(min(left, 1024 * 1024))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def receive_frame(sock):
+    """The next message, or None at the end of the stream."""
+    header = _read_exactly(sock, HEADER.size)
+    if header is None:
+        return None
+    size = HEADER.unpack(header)[0]
+    if size > MAX_FRAME:
+        raise ValueError("a frame of %d bytes is over the limit of %d" % (size, MAX_FRAME))
+    data = _read_exactly(sock, size)
+    if data is None:
+        return None
+    return marshal.loads(data)
+
+
+class ChildServer(object):
+    """The slave's side: a socket in a private folder, a thread per child connection."""
+
+    def __init__(self, session):
+        self.session = session
+        # A short path of its own: an AF_UNIX address has at most 107 bytes, and a folder
+        # only this user can enter keeps other users' processes out.
+        self.folder = tempfile.mkdtemp(prefix="xb-")
+        self.address = os.path.join(self.folder, "s")
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(self.address)
+        self._listener.listen(64)
+        self._owner = os.getpid()
+        _daemon(self._accept)
+
+    def _accept(self):
+        while True:
+            try:
+                connection = self._listener.accept()[0]
+            except (IOError, OSError, socket.error):  # closed
+                return
+            _daemon(self._serve, connection)
+
+    def _serve(self, connection):
+        try:
+            while True:
+                request = receive_frame(connection)
+                if request is None:
+                    return
+                send_frame(connection, self.session.answer_child(request))
+        except (IOError, OSError, socket.error, ValueError, EOFError, TypeError):
+            return  # a child that went, or sent what is not a frame: its connection ends
+        finally:
+            connection.close()
+
+    def close(self):
+        """At the slave's exit; a forked child's copy leaves the parent's socket alone."""
+        if os.getpid() != self._owner:
+            return
+        try:
+            self._listener.close()
+        finally:
+            shutil.rmtree(self.folder, True)
+
+
+def _daemon(target, *args):
+    thread = threading.Thread(target=target, args=args, name="execnet-bridge children")
+    thread.daemon = True
+    thread.start()
+    return thread
+
+
+class ParentClient(object):
+    """A child's side: the request client of a session whose master is its slave."""
+
+    incoming = None  # lean replies only: no bodies ever come
+
+    def __init__(self, address, timeout):
+        self.address = address
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._socket = None
+        self._next_id = 1
+        self._closed = None
+
+    def request(self, msg):
+        """Send ``msg`` to the slave and return its reply, or raise BridgeUnavailable."""
+        with ImportLockDuringWait():  # 2.7: as a wait for the master would
+            with self._lock:
+                if self._closed:
+                    raise BridgeUnavailable(self._closed)
+                msg[text_type(protocol.ID)] = self._next_id
+                self._next_id += 1
+                try:
+                    sock = self._connected()
+                    send_frame(sock, msg)
+                    reply = receive_frame(sock)
+                except socket.timeout:
+                    self._drop()
+                    raise BridgeUnavailable("no reply from the slave that started this "
+                                            "process within %s s" % self.timeout)
+                except (IOError, OSError, socket.error, ValueError, EOFError) as error:
+                    self._drop()
+                    raise BridgeUnavailable("the slave that started this process cannot be "
+                                            "reached: %s" % (error,))
+                if reply is None:
+                    self._drop()
+                    raise BridgeUnavailable("the slave that started this process is gone")
+                return reply
+
+    def _connected(self):
+        if self._socket is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            sock.connect(self.address)
+            self._socket = sock
+        return self._socket
+
+    def _drop(self):
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def close(self, reason):
+        with self._lock:
+            self._closed = ensure_text(reason)
+            self._drop()
+
+
+def server_of(session):
+    """The session's ChildServer, started on first use (a forked child keeps its slave's)."""
+    if session.child_address is None:
+        with session.child_lock:
+            if session.child_address is None:
+                session.child_server = ChildServer(session)
+                session.child_address = session.child_server.address
+                atexit.register(session.child_server.close)
+    return session.child_address
+
+
+def watch_forks(session):
+    """Forked children ask the slave: its server starts before the first fork, and a
+    child's session changes its client after it. Before 3.7 (no ``register_at_fork``)
+    the server starts now and the session notices a new pid itself."""
+    def in_child():
+        session.become_child(ParentClient(session.child_address, session.client.timeout))
+
+    session.after_fork = in_child
+    register = getattr(os, "register_at_fork", None)
+    if register is None:
+        server_of(session)
+        return
+    register(before=lambda: session.active and server_of(session),
+             after_in_child=lambda: session.active and in_child())
+
+
+# What multiprocessing imports to start a child from a new interpreter: the slave patches
+# ``spawn.get_preparation_data`` then, before any such child starts.
+NEW_INTERPRETER_STARTERS = ("multiprocessing.popen_spawn_posix", "multiprocessing.popen_forkserver")
+PREPARATION_KEY = "execnet_bridge"
+
+# Runs in a spawned child while it unpickles its preparation data: the bootstrap module's
+# own source materialises the package from ``sources`` and attaches to the slave.
+CHILD_SOURCE = """
+bootstrap = dict(sources)["bootstrap"]
+namespace = {"__name__": "_execnet_bridge_child"}
+exec(compile(bootstrap, "<execnet-bridge _execnet_bridge.bootstrap.py>", "exec"), namespace)
+namespace["child_main"](sources, config)
+"""
+
+
+class ChildBootstrap(object):
+    """An entry of a spawned child's preparation data whose unpickling attaches the
+    child to its slave (``CHILD_SOURCE``): ``multiprocessing.spawn.prepare`` ignores the
+    entry itself, and the child unpickles it before the function it is to run."""
+
+    def __init__(self, sources, config):
+        self.sources = sources
+        self.config = config
+
+    def __reduce__(self):
+        return (RUN_SOURCE, (CHILD_SOURCE, {"sources": self.sources, "config": self.config}))
+
+
+def child_config(session):
+    """What a child needs to attach: data only."""
+    return {"address": server_of(session), "timeout": session.client.timeout,
+            "cache_root": session.mirror.cache_root, "session_folder": session.mirror.root,
+            "environment": session.environment}
+
+
+def watch_spawns(session):
+    """Patch ``get_preparation_data`` once multiprocessing can start a new interpreter
+    (now, if it already can): see ``NEW_INTERPRETER_STARTERS``."""
+    if any(name in sys.modules for name in NEW_INTERPRETER_STARTERS):
+        _patch_preparation(session)
+    for name in NEW_INTERPRETER_STARTERS:
+        session.before_import[name] = lambda: _patch_preparation(session)
+
+
+def _patch_preparation(session):
+    import multiprocessing.spawn as spawn  # the slave is starting children: it is needed
+    original = spawn.get_preparation_data
+    if getattr(original, "execnet_bridge_session", None) is session:
+        return
+
+    def get_preparation_data(name):
+        data = original(name)
+        if session.active:
+            data[PREPARATION_KEY] = ChildBootstrap(session.sources, child_config(session))
+        return data
+
+    get_preparation_data.execnet_bridge_session = session
+    spawn.get_preparation_data = get_preparation_data
+
+
+def attach(sources, config, importer):
+    """In a spawned child (``CHILD_SOURCE``): a session that asks the slave, over the
+    cache root and session folder the slave uses, with the importer of this Python."""
+    cache_root = config["cache_root"]
+    session = ImportSession(ParentClient(config["address"], config["timeout"]),
+                            Mirror(cache_root, config["session_folder"]), BlobStore(cache_root),
+                            config.get("environment"))
+    session.sources = sources
+    session.child_address = config["address"]
+    importer.install(session)
+    working_set.install(session)
+    watch_forks(session)
+    watch_spawns(session)

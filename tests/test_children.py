@@ -1,0 +1,166 @@
+"""Processes a bridged slave starts stay bridged (compat/children.py): multiprocessing's
+fork, spawn and forkserver, ProcessPoolExecutor, cold and warm, one handshake per slave,
+and a child whose slave is gone fails its import at once, saying why."""
+import os
+import time
+
+import execnet
+import pytest
+
+import bridge
+from conftest import label_version, remote_value, slave_spec, write_tree
+
+SERVED = {
+    "work/__init__.py": "",
+    "work/tasks.py": """
+        import os
+
+        def square(x):
+            import extra.mathy  # a package the slave itself never imports
+            return [os.getpid(), extra.mathy.square(x)]
+
+        class Box(object):
+            def __init__(self, value):
+                self.value = value
+
+        def unbox(box):
+            return [type(box).__module__, box.value]
+
+        def import_later(path, delay):
+            import time
+            open(path + ".started", "w").close()
+            time.sleep(delay)
+            started = time.time()
+            try:
+                import extra.late
+                outcome = "imported"
+            except ImportError as error:
+                outcome = "ImportError: %s" % (error,)
+            with open(path, "w") as stream:
+                stream.write("%s\\n%.3f" % (outcome, time.time() - started))
+    """,
+    "extra/__init__.py": "",
+    "extra/mathy.py": "def square(x):\n    return x * x\n",
+    "extra/late.py": "VALUE = 1\n",
+}
+
+POOL = """
+import multiprocessing, os, sys
+import work.tasks
+method = %r
+if hasattr(multiprocessing, "get_context"):
+    context = multiprocessing.get_context(method)
+else:  # 2.7: fork only
+    context = multiprocessing
+pool = context.Pool(2)
+try:
+    results = pool.map(work.tasks.square, range(6))
+    boxes = pool.map(work.tasks.unbox, [work.tasks.Box(7)])
+finally:
+    pool.close()
+    pool.join()
+channel.send([os.getpid(), results, boxes, "extra.mathy" in sys.modules])
+"""
+
+EXECUTOR = """
+import os, sys
+from concurrent.futures import ProcessPoolExecutor
+import work.tasks
+with ProcessPoolExecutor(2) as executor:
+    results = list(executor.map(work.tasks.square, range(4)))
+channel.send([os.getpid(), results, "extra.mathy" in sys.modules])
+"""
+
+
+def assert_each_name_served_once(stats, state):
+    """One handshake: the children's imports travel as their slave's, each of work,
+    work.tasks, extra and extra.mathy asked for (or prefetched: the master learns what
+    follows) once, however many children import it, none again for what the slave has.
+    (Requests also count names neither side has: 2.7 and PyPy probe one.)"""
+    assert stats["modules"] + stats["prefetched"] == 4, (state, stats)
+
+
+def methods_of(label):
+    """Start methods this slave has: 2.7 forks only; spawn and forkserver from 3.4."""
+    return ["fork"] if label == "2.7" else ["fork", "spawn", "forkserver"]
+
+
+def run_on_a_new_slave(python, cwd, served, cache_root, source, timeout=120):
+    group = execnet.Group()
+    try:
+        gw = group.makegateway(slave_spec(python, cwd))
+        handle = bridge.install(gw, path=[served], cache_root=cache_root)
+        return remote_value(gw, source, timeout), handle.stats.as_dict()
+    finally:
+        group.terminate(timeout=10)
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_a_pool_imports_served_modules_cold_then_warm(
+        slave_python, slave_label, slave_cwd, tmp_path, cache_root, method):
+    if method not in methods_of(slave_label):
+        pytest.skip("Python 2.7's multiprocessing only forks")
+    served = write_tree(tmp_path / "served", SERVED)
+    for state in ("cold", "warm"):
+        (parent, results, boxes, parent_has), stats = run_on_a_new_slave(
+            slave_python, slave_cwd, served, cache_root, POOL % method)
+        assert [square for _, square in results] == [0, 1, 4, 9, 16, 25], state
+        assert parent not in set(pid for pid, _ in results), state  # run by the children
+        assert boxes == [["work.tasks", 7]], state  # a served class, pickled and back
+        assert not parent_has, state  # the children imported what their slave never did
+        assert_each_name_served_once(stats, state)
+
+
+def test_a_process_pool_executor_imports_served_modules(
+        slave_python, slave_label, slave_cwd, tmp_path, cache_root):
+    if slave_label == "2.7":
+        pytest.skip("Python 2.7 has no concurrent.futures")
+    served = write_tree(tmp_path / "served", SERVED)
+    (parent, results, parent_has), stats = run_on_a_new_slave(
+        slave_python, slave_cwd, served, cache_root, EXECUTOR)
+    assert [square for _, square in results] == [0, 1, 4, 9]
+    assert parent not in set(pid for pid, _ in results) and not parent_has
+    assert_each_name_served_once(stats, "cold")
+
+
+ORPHAN = """
+import multiprocessing, os, time
+import work.tasks
+if hasattr(multiprocessing, "get_context"):
+    context = multiprocessing.get_context(%r)
+else:
+    context = multiprocessing
+child = context.Process(target=work.tasks.import_later, args=(%r, 1.5))
+child.daemon = False
+child.start()
+while not os.path.exists(%r + ".started"):  # it imported work.tasks: it runs
+    time.sleep(0.05)
+channel.send(child.pid)
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_child_whose_slave_is_gone_fails_its_import_at_once(
+        slave_python, slave_label, slave_cwd, tmp_path, cache_root, method):
+    if method not in methods_of(slave_label):
+        pytest.skip("Python 2.7's multiprocessing only forks")
+    served = write_tree(tmp_path / "served", SERVED)
+    report = str(tmp_path / "report.txt")
+    group = execnet.Group()
+    gw = group.makegateway(slave_spec(slave_python, slave_cwd))
+    bridge.install(gw, path=[served], cache_root=cache_root)
+    remote_value(gw, ORPHAN % (method, report, report))
+    group.terminate(timeout=10)  # the slave goes; its child sleeps on, then imports
+    deadline = time.time() + 30
+    while not os.path.exists(report) and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.2)
+    with open(report) as stream:
+        outcome, seconds = stream.read().split("\n")
+    # The slave goes in two steps: the master's channel first, then the process (after
+    # multiprocessing joined its children): either says why.
+    assert outcome.startswith("ImportError: execnet-bridge cannot import 'extra"), outcome
+    assert ("slave that started this process" in outcome
+            or "the master closed the request channel" in outcome), outcome
+    assert outcome.count("execnet-bridge cannot import") == 1, outcome
+    assert float(seconds) < 1.0
