@@ -343,7 +343,7 @@ def _check_cache_limit(cache_limit):
 def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root=None,
             allow=None, deny=None, max_reply_bytes=DEFAULT_MAX_REPLY_BYTES, python=None,
             wheelhouse=None, progress=None, compress=None,
-            cache_limit=protocol.DEFAULT_CACHE_LIMIT):
+            cache_limit=protocol.DEFAULT_CACHE_LIMIT, subprocesses=False):
     """Let the slave behind ``gateway`` import modules that only the master has.
 
     ``gateway`` may be an execnet Group: every member gets a bridge, and
@@ -364,13 +364,17 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
     compressed where the wire time saved exceeds the time compressing costs, never on
     a pipe on one host (round trip under ``SLOW_LINK_SECONDS``). ``cache_limit``: the
     size cap of the slave's persistent cache in bytes; least recently used files go
-    first, never a live session's.
+    first, never a live session's. ``subprocesses``: True bridges the processes the
+    slave starts of its own interpreter (``subprocess.run([sys.executable, ...])``)
+    too, through ``PYTHONPATH`` and a ``sitecustomize`` in the environment they inherit
+    (multiprocessing's children are bridged either way).
     Installing twice on one gateway returns the first handle.
     """
     settings = dict(allow_extensions=allow_extensions, path=path, timeout=timeout,
                     cache_root=cache_root, allow=allow, deny=deny,
                     max_reply_bytes=max_reply_bytes, python=python, wheelhouse=wheelhouse,
-                    progress=progress, compress=compress, cache_limit=cache_limit)
+                    progress=progress, compress=compress, cache_limit=cache_limit,
+                    subprocesses=subprocesses)
     _check_cache_limit(cache_limit)
     if sum(choice is not None for choice in (path, python, wheelhouse)) > 1:
         raise BridgeError("give install() one of path=, python= and wheelhouse=")
@@ -388,7 +392,7 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
             return existing
         handshake = Handshake(gateway, protocol.config(
             timeout, cache_root, environment["version"] if environment else None,
-            cache_limit), timeout)
+            cache_limit, subprocesses), timeout)
         facts = handshake.facts
         link = handshake.measure_link(None if compress is None else bool(compress))
         if wheelhouse is not None:  # the wheels that fit this slave, now that we know it

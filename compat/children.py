@@ -30,6 +30,7 @@ Frames on the socket are protocol messages (compat/protocol.py), each marshalled
 behind its length: both ends are the same interpreter, and marshal carries data only.
 """
 import atexit
+import json
 import marshal
 import os
 import shutil
@@ -295,3 +296,73 @@ def attach(sources, config, importer):
     working_set.install(session)
     watch_forks(session)
     watch_spawns(session)
+
+
+# The ``sitecustomize`` of the folder ``reach_subprocesses`` puts first on PYTHONPATH. Any
+# Python that starts with that environment and its site module runs it: it attaches only
+# in the slave's own interpreter, then hands on to the next ``sitecustomize``, if any.
+# Valid on 2.7 and 3.x, since another interpreter may read it.
+SITECUSTOMIZE = '''"""Written by execnet-bridge: this interpreter's processes import what the bridged
+slave that started them can (its compat/children.py)."""
+import json
+import os
+import sys
+
+
+def _execnet_bridge_attach():
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here in sys.path:
+        sys.path.remove(here)
+    try:
+        with open(os.path.join(here, "child.json")) as stream:
+            child = json.load(stream)
+    except (IOError, OSError, ValueError):
+        return
+    if os.path.realpath(sys.executable) != child["executable"]:
+        return  # another interpreter: not the slave's to bridge
+    source = dict(child["sources"])["bootstrap"]
+    namespace = {"__name__": "_execnet_bridge_child"}
+    exec(compile(source, "<execnet-bridge _execnet_bridge.bootstrap.py>", "exec"), namespace)
+    namespace["child_main"](child["sources"], child["config"])
+
+
+_execnet_bridge_attach()
+_execnet_bridge_site = sys.modules.pop("sitecustomize")
+try:
+    import sitecustomize  # noqa: F401 - the one this folder stood in front of, in our place
+except ImportError:
+    sys.modules["sitecustomize"] = _execnet_bridge_site
+'''
+SITE_FOLDER = "subprocess-site"
+
+
+def reach_subprocesses(session):
+    """Put a folder first on the PYTHONPATH the slave's processes inherit, whose
+    ``sitecustomize`` attaches the slave's own interpreter to the slave (a process
+    started with ``-E``, ``-I`` or ``-S`` is not reached: it runs no such file)."""
+    folder = os.path.join(session.mirror.root, SITE_FOLDER)
+    if not os.path.isdir(folder):
+        os.mkdir(folder)
+    child = {"executable": os.path.realpath(sys.executable), "sources": session.sources,
+             "config": child_config(session)}
+    with open(os.path.join(folder, "child.json"), "w") as stream:
+        json.dump(child, stream)
+    with open(os.path.join(folder, "sitecustomize.py"), "w") as stream:
+        stream.write(SITECUSTOMIZE)
+    earlier = os.environ.get("PYTHONPATH")
+    session.reaching_subprocesses = (folder, earlier)
+    os.environ["PYTHONPATH"] = folder + (os.pathsep + earlier if earlier else "")
+
+
+def stop_reaching_subprocesses(session):
+    """Give the environment back as ``reach_subprocesses`` found it."""
+    reaching = session.reaching_subprocesses
+    if reaching is None:
+        return
+    folder, earlier = reaching
+    session.reaching_subprocesses = None
+    if os.environ.get("PYTHONPATH", "").split(os.pathsep)[0] == folder:
+        if earlier is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = earlier

@@ -86,6 +86,8 @@ def handshake(channel, importer, sources):
     working_set.install(session)
     children.watch_forks(session)
     children.watch_spawns(session)
+    if protocol.option(config, protocol.SUBPROCESSES, False):
+        children.reach_subprocesses(session)
     atexit.register(end_session, sys.modules[__package__],
                     cache_root if problem else mirror.root, cache_root, limit)
     channel.send(protocol.installed())
@@ -170,6 +172,7 @@ def uninstall():
         return False
     session = finder.session
     session.active = False  # its processes' hooks leave the children alone
+    children.stop_reaching_subprocesses(session)
     if session.child_server is not None:
         session.child_server.close()
     sys.meta_path.remove(finder)

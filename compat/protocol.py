@@ -11,7 +11,7 @@ Handshake, over the channel of ``remote_exec(bootstrap)``::
     master -> slave   the bootstrap frame: a bare list of [module name, source], in
                       import order (not a message: this module is one of the sources)
     master -> slave   CONFIG     protocol, options (TIMEOUT, CACHE_ROOT, ENVIRONMENT,
-                                 CACHE_LIMIT)
+                                 CACHE_LIMIT, SUBPROCESSES)
     slave  -> master  HELLO      protocol, facts, channel (requests), cache_dir,
                                  cache_problem
     master -> slave   PING       (answered with a bare PING, as often as the master asks;
@@ -138,6 +138,7 @@ TIMEOUT = "timeout"  # seconds any one wait may take
 CACHE_ROOT = "cache_root"  # the folder the slave caches under, or absent: its default
 ENVIRONMENT = "environment"  # [major, minor] the served packages were made for, or absent
 CACHE_LIMIT = "cache_limit"  # the slave cache's size cap, in bytes
+SUBPROCESSES = "subprocesses"  # True: bridge the slave's own interpreter's subprocesses too
 
 DEFAULT_CACHE_LIMIT = 1024 ** 3  # 1 GiB
 
@@ -194,9 +195,11 @@ def kind_of(msg):
     return None
 
 
-def config(timeout, cache_root=None, environment=None, cache_limit=DEFAULT_CACHE_LIMIT):
+def config(timeout, cache_root=None, environment=None, cache_limit=DEFAULT_CACHE_LIMIT,
+           subprocesses=False):
     """CONFIG: the protocol version and the options the slave needs."""
-    options = {text_type(TIMEOUT): float(timeout), text_type(CACHE_LIMIT): int(cache_limit)}
+    options = {text_type(TIMEOUT): float(timeout), text_type(CACHE_LIMIT): int(cache_limit),
+               text_type(SUBPROCESSES): bool(subprocesses)}
     if cache_root:
         options[text_type(CACHE_ROOT)] = text_type(cache_root)
     if environment:

@@ -117,6 +117,7 @@ class ImportSession(object):
         self.child_lock = threading.Lock()
         self.after_fork = None  # makes a forked child ask the slave
         self.before_import = {}  # module name -> what to do before this Python imports it
+        self.reaching_subprocesses = None  # (PYTHONPATH folder, PYTHONPATH before), opted in
 
     def is_served_package(self, name, path=None):
         """Did a bridge serve package ``name`` (so its children are ours to ask)?

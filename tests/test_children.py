@@ -8,7 +8,7 @@ import execnet
 import pytest
 
 import bridge
-from conftest import label_version, remote_value, slave_spec, write_tree
+from conftest import find_python, remote_value, slave_spec, write_tree
 
 SERVED = {
     "work/__init__.py": "",
@@ -39,6 +39,7 @@ SERVED = {
             with open(path, "w") as stream:
                 stream.write("%s\\n%.3f" % (outcome, time.time() - started))
     """,
+    "work/tool.py": "import sys, extra.mathy\nprint(extra.mathy.square(int(sys.argv[1])))\n",
     "extra/__init__.py": "",
     "extra/mathy.py": "def square(x):\n    return x * x\n",
     "extra/late.py": "VALUE = 1\n",
@@ -164,3 +165,58 @@ def test_a_child_whose_slave_is_gone_fails_its_import_at_once(
             or "the master closed the request channel" in outcome), outcome
     assert outcome.count("execnet-bridge cannot import") == 1, outcome
     assert float(seconds) < 1.0
+
+
+SUBPROCESSES = """
+import subprocess, sys
+
+def run(args):
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = process.communicate()
+    return [process.returncode, out.decode("utf-8").strip(),
+            (err.decode("utf-8").strip().splitlines() or [""])[-1]]
+
+channel.send([run([sys.executable, "-c", "import extra.mathy; print(extra.mathy.square(7))"]),
+              run([sys.executable, "-m", "work.tool", "6"]),
+              run([%r, "-c", "import extra.mathy"])])
+"""
+
+
+def another_python(label):
+    """An interpreter other than the slave's, which the bridge must leave alone."""
+    for other in ("3.13", "3.12", "2.7"):
+        path = find_python(other)[0]
+        if other != label and path is not None:
+            return path
+    pytest.skip("no second interpreter")
+
+
+@pytest.mark.parametrize("opted_in", [True, False], ids=["subprocesses", "default"])
+def test_subprocesses_of_the_slaves_own_interpreter_when_opted_in(
+        slave_python, slave_label, slave_cwd, tmp_path, cache_root, opted_in):
+    served = write_tree(tmp_path / "served", SERVED)
+    group = execnet.Group()
+    try:
+        gw = group.makegateway(slave_spec(slave_python, slave_cwd))
+        before = remote_value(gw, "import os; channel.send(os.environ.get('PYTHONPATH'))")
+        handle = bridge.install(gw, path=[served], cache_root=cache_root,
+                                subprocesses=opted_in)
+        own_c, own_m, other = remote_value(gw, SUBPROCESSES % another_python(slave_label))
+        after = remote_value(gw, "import os; channel.send(os.environ.get('PYTHONPATH'))")
+        handle.uninstall()
+        restored = remote_value(gw, "import os; channel.send(os.environ.get('PYTHONPATH'))")
+    finally:
+        group.terminate(timeout=10)
+    if opted_in:
+        assert own_c == [0, "49", ""], own_c
+        if slave_label == "2.7":  # its runpy finds pkg.mod on pkg.__path__ (docs/limits.md)
+            assert own_m[0] != 0 and "No module named work.tool" in own_m[2], own_m
+        else:
+            assert own_m == [0, "36", ""], own_m
+        assert after.split(os.pathsep)[1:] == ([before] if before else [])
+        assert restored == before
+    else:
+        for failed in (own_c, own_m):
+            assert failed[0] != 0 and "No module named" in failed[2], failed
+        assert after == before
+    assert other[0] != 0 and "No module named" in other[2], other  # left alone
