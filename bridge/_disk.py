@@ -28,7 +28,7 @@ from .compat import cacheroot
 log = logging.getLogger("bridge.cache")
 
 LIMIT = 512 * 1024 * 1024
-FORMAT = "1"  # bump when what an entry holds changes meaning
+FORMAT = "2"  # bump when what an entry holds changes meaning (2: package entries)
 ENVIRONMENT = "EXECNET_BRIDGE_MASTER_CACHE"  # a folder; "" or "off": none
 
 

@@ -34,8 +34,8 @@ log = logging.getLogger("bridge")
 
 # The slave modules, in dependency order: compat names, protocol, the rest, the hook.
 SLAVE_MODULES = ("neutral", "protocol", "tags", "cacheroot", "blobs", "trees", "mirror",
-                 "incoming", "client", "session", "metadata", "working_set", "importer2",
-                 "importer3", "children", "run", "hook", "relay", "bootstrap")
+                 "incoming", "client", "session", "metadata", "working_set", "listing",
+                 "importer2", "importer3", "children", "run", "hook", "relay", "bootstrap")
 
 MASTER_CACHES = MasterCaches()  # this master's work per file version, shared by every slave
 

@@ -549,6 +549,23 @@ class SearchPath(object):
         found.discard("__pycache__")
         return sorted(name for name in found if protocol.module_name_problem(name) is None)
 
+    def folder_entries(self, located):
+        """[[name, kind]] of everything in a package's folders (FILE, FOLDER, or PACKAGE: a
+        folder with an ``__init__``), so the slave lists the package as installed before
+        any of it came (pkgutil, importlib.resources). Bytecode caches are not listed."""
+        found = {}
+        for root, folder in located.places:
+            folders, files = root.listdir(folder)
+            for name in files:
+                found.setdefault(name, protocol.ENTRY_FILE)
+            for name in folders:
+                if name == "__pycache__":
+                    continue
+                inside = root.names(_join(folder, name))
+                is_package = any(entry.split(".")[0] == "__init__" for entry in inside)
+                found[name] = protocol.ENTRY_PACKAGE if is_package else protocol.ENTRY_FOLDER
+        return [[six.text_type(name), six.text_type(kind)] for name, kind in sorted(found.items())]
+
     def data_files(self, located, admitted=None):
         """Root-relative paths of a package's data: every file that is not code, in its
         folder, in subfolders that are not packages, and in its resource subpackages

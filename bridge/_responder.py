@@ -348,6 +348,8 @@ class Responder(object):
         children = self.search_path.children(located) if located.places else []
         record = protocol.module_record(name, module_type, path, files, dirs, children,
                                         root.local(path))
+        if module_type == protocol.PACKAGE:
+            protocol.add_entries(record, self.search_path.folder_entries(located))
         return record, size, companions
 
     def _add_bytecode(self, root, path, files, composing):

@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 
-from . import cacheroot, children, protocol, run, tags, working_set
+from . import cacheroot, children, listing, protocol, run, tags, working_set
 from .blobs import BlobStore
 from .client import RequestClient
 from .incoming import Incoming
@@ -176,6 +176,7 @@ def uninstall():
     if session.child_server is not None:
         session.child_server.close()
     sys.meta_path.remove(finder)
+    listing.uninstall(finder.path_hook)
     working_set.uninstall(session)
     for entry in list(sys.path_importer_cache):
         if session.mirror.in_cache(entry):

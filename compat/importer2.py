@@ -10,7 +10,7 @@ import os
 import pkgutil
 import sys
 
-from . import protocol
+from . import listing, protocol
 from .metadata import find_distributions
 from .session import version_mismatch
 
@@ -40,6 +40,7 @@ class BridgeImporter(object):
 
     def __init__(self, session):
         self.session = session
+        self.path_hook = None  # compat/listing.py's, once installed
 
     def find_module(self, fullname, path=None):
         """PEP 302: a loader for a module the master served (or one that raises why it
@@ -168,4 +169,5 @@ class MirrorLoader(object):
 def install(session):
     importer = BridgeImporter(session)
     sys.meta_path.insert(0, importer)
+    importer.path_hook = listing.install(importer)
     return importer

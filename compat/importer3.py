@@ -42,6 +42,8 @@ import _imp
 
 from importlib import _bootstrap  # the frozen bootstrap itself: module locks, _resolve_parents
 
+from . import listing
+from .listing import ServedResources
 from .metadata import find_distributions
 from .neutral import import_error
 from .session import RemoteImportError, version_mismatch
@@ -140,6 +142,7 @@ class EndsHold(object):
 
     hold = None  # the session's ImportLockHold: see loader_details()
     submodule_locks = None  # the session's SubmoduleLocks: see loader_details()
+    session = None  # see loader_details()
 
     def exec_module(self, module):
         taken = self.submodule_locks.take(self.name) if hasattr(module, "__path__") else []
@@ -148,6 +151,13 @@ class EndsHold(object):
             return super(EndsHold, self).exec_module(module)
         finally:
             self.submodule_locks.release(taken)
+
+    def get_resource_reader(self, name):
+        """importlib.resources (3.7+): a served package lists what it has on the master,
+        not only what came (compat/listing.py)."""
+        if name == self.name and name in self.session.entries:
+            return ServedResources(self.session, name)
+        return super(EndsHold, self).get_resource_reader(name)
 
 
 class ServedSourceLoader(EndsHold, SourceFileLoader):
@@ -174,14 +184,14 @@ class ServedSourcelessLoader(EndsHold, SourcelessFileLoader):
 HOLDING_LOADERS = (ServedSourceLoader, ServedSourcelessLoader)
 
 
-def loader_details(environment, hold, submodule_locks):
+def loader_details(session, hold, submodule_locks):
     """FileFinder's loaders for one session: its source loader knows the environment the
     session's modules were made for, and both Python loaders end the session's hold (a
     class per session, never shared state). An extension's loader runs its init in
     ``create_module``, which may import: it holds nothing."""
-    shared = {"hold": hold, "submodule_locks": submodule_locks}
+    shared = {"hold": hold, "submodule_locks": submodule_locks, "session": session}
     source_loader = type("ServedSourceLoader", (ServedSourceLoader,),
-                         dict(shared, environment=environment))
+                         dict(shared, environment=session.environment))
     sourceless_loader = type("ServedSourcelessLoader", (ServedSourcelessLoader,), shared)
     return ((ExtensionFileLoader, EXTENSION_SUFFIXES), (source_loader, SOURCE_SUFFIXES),
             (sourceless_loader, BYTECODE_SUFFIXES))
@@ -196,8 +206,8 @@ class BridgeFinder(object):
     def __init__(self, session):
         self.session = session
         self.hold = ImportLockHold()
-        self.loader_details = loader_details(session.environment, self.hold,
-                                             SubmoduleLocks(session.children))
+        self.loader_details = loader_details(session, self.hold, SubmoduleLocks(session.children))
+        self.path_hook = None  # compat/listing.py's, once installed
 
     def find_spec(self, fullname, path=None, target=None):
         """PEP 451: the spec of a module the master served, built by a FileFinder over the
@@ -248,9 +258,14 @@ class BridgeFinder(object):
         """PEP 451's ``importlib.invalidate_caches()`` hook: nothing is cached here that a
         local change could make stale."""
 
+    def folder_finder(self, folder):
+        """A FileFinder over a served folder, with the session's loaders (listing.py)."""
+        return FileFinder(folder, *self.loader_details)
+
 
 def install(session):
     """Put the finder first: it asks the local finders itself (local modules win)."""
     finder = BridgeFinder(session)
     sys.meta_path.insert(0, finder)
+    finder.path_hook = listing.install(finder)
     return finder

@@ -26,7 +26,8 @@ same ``id``: MODULE, MISSING, REFUSED or ERROR. A MODULE reply carries module
 same top-level package (prefetched, so an import statement costs one round
 trip). A record lists its files as ``[path, sha256, bytes or None]``: None
 where the slave's cache already holds that hash, and a package's ``children``
-so the slave answers "no such submodule" itself.
+so the slave answers "no such submodule" itself, and its ``entries`` (the names
+in its folders) so that it lists as installed before the rest of it came.
 
 The files of one reply make one *tree* (``tree_id``: their paths and hashes),
 which the slave keeps as an immutable folder and reuses in later sessions. A
@@ -108,6 +109,7 @@ PATH = "path"  # mirror-relative path of the module's file, or directory for NAM
 FILES = "files"  # [[mirror-relative path, sha256 hex, bytes or None]] to place
 DIRS = "dirs"  # list of mirror-relative directories to create
 CHILDREN = "children"  # a package's submodule names, all of them
+ENTRIES = "entries"  # PACKAGE records: [[name, ENTRY_*]] of its folders' files and folders
 ORIGIN = "origin"  # where the master found it, for messages only
 MODULES = "modules"  # MODULE reply: the records, the requested one first
 HAVE = "have"  # FIND, DISTRIBUTIONS: ids of trees the slave holds (earlier replies')
@@ -132,6 +134,12 @@ FILENAME = "filename"  # RUN: the script's file name, for tracebacks
 RUN_NAME = "run_name"  # RUN: ``__name__`` while it runs
 ARGV = "argv"  # RUN: sys.argv while it runs, or None to leave sys alone
 OUTPUT = "output"  # RUN: send stdout/stderr and the exit status over the channel
+
+# What an ENTRIES item is: a file, a folder, or a folder with an ``__init__`` (a package).
+ENTRY_FILE = "file"
+ENTRY_FOLDER = "folder"
+ENTRY_PACKAGE = "package"
+ENTRY_KINDS = (ENTRY_FILE, ENTRY_FOLDER, ENTRY_PACKAGE)
 
 # CONFIG's option keys.
 TIMEOUT = "timeout"  # seconds any one wait may take
@@ -342,6 +350,26 @@ def module_record(name, module_type, path, files, dirs, children, origin, compre
         (NAME, text_type(name)), (TYPE, text_type(module_type)), (PATH, text_type(path)),
         (FILES, files), (DIRS, dirs), (CHILDREN, children), (ORIGIN, text_type(origin)),
         (COMPRESSED, [text_type(sha) for sha in compressed])))
+
+
+def add_entries(record, entries):
+    """A package's listing (``ENTRIES``): names only, so it lists as installed."""
+    record[text_type(ENTRIES)] = [[text_type(name), text_type(kind)] for name, kind in entries]
+
+
+def entries_of(record):
+    """{name: kind} of a package record's listing, or None where it has none; an item
+    that is not a plain name of a known kind is left out."""
+    entries = record.get(ENTRIES)
+    if not isinstance(entries, list):
+        return None
+    found = {}
+    for item in entries:
+        if isinstance(item, list) and len(item) == 2:
+            name, kind = ensure_text(item[0]), ensure_text(item[1])
+            if kind in ENTRY_KINDS and relative_path_problem(name) is None and "/" not in name:
+                found[name] = kind
+    return found
 
 
 def mark_compressed(record, shas):

@@ -96,6 +96,8 @@ class ImportSession(object):
         self.missing = {}
         self.refused = {}  # name -> the master's reason: it holds for the whole session
         self.children = {}  # package -> the names of all its submodules, from the master
+        self.entries = {}  # package -> {name: kind} of its folder on the master (listing.py)
+        self.package_folders = {}  # a served package's folder here -> the package
         # hashes whose blobs were checked (or written) in this session: the bodies that
         # came ahead of replies, and those checked since
         self.intact = client.incoming.intact if client.incoming is not None else set()
@@ -488,4 +490,15 @@ class ImportSession(object):
         served = ServedModule(fullname, module_type, directory, inside(folder, relative))
         if served.is_package and record.get(protocol.CHILDREN) is not None:
             self.children[fullname] = set(ensure_text(name) for name in record[protocol.CHILDREN])
+        entries = protocol.entries_of(record)
+        if module_type == protocol.PACKAGE and entries is not None:
+            self.entries[fullname] = entries
+            self.package_folders.setdefault(inside(folder, own), fullname)
         return served
+
+    def package_folder(self, package):
+        """The folder of served package ``package`` here, or None."""
+        served = self.served.get(package)
+        if served is None or served.type != protocol.PACKAGE:
+            return None
+        return os.path.dirname(served.filename)
