@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks and the reliability run (README, "Performance" and "Reliability"):
 #   bash ci/bench.sh [imports|numpy|metadata|reliability|fleet|master|handshake|memory|xdist|
-#                     hops]
+#                     hops|pool]
 #                    [args]    (all without a name; the scale ones: issue 9)
 source "$(dirname "$0")/common.sh"
 ensure_numpy
@@ -24,6 +24,7 @@ fleet() { "$PY" "$ROOT/benchmarks/fleet.py" --site "$BENCH_SITE" --python "$MAST
 hops() { "$PY" "$ROOT/benchmarks/hops.py" --site "$BENCH_SITE" --python "$MASTER" "$@"; }
 master() { "$PY" "$ROOT/benchmarks/warm_master.py" --site "$BENCH_SITE" --python "$MASTER" "$@"; }
 handshake() { "$PY" "$ROOT/benchmarks/handshake.py" --python "$MASTER" "$@"; }
+pool() { "$PY" "$ROOT/benchmarks/pool.py" --site "$BENCH_SITE" --python "$MASTER" "$@"; }
 memory() { "$PY" "$ROOT/benchmarks/memory.py" --numpy-site "${BRIDGE_TEST_NUMPY#*=}" \
     --python "$MASTER" "$@"; }
 xdist() {  # a venv of its own: pytest-xdist brings execnet 2 (fine for 3.x workers)
@@ -32,10 +33,10 @@ xdist() {  # a venv of its own: pytest-xdist brings execnet 2 (fine for 3.x work
         --site "$BENCH_SITE" --python "$MASTER" "$@"
 }
 case "${1:-all}" in
-    imports|numpy|metadata|reliability|fleet|master|handshake|memory|xdist|hops)
+    imports|numpy|metadata|reliability|fleet|master|handshake|memory|xdist|hops|pool)
         name=$1; shift; "$name" "$@" ;;
     all) imports && numpy && metadata && reliability && fleet && master && handshake \
-        && memory && xdist && hops ;;
+        && memory && xdist && hops && pool ;;
     *) echo "usage: bash ci/bench.sh [imports|numpy|metadata|reliability|fleet|master|" \
-        "handshake|memory|xdist|hops] [args]" >&2; exit 2 ;;
+        "handshake|memory|xdist|hops|pool] [args]" >&2; exit 2 ;;
 esac

@@ -64,9 +64,10 @@ import zlib
 
 from .neutral import binary_type, ensure_text, integer_types, string_types, text_type
 
-PROTOCOL_VERSION = 7  # 2: EXTENSION; 3: records, blobs, children, prefetch; 4: DISTRIBUTIONS;
+PROTOCOL_VERSION = 8  # 2: EXTENSION; 3: records, blobs, children, prefetch; 4: DISTRIBUTIONS;
 # 5: the control channel (UNINSTALL, RUN); 6: trees (``have`` names trees, lean replies);
-# 7: BODIES frames ahead of a reply
+# 7: BODIES frames ahead of a reply; 8: a package's ENTRIES, the SUBPROCESSES option
+
 
 # Message kinds.
 CONFIG = "config"

@@ -216,3 +216,39 @@ def test_subprocesses_of_the_slaves_own_interpreter_when_opted_in(
             assert failed[0] != 0 and "No module named" in failed[2], failed
         assert after == before
     assert other[0] != 0 and "No module named" in other[2], other  # left alone
+
+
+BAD_CHILD = """
+import socket, sys
+children = sys.modules["_execnet_bridge.children"]
+session = sys.modules["_execnet_bridge.hook"].installed_finder().session
+address = children.server_of(session)
+out = []
+connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+connection.settimeout(30)
+connection.connect(address)
+for request in ({"kind": "find", "id": 1, "name": "../../etc/passwd"},
+                {"kind": "run", "id": 2, "name": "extra.mathy"},
+                {"kind": "find", "id": 3, "name": "no_such_module_here"},
+                {"kind": "find", "id": 4, "name": "extra.mathy"}):
+    children.send_frame(connection, request)
+    reply = children.receive_frame(connection)
+    out.append([reply["kind"], reply["id"], reply.get("tree") is not None])
+connection.sendall(children.HEADER.pack(children.MAX_FRAME + 1))  # an oversize frame
+out.append(connection.recv(10) == b"")  # the slave closes that connection
+again = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+again.settimeout(30)
+again.connect(address)  # and serves the next as before
+children.send_frame(again, {"kind": "find", "id": 5, "name": "extra"})
+out.append(children.receive_frame(again)["kind"])
+channel.send(out)
+"""
+
+
+def test_the_slave_answers_bad_child_requests_with_reasons_and_drops_bad_frames(
+        gateway, tmp_path, cache_root):
+    bridge.install(gateway, path=[write_tree(tmp_path / "served", SERVED)],
+                   cache_root=cache_root)
+    assert remote_value(gateway, BAD_CHILD) == [
+        ["error", 1, False], ["error", 2, False], ["missing", 3, False], ["module", 4, True],
+        True, "module"]

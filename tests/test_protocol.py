@@ -5,12 +5,25 @@ from bridge.compat import protocol
 
 
 def test_message_kinds_and_version_are_frozen():
-    assert protocol.PROTOCOL_VERSION == 7
+    assert protocol.PROTOCOL_VERSION == 8
     assert protocol.KINDS == ("config", "hello", "ready", "installed", "find", "distributions",
                               "module", "missing", "refused", "error", "uninstall",
                               "uninstalled", "run", "ping", "bodies")
     assert protocol.MODULE_TYPES == ("source", "package", "namespace", "extension")
     assert protocol.RECORD_TYPES == protocol.MODULE_TYPES + ("metadata",)
+    assert protocol.ENTRY_KINDS == ("file", "folder", "package")
+
+
+def test_a_package_listing_keeps_plain_names_of_known_kinds_only():
+    record = protocol.module_record("p", protocol.PACKAGE, "p/__init__.py", [], [], [], "/m/p")
+    assert protocol.entries_of(record) is None  # a record without a listing
+    protocol.add_entries(record, [["a.py", "file"], ["sub", "package"], ["res", "folder"]])
+    assert protocol.entries_of(record) == {"a.py": "file", "sub": "package", "res": "folder"}
+    record["entries"] = [["..", "folder"], ["a/b.py", "file"], ["ok.txt", "file"],
+                         ["x.py", "socket"], "loose", [1, "file"], ["/etc", "file"]]
+    assert protocol.entries_of(record) == {"ok.txt": "file"}
+    record["entries"] = "not a list"
+    assert protocol.entries_of(record) is None
 
 
 def test_messages_are_plain_data_with_text_keys():
@@ -109,16 +122,17 @@ def test_well_formed_requests_pass(msg):
 
 def test_handshake_and_control_messages_are_frozen():
     """Every message either side builds, in its exact shape."""
-    assert protocol.config(5) == {"kind": "config", "protocol": 7,
-                                  "options": {"timeout": 5.0, "cache_limit": 1024 ** 3}}
-    assert protocol.config(1.5, "/c", [2, 7, 18], 1000) == {
-        "kind": "config", "protocol": 7,
+    assert protocol.config(5) == {"kind": "config", "protocol": 8,
+                                  "options": {"timeout": 5.0, "cache_limit": 1024 ** 3,
+                                              "subprocesses": False}}
+    assert protocol.config(1.5, "/c", [2, 7, 18], 1000, True) == {
+        "kind": "config", "protocol": 8,
         "options": {"timeout": 1.5, "cache_root": "/c", "environment": [2, 7],
-                    "cache_limit": 1000}}
+                    "cache_limit": 1000, "subprocesses": True}}
     assert protocol.option(protocol.config(5), protocol.CACHE_ROOT, "default") == "default"
     channel = object()  # an execnet channel, in a real handshake
     assert protocol.hello({"abi": "cp311"}, channel, "/c/s-1", "why") == {
-        "kind": "hello", "protocol": 7, "facts": {"abi": "cp311"}, "channel": channel,
+        "kind": "hello", "protocol": 8, "facts": {"abi": "cp311"}, "channel": channel,
         "cache_dir": "/c/s-1", "cache_problem": "why"}
     assert protocol.ready() == {"kind": "ready"}
     assert protocol.ping() == {"kind": "ping"}
