@@ -10,6 +10,7 @@ tells.
 """
 import os
 import subprocess
+import sys
 
 import execnet
 import pytest
@@ -174,8 +175,13 @@ def test_a_binary_linking_another_libpython_is_refused(tmp_path):
         stream.write("extern int Py_IsInitialized(void);\n"
                      "int linked_probe(void) { return Py_IsInitialized(); }\n")
     library = sysconfig.get_config_var("LDLIBRARY")  # libpython3.11.so
-    subprocess.check_call(["gcc", "-shared", "-fPIC", source, "-o", binary,
-                           "-L" + sysconfig.get_config_var("LIBDIR"),
+    # LIBDIR as built; a relocated build (Debian's, ci/debian-python.sh) has it below its
+    # own prefix
+    libdir = next(folder for folder in (
+        sysconfig.get_config_var("LIBDIR"),
+        os.path.join(sys.base_prefix, "lib", sysconfig.get_config_var("MULTIARCH") or ""),
+        os.path.join(sys.base_prefix, "lib")) if os.path.exists(os.path.join(folder, library)))
+    subprocess.check_call(["gcc", "-shared", "-fPIC", source, "-o", binary, "-L" + libdir,
                            "-l" + library[len("lib"):library.index(".so")]])
     own = sysconfig.get_config_var("INSTSONAME")
     assert links_libpython(binary)
