@@ -34,7 +34,7 @@ log = logging.getLogger("bridge")
 
 # The slave modules, in dependency order: compat names, protocol, the rest, the hook.
 SLAVE_MODULES = ("neutral", "protocol", "tags", "cacheroot", "blobs", "trees", "mirror",
-                 "incoming", "client", "session", "metadata", "working_set", "listing",
+                 "incoming", "client", "session", "metadata", "listing", "working_set",
                  "importer2", "importer3", "children", "run", "hook", "relay", "bootstrap")
 
 MASTER_CACHES = MasterCaches()  # this master's work per file version, shared by every slave

@@ -168,6 +168,7 @@ class MirrorLoader(object):
 
 def install(session):
     importer = BridgeImporter(session)
+    session.served_loader_types = (MirrorLoader,)
     sys.meta_path.insert(0, importer)
     importer.path_hook = listing.install(importer)
     return importer

@@ -266,6 +266,7 @@ class BridgeFinder(object):
 def install(session):
     """Put the finder first: it asks the local finders itself (local modules win)."""
     finder = BridgeFinder(session)
+    session.served_loader_types = HOLDING_LOADERS
     sys.meta_path.insert(0, finder)
     finder.path_hook = listing.install(finder)
     return finder

@@ -24,6 +24,7 @@ import os
 import sys
 
 from . import protocol
+from .neutral import FileNotFoundError, NotADirectoryError
 from .trees import inside
 
 try:  # the suffixes a module file may have, as importlib names them
@@ -125,6 +126,22 @@ def install(finder):
 def uninstall(hook):
     if hook in sys.path_hooks:
         sys.path_hooks.remove(hook)
+
+
+def traversable_at(session, path):
+    """The ServedTraversable of ``path`` if it lies in a served package's folder here (the
+    innermost), else None: for readers that go by path (pkg_resources' providers)."""
+    path = os.path.normpath(path)
+    best = None
+    for folder, package in list(session.package_folders.items()):
+        if (path == folder or path.startswith(folder + os.sep)) and (
+                best is None or len(folder) > len(best[0])):
+            best = (folder, package)
+    if best is None:
+        return None
+    folder, package = best
+    parts = [part for part in path[len(folder):].split(os.sep) if part]
+    return ServedTraversable(session, package, parts)
 
 
 class ServedResources(object):

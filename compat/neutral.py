@@ -23,6 +23,11 @@ try:
 except NameError:  # Python < 3.6
     ModuleNotFoundError = ImportError
 
+try:
+    FileNotFoundError, NotADirectoryError = FileNotFoundError, NotADirectoryError
+except NameError:  # 2.7
+    FileNotFoundError = NotADirectoryError = IOError
+
 
 def ensure_text(value, encoding="utf-8", errors="strict"):
     """Return ``value`` as text; execnet carries text and bytes as different types."""

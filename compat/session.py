@@ -98,6 +98,7 @@ class ImportSession(object):
         self.children = {}  # package -> the names of all its submodules, from the master
         self.entries = {}  # package -> {name: kind} of its folder on the master (listing.py)
         self.package_folders = {}  # a served package's folder here -> the package
+        self.served_loader_types = ()  # the importer's loader classes (working_set.py)
         # hashes whose blobs were checked (or written) in this session: the bodies that
         # came ahead of replies, and those checked since
         self.intact = client.incoming.intact if client.incoming is not None else set()

@@ -28,10 +28,11 @@ asked first, makes a folder whole when its distribution is asked for by name.
 """
 import shutil
 import sys
+import threading
 
-from . import protocol
+from . import listing, protocol
 from .metadata import local_distributions
-from .neutral import ensure_text, string_types
+from .neutral import PY2, ensure_text, string_types
 
 WATCHED = "pkg_resources"
 
@@ -53,21 +54,114 @@ def expose(session):
     session.exposed = True
 
 
+def served_provider(pkg_resources, session):
+    """pkg_resources' provider for served packages: its DefaultProvider, except that a
+    folder lists, and a file reads, as the package has them on the master
+    (compat/listing.py), not only what came."""
+    base = pkg_resources.DefaultProvider
+
+    class ServedProvider(base):
+        def _has(self, path):
+            place = listing.traversable_at(session, path)
+            if place is None:
+                return base._has(self, path)
+            return place.is_file() or place.is_dir()
+
+        def _isdir(self, path):
+            place = listing.traversable_at(session, path)
+            return base._isdir(self, path) if place is None else place.is_dir()
+
+        def _listdir(self, path):
+            place = listing.traversable_at(session, path)
+            if place is None or not place.is_dir():
+                return base._listdir(self, path)
+            return [child.name for child in place.iterdir()]
+
+        def _get(self, path):
+            place = listing.traversable_at(session, path)
+            if place is None or not place.is_file():
+                return base._get(self, path)
+            return place.read_bytes()
+
+    return ServedProvider
+
+
+def register_provider(pkg_resources, session):
+    """Once pkg_resources exists: the served loaders get the ServedProvider (its public
+    ``register_loader_type``)."""
+    provider = served_provider(pkg_resources, session)
+    for loader_type in session.served_loader_types:
+        pkg_resources.register_loader_type(loader_type, provider)
+
+
+class AfterImport(object):
+    """A loader that runs the one it wraps, then ``then(module)``."""
+
+    def __init__(self, loader, then):
+        self._loader = loader
+        self._then = then
+
+    def create_module(self, spec):
+        create = getattr(self._loader, "create_module", None)
+        return create(spec) if create is not None else None
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        self._then(module)
+
+    def load_module(self, fullname):
+        """PEP 302 (2.7)."""
+        module = self._loader.load_module(fullname)
+        self._then(module)
+        return module
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+
 class DistributionWatcher(object):
-    """First on ``sys.meta_path``, it finds no module: it sees pkg_resources coming,
-    and readies a distribution's metadata before the path finder reads it."""
+    """First on ``sys.meta_path``, it finds no module of its own: it sees pkg_resources
+    coming, readies a distribution's metadata before the path finder reads it, and gives
+    the served loaders their pkg_resources provider once pkg_resources has run."""
 
     def __init__(self, session):
         self._session = session  # private: "the finder with a session" is the importer
+        self._finding = threading.local()
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname == WATCHED:
-            expose(self._session)
-        return None
+        if fullname != WATCHED or getattr(self._finding, "now", False):
+            return None
+        expose(self._session)
+        spec = self._found_elsewhere(fullname)
+        if spec is None or not hasattr(spec.loader, "exec_module"):
+            return None
+        spec.loader = AfterImport(spec.loader, self._registered)
+        return spec
 
     def find_module(self, fullname, path=None):
         """Python 2.7's question (3.x asks find_spec)."""
-        return self.find_spec(fullname, path)
+        if fullname != WATCHED or getattr(self._finding, "now", False):
+            return None
+        expose(self._session)
+        loader = self._found_elsewhere(fullname)
+        return None if loader is None else AfterImport(loader, self._registered)
+
+    def _found_elsewhere(self, fullname):
+        """What the import system would find for ``fullname`` without this watcher: a
+        spec (3.x) or a loader (2.7)."""
+        self._finding.now = True
+        try:
+            if PY2:
+                import pkgutil
+                return pkgutil.find_loader(fullname)
+            import importlib.util
+            return importlib.util.find_spec(fullname)
+        finally:
+            self._finding.now = False
+
+    def _registered(self, module):
+        if getattr(module, "register_loader_type", None) is not None:
+            register_provider(module, self._session)
 
     def find_distributions(self, context=None):
         """Once exposed, a distribution asked for by name gets the files its listing
@@ -92,6 +186,7 @@ def install(session):
     if loaded is not None and getattr(loaded, "working_set", None) is not None:
         expose(session)
         loaded.working_set.add_entry(session.mirror.root)
+        register_provider(loaded, session)
     return watcher
 
 

@@ -144,7 +144,8 @@ def test_bytecode_is_shipped_only_where_the_magic_number_matches(gateway, slave_
     result = remote_value(gateway, """
         import os, sys, traceback
         import shop.prices
-        pyc = getattr(shop.prices, "__cached__", None)
+        spec = getattr(shop.prices, "__spec__", None)  # 3.15 sets no __cached__
+        pyc = getattr(spec, "cached", None) or getattr(shop.prices, "__cached__", None)
         try:
             shop.prices.total(None)
         except TypeError:

@@ -203,3 +203,42 @@ def test_importlib_metadata_after_pkg_resources(gateway, slave_label, setuptools
                       pkg_resources.get_distribution("base-lib").version])
     """ % local)
     assert result == [1, 1, "1.2", MASTER["greeter_dist-1.2.dist-info/RECORD"], "9.9", "9.9"]
+
+
+# 2.7 writes a .pyc beside each source it imports: not the package's, left out.
+RESOURCES = """
+import pkg_resources, greeter
+channel.send([
+    sorted(name for name in pkg_resources.resource_listdir("greeter", "")
+           if name != "__pycache__" and not name.endswith(".pyc")),
+    pkg_resources.resource_isdir("greeter", "sub"),
+    pkg_resources.resource_isdir("greeter", "templates"),
+    pkg_resources.resource_exists("greeter", "extra.py"),
+    pkg_resources.resource_string("greeter", "extra.py").decode("ascii"),
+    pkg_resources.resource_string("greeter", "templates/a.txt").decode("ascii"),
+    sorted(name for name in pkg_resources.resource_listdir("greeter", "sub")
+           if name != "__pycache__" and not name.endswith(".pyc"))])
+"""
+
+
+def test_resource_listdir_lists_a_served_package_as_installed(gateway, slave_python, slave_cwd,
+                                                              setuptools_folder, tmp_path,
+                                                              cache_root):
+    """The same answers as on the slave with the package installed, before any of it
+    came: pkg_resources' provider of the served loaders goes by the package's listing."""
+    import execnet
+    from conftest import slave_spec
+    master = write_tree(tmp_path / "master", dict(MASTER, **{
+        "greeter/extra.py": "X = 1\n", "greeter/templates/a.txt": "A\n",
+        "greeter/sub/__init__.py": "", "greeter/sub/inner.py": "Y = 2\n"}))
+    group = execnet.Group()
+    try:
+        local = group.makegateway(slave_spec(slave_python, slave_cwd))
+        installed = remote_value(local, "import sys\nsys.path[:0] = [%r, %r]\n" % (
+            master, setuptools_folder) + RESOURCES)
+    finally:
+        group.terminate(timeout=10)
+    bridge.install(gateway, path=[master, setuptools_folder], cache_root=cache_root)
+    assert installed == [["__init__.py", "extra.py", "plugin.py", "sub", "templates"], True,
+                         True, True, "X = 1\n", "A\n", ["__init__.py", "inner.py"]]
+    assert remote_value(gateway, RESOURCES) == installed

@@ -22,7 +22,8 @@ STDLIB_USED = {"atexit", "contextlib", "errno", "fcntl", "gc", "hashlib", "imp",
                "shutil", "stat", "struct", "sys", "sysconfig", "tempfile", "threading", "time",
                "traceback", "types", "zlib",
                "queue", "Queue",  # relay.py: 3.x and 2.7 names
-               "builtins", "marshal", "multiprocessing", "socket"}  # children.py
+               "builtins", "marshal", "multiprocessing", "socket",  # children.py
+               "io"}  # listing.py
 COMPILE_ALL = """
 import sys
 for path in sys.argv[1:]:
