@@ -55,7 +55,6 @@ except ImportError:  # 2.7: exec is a statement there, and 2.7's multiprocessing
 
 MAX_FRAME = 64 * 1024 * 1024  # lean replies are names: a larger frame is not ours
 HEADER = struct.Struct(">I")
-ADDRESS_VARIABLE = "EXECNET_BRIDGE_PARENT"  # for subprocesses: the server, and who may use it
 
 def send_frame(sock, msg):
     data = marshal.dumps(msg)
@@ -196,36 +195,10 @@ class ParentClient(object):
             self._drop()
 
 
-def server_of(session):
-    """The session's ChildServer, started on first use (a forked child keeps its slave's)."""
-    if session.child_address is None:
-        with session.child_lock:
-            if session.child_address is None:
-                session.child_server = ChildServer(session)
-                session.child_address = session.child_server.address
-                atexit.register(session.child_server.close)
-    return session.child_address
-
-
-def watch_forks(session):
-    """Forked children ask the slave: its server starts before the first fork, and a
-    child's session changes its client after it. Before 3.7 (no ``register_at_fork``)
-    the server starts now and the session notices a new pid itself."""
-    def in_child():
-        session.become_child(ParentClient(session.child_address, session.client.timeout))
-
-    session.after_fork = in_child
-    register = getattr(os, "register_at_fork", None)
-    if register is None:
-        server_of(session)
-        return
-    register(before=lambda: session.active and server_of(session),
-             after_in_child=lambda: session.active and in_child())
-
-
 # What multiprocessing imports to start a child from a new interpreter: the slave patches
 # ``spawn.get_preparation_data`` then, before any such child starts.
-NEW_INTERPRETER_STARTERS = ("multiprocessing.popen_spawn_posix", "multiprocessing.popen_forkserver")
+NEW_INTERPRETER_STARTERS = ("multiprocessing.popen_spawn_posix",
+                            "multiprocessing.popen_forkserver")
 PREPARATION_KEY = "execnet_bridge"
 
 # Runs in a spawned child while it unpickles its preparation data: the bootstrap module's
@@ -251,36 +224,112 @@ class ChildBootstrap(object):
         return (RUN_SOURCE, (CHILD_SOURCE, {"sources": self.sources, "config": self.config}))
 
 
-def child_config(session):
-    """What a child needs to attach: data only."""
-    return {"address": server_of(session), "timeout": session.client.timeout,
-            "cache_root": session.mirror.cache_root, "session_folder": session.mirror.root,
-            "environment": session.environment}
+class ChildProcesses(object):
+    """What a session keeps for the processes its slave starts (module docstring): the
+    sources they materialise, the server they ask, what was changed to reach them."""
 
+    def __init__(self, session, sources, address=None):
+        self.session = session
+        self.sources = sources  # the bootstrap frame
+        self.active = True  # False once uninstalled: the hooks then leave children alone
+        self.address = address  # the server's socket; in a child, its slave's
+        self.server = None  # this process's ChildServer, once started
+        self.reaching_subprocesses = None  # (PYTHONPATH folder, PYTHONPATH before)
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
 
-def watch_spawns(session):
-    """Patch ``get_preparation_data`` once multiprocessing can start a new interpreter
-    (now, if it already can): see ``NEW_INTERPRETER_STARTERS``."""
-    if any(name in sys.modules for name in NEW_INTERPRETER_STARTERS):
-        _patch_preparation(session)
-    for name in NEW_INTERPRETER_STARTERS:
-        session.before_import[name] = lambda: _patch_preparation(session)
+    def address_to_ask(self):
+        """The socket children ask, the server started on first use."""
+        if self.address is None:
+            with self._lock:
+                if self.address is None:
+                    self.server = ChildServer(self.session)
+                    self.address = self.server.address
+                    atexit.register(self.server.close)
+        return self.address
 
+    def config(self):
+        """What a child needs to attach: data only."""
+        session = self.session
+        return {"address": self.address_to_ask(), "timeout": session.client.timeout,
+                "cache_root": session.mirror.cache_root, "session_folder": session.mirror.root,
+                "environment": session.environment}
 
-def _patch_preparation(session):
-    import multiprocessing.spawn as spawn  # the slave is starting children: it is needed
-    original = spawn.get_preparation_data
-    if getattr(original, "execnet_bridge_session", None) is session:
-        return
+    def watch_forks(self):
+        """Forked children ask the slave: its server starts before the first fork, and a
+        child's session changes its client after it. Before 3.7 (no ``register_at_fork``)
+        the server starts now and the session notices a new pid itself."""
+        register = getattr(os, "register_at_fork", None)
+        if register is None:
+            self.address_to_ask()
+            return
+        register(before=lambda: self.active and self.address_to_ask(),
+                 after_in_child=lambda: self.active and self.in_forked_child())
 
-    def get_preparation_data(name):
-        data = original(name)
-        if session.active:
-            data[PREPARATION_KEY] = ChildBootstrap(session.sources, child_config(session))
-        return data
+    def notice_fork(self):
+        if os.getpid() != self._pid:
+            self.in_forked_child()
 
-    get_preparation_data.execnet_bridge_session = session
-    spawn.get_preparation_data = get_preparation_data
+    def in_forked_child(self):
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self.server = None  # the slave's: a copy's close leaves it alone
+        self.session.become_child(ParentClient(self.address, self.session.client.timeout))
+
+    def watch_spawns(self):
+        """Patch ``get_preparation_data`` once multiprocessing can start a new interpreter
+        (now, if it already can): see ``NEW_INTERPRETER_STARTERS``."""
+        if any(name in sys.modules for name in NEW_INTERPRETER_STARTERS):
+            self._patch_preparation()
+        for name in NEW_INTERPRETER_STARTERS:
+            self.session.before_import[name] = self._patch_preparation
+
+    def _patch_preparation(self):
+        import multiprocessing.spawn as spawn  # the slave is starting children: it is needed
+        original = spawn.get_preparation_data
+        if getattr(original, "execnet_bridge_children", None) is self:
+            return
+
+        def get_preparation_data(name):
+            data = original(name)
+            if self.active:
+                data[PREPARATION_KEY] = ChildBootstrap(self.sources, self.config())
+            return data
+
+        get_preparation_data.execnet_bridge_children = self
+        spawn.get_preparation_data = get_preparation_data
+
+    def reach_subprocesses(self):
+        """Put a folder first on the PYTHONPATH the slave's processes inherit, whose
+        ``sitecustomize`` attaches the slave's own interpreter to the slave (a process
+        started with ``-E``, ``-I`` or ``-S`` is not reached: it runs no such file)."""
+        folder = os.path.join(self.session.mirror.root, SITE_FOLDER)
+        if not os.path.isdir(folder):
+            os.mkdir(folder)
+        child = {"executable": os.path.realpath(sys.executable), "sources": self.sources,
+                 "config": self.config()}
+        with open(os.path.join(folder, "child.json"), "w") as stream:
+            json.dump(child, stream)
+        with open(os.path.join(folder, "sitecustomize.py"), "w") as stream:
+            stream.write(SITECUSTOMIZE)
+        earlier = os.environ.get("PYTHONPATH")
+        self.reaching_subprocesses = (folder, earlier)
+        os.environ["PYTHONPATH"] = folder + (os.pathsep + earlier if earlier else "")
+
+    def stop(self):
+        """At uninstall: children are left alone, the environment is given back as
+        ``reach_subprocesses`` found it, and the server closes."""
+        self.active = False
+        if self.reaching_subprocesses is not None:
+            folder, earlier = self.reaching_subprocesses
+            self.reaching_subprocesses = None
+            if os.environ.get("PYTHONPATH", "").split(os.pathsep)[0] == folder:
+                if earlier is None:
+                    del os.environ["PYTHONPATH"]
+                else:
+                    os.environ["PYTHONPATH"] = earlier
+        if self.server is not None:
+            self.server.close()
 
 
 def attach(sources, config, importer):
@@ -290,12 +339,11 @@ def attach(sources, config, importer):
     session = ImportSession(ParentClient(config["address"], config["timeout"]),
                             Mirror(cache_root, config["session_folder"]), BlobStore(cache_root),
                             config.get("environment"))
-    session.sources = sources
-    session.child_address = config["address"]
+    session.processes = ChildProcesses(session, sources, config["address"])
     importer.install(session)
     working_set.install(session)
-    watch_forks(session)
-    watch_spawns(session)
+    session.processes.watch_forks()
+    session.processes.watch_spawns()
 
 
 # The ``sitecustomize`` of the folder ``reach_subprocesses`` puts first on PYTHONPATH. Any
@@ -333,36 +381,4 @@ try:
 except ImportError:
     sys.modules["sitecustomize"] = _execnet_bridge_site
 '''
-SITE_FOLDER = "subprocess-site"
-
-
-def reach_subprocesses(session):
-    """Put a folder first on the PYTHONPATH the slave's processes inherit, whose
-    ``sitecustomize`` attaches the slave's own interpreter to the slave (a process
-    started with ``-E``, ``-I`` or ``-S`` is not reached: it runs no such file)."""
-    folder = os.path.join(session.mirror.root, SITE_FOLDER)
-    if not os.path.isdir(folder):
-        os.mkdir(folder)
-    child = {"executable": os.path.realpath(sys.executable), "sources": session.sources,
-             "config": child_config(session)}
-    with open(os.path.join(folder, "child.json"), "w") as stream:
-        json.dump(child, stream)
-    with open(os.path.join(folder, "sitecustomize.py"), "w") as stream:
-        stream.write(SITECUSTOMIZE)
-    earlier = os.environ.get("PYTHONPATH")
-    session.reaching_subprocesses = (folder, earlier)
-    os.environ["PYTHONPATH"] = folder + (os.pathsep + earlier if earlier else "")
-
-
-def stop_reaching_subprocesses(session):
-    """Give the environment back as ``reach_subprocesses`` found it."""
-    reaching = session.reaching_subprocesses
-    if reaching is None:
-        return
-    folder, earlier = reaching
-    session.reaching_subprocesses = None
-    if os.environ.get("PYTHONPATH", "").split(os.pathsep)[0] == folder:
-        if earlier is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = earlier
+SITE_FOLDER = "subprocess-site"  # in the session folder: the sitecustomize and its data

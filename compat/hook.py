@@ -81,13 +81,13 @@ def handshake(channel, importer, sources):
     client = RequestClient(requests, timeout, Incoming(blobs, mirror.root))
     session = ImportSession(client, mirror, blobs,
                             protocol.option(config, protocol.ENVIRONMENT))
-    session.sources = sources
+    session.processes = children.ChildProcesses(session, sources)
     importer.install(session)
     working_set.install(session)
-    children.watch_forks(session)
-    children.watch_spawns(session)
+    session.processes.watch_forks()
+    session.processes.watch_spawns()
     if protocol.option(config, protocol.SUBPROCESSES, False):
-        children.reach_subprocesses(session)
+        session.processes.reach_subprocesses()
     atexit.register(end_session, sys.modules[__package__],
                     cache_root if problem else mirror.root, cache_root, limit)
     channel.send(protocol.installed())
@@ -171,10 +171,7 @@ def uninstall():
     if finder is None:
         return False
     session = finder.session
-    session.active = False  # its processes' hooks leave the children alone
-    children.stop_reaching_subprocesses(session)
-    if session.child_server is not None:
-        session.child_server.close()
+    session.processes.stop()
     sys.meta_path.remove(finder)
     listing.uninstall(finder.path_hook)
     working_set.uninstall(session)

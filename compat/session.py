@@ -110,17 +110,9 @@ class ImportSession(object):
         self.exposed = False  # are the served distributions on sys.path, for pkg_resources?
         self._lock = threading.Lock()
         self._fetching = {}
-        # Processes this slave starts (compat/children.py).
         self.answers = {}  # name -> the lean MODULE reply that served it, for a child
-        self.active = True  # False once uninstalled
-        self.sources = None  # the bootstrap frame, which a spawned child materialises
-        self.pid = os.getpid()
-        self.child_server = None  # the ChildServer, once one started
-        self.child_address = None  # where children ask: its socket, or a forked slave's
-        self.child_lock = threading.Lock()
-        self.after_fork = None  # makes a forked child ask the slave
+        self.processes = None  # compat/children.py's ChildProcesses, once it watches
         self.before_import = {}  # module name -> what to do before this Python imports it
-        self.reaching_subprocesses = None  # (PYTHONPATH folder, PYTHONPATH before), opted in
 
     def is_served_package(self, name, path=None):
         """Did a bridge serve package ``name`` (so its children are ours to ask)?
@@ -274,19 +266,16 @@ class ImportSession(object):
 
     def notice_fork(self):
         """Before 3.7 (no ``os.register_at_fork``) a forked child finds out here."""
-        if os.getpid() != self.pid and self.after_fork is not None:
-            self.after_fork()
+        if self.processes is not None:
+            self.processes.notice_fork()
 
     def become_child(self, client):
         """In a forked child: ask the slave that forked it through ``client``; execnet's
         channel is the slave's. The locks other threads of the slave held at the fork
         stay held in the copy: new ones."""
-        self.pid = os.getpid()
         self.client = client
         self._lock = threading.Lock()
         self._fetching = {}
-        self.child_server = None
-        self.child_lock = threading.Lock()
 
     def _tree_for(self, reply, records, keys):
         """(the folder of the tree that holds ``records``' files, []), or (None, what this

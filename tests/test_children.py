@@ -222,7 +222,7 @@ BAD_CHILD = """
 import socket, sys
 children = sys.modules["_execnet_bridge.children"]
 session = sys.modules["_execnet_bridge.hook"].installed_finder().session
-address = children.server_of(session)
+address = session.processes.address_to_ask()
 out = []
 connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 connection.settimeout(30)
