@@ -26,6 +26,10 @@ SERVED = {
         def unbox(box):
             return [type(box).__module__, box.value]
 
+        def version_of(name):
+            from importlib.metadata import version
+            return version(name)
+
         def import_later(path, delay):
             import time
             open(path + ".started", "w").close()
@@ -43,6 +47,8 @@ SERVED = {
     "extra/__init__.py": "",
     "extra/mathy.py": "def square(x):\n    return x * x\n",
     "extra/late.py": "VALUE = 1\n",
+    "extra_dist-2.5.dist-info/METADATA": "Metadata-Version: 2.1\nName: extra-dist\nVersion: 2.5\n",
+    "extra_dist-2.5.dist-info/RECORD": "extra/__init__.py,,\n",
 }
 
 POOL = """
@@ -252,3 +258,27 @@ def test_the_slave_answers_bad_child_requests_with_reasons_and_drops_bad_frames(
     assert remote_value(gateway, BAD_CHILD) == [
         ["error", 1, False], ["error", 2, False], ["missing", 3, False], ["module", 4, True],
         True, "module"]
+
+
+METADATA = """
+import multiprocessing, sys
+import work.tasks
+pool = multiprocessing.get_context(%r).Pool(2)
+try:
+    versions = pool.map(work.tasks.version_of, ["extra-dist", "extra-dist"])
+finally:
+    pool.close()
+    pool.join()
+channel.send(versions)
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_children_read_served_metadata(slave_python, slave_label, slave_cwd, tmp_path,
+                                       cache_root, method):
+    if slave_label in ("2.7", "3.6", "3.7"):
+        pytest.skip("importlib.metadata is new in Python 3.8")
+    served = write_tree(tmp_path / "served", SERVED)
+    versions, _ = run_on_a_new_slave(slave_python, slave_cwd, served, cache_root,
+                                     METADATA % method)
+    assert versions == ["2.5", "2.5"]
