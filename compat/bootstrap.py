@@ -21,8 +21,10 @@ def importer_for_this_python():
     return "importer3"
 
 
-def materialize(sources, skip):
-    """Create the package's modules from their sources, in the given order."""
+def materialize(sources, skip, compiled=None):
+    """Create the package's modules from their sources, in the given order. ``compiled``:
+    {name: code object} to run where it has one (a spawned child gets its slave's, which
+    saves compiling them); what is compiled here is added to it."""
     package = types.ModuleType(PACKAGE)
     package.__path__ = []
     package.__package__ = PACKAGE
@@ -39,30 +41,36 @@ def materialize(sources, skip):
         lines = source.splitlines(True)
         linecache.cache[filename] = (len(source), None, lines, filename)  # traceback lines
         sys.modules[fullname] = module
-        exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)
+        if compiled is None or name not in compiled:
+            code = compile(source, filename, "exec", dont_inherit=True)
+            if compiled is not None:
+                compiled[name] = code
+        exec(compiled[name] if compiled is not None else code, module.__dict__)
         setattr(package, name, module)
     return package
 
 
-def _materialize_for_this_python(sources):
+def _materialize_for_this_python(sources, compiled):
     importer = importer_for_this_python()
     other = {"importer2": "importer3", "importer3": "importer2"}[importer]
-    package = materialize(sources, skip=(other, "bootstrap"))
+    package = materialize(sources, (other, "bootstrap"), compiled)
     return package, getattr(package, importer)
 
 
 def main(channel):
-    sources = channel.receive()
-    package, importer = _materialize_for_this_python(sources)
-    package.hook.handshake(channel, importer, sources)
+    sources, compiled = channel.receive(), {}
+    package, importer = _materialize_for_this_python(sources, compiled)
+    package.hook.handshake(channel, importer, sources, compiled)
 
 
-def child_main(sources, config):
+def child_main(sources, config, compiled=None):
     """In a process a bridged slave started from a new interpreter (compat/children.py),
-    which has no bridge yet unless it is a fork of one that has."""
+    which has no bridge yet unless it is a fork of one that has. ``compiled``: the code
+    objects of the slave's interpreter, where the child's is the same."""
     if PACKAGE not in sys.modules:
-        package, importer = _materialize_for_this_python(sources)
-        package.children.attach(sources, config, importer)
+        compiled = dict(compiled or {})
+        package, importer = _materialize_for_this_python(sources, compiled)
+        package.children.attach(sources, config, importer, compiled)
 
 
 if __name__ == "__channelexec__":

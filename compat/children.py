@@ -204,10 +204,12 @@ PREPARATION_KEY = "execnet_bridge"
 # Runs in a spawned child while it unpickles its preparation data: the bootstrap module's
 # own source materialises the package from ``sources`` and attaches to the slave.
 CHILD_SOURCE = """
+import marshal, sys
 bootstrap = dict(sources)["bootstrap"]
 namespace = {"__name__": "_execnet_bridge_child"}
 exec(compile(bootstrap, "<execnet-bridge _execnet_bridge.bootstrap.py>", "exec"), namespace)
-namespace["child_main"](sources, config)
+same = compiled is not None and compiled[0] == sys.version
+namespace["child_main"](sources, config, marshal.loads(compiled[1]) if same else None)
 """
 
 
@@ -216,21 +218,25 @@ class ChildBootstrap(object):
     child to its slave (``CHILD_SOURCE``): ``multiprocessing.spawn.prepare`` ignores the
     entry itself, and the child unpickles it before the function it is to run."""
 
-    def __init__(self, sources, config):
+    def __init__(self, sources, config, compiled):
         self.sources = sources
         self.config = config
+        self.compiled = compiled  # (sys.version, marshalled {name: code}), or None
 
     def __reduce__(self):
-        return (RUN_SOURCE, (CHILD_SOURCE, {"sources": self.sources, "config": self.config}))
+        return (RUN_SOURCE, (CHILD_SOURCE, {"sources": self.sources, "config": self.config,
+                                            "compiled": self.compiled}))
 
 
 class ChildProcesses(object):
     """What a session keeps for the processes its slave starts (module docstring): the
     sources they materialise, the server they ask, what was changed to reach them."""
 
-    def __init__(self, session, sources, address=None):
+    def __init__(self, session, sources, address=None, compiled=None):
         self.session = session
         self.sources = sources  # the bootstrap frame
+        self.compiled = compiled  # {name: code object} of this interpreter, or None
+        self._marshalled_code = None
         self.active = True  # False once uninstalled: the hooks then leave children alone
         self.address = address  # the server's socket; in a child, its slave's
         self.server = None  # this process's ChildServer, once started
@@ -293,11 +299,21 @@ class ChildProcesses(object):
         def get_preparation_data(name):
             data = original(name)
             if self.active:
-                data[PREPARATION_KEY] = ChildBootstrap(self.sources, self.config())
+                data[PREPARATION_KEY] = ChildBootstrap(self.sources, self.config(),
+                                                       self._marshalled())
             return data
 
         get_preparation_data.execnet_bridge_children = self
         spawn.get_preparation_data = get_preparation_data
+
+    def _marshalled(self):
+        """(sys.version, the code objects marshalled once), for a child of the same
+        interpreter: it then compiles nothing (marshal is this version's own format)."""
+        if self.compiled is None:
+            return None
+        if self._marshalled_code is None:
+            self._marshalled_code = (sys.version, marshal.dumps(self.compiled))
+        return self._marshalled_code
 
     def reach_subprocesses(self):
         """Put a folder first on the PYTHONPATH the slave's processes inherit, whose
@@ -332,14 +348,14 @@ class ChildProcesses(object):
             self.server.close()
 
 
-def attach(sources, config, importer):
+def attach(sources, config, importer, compiled=None):
     """In a spawned child (``CHILD_SOURCE``): a session that asks the slave, over the
     cache root and session folder the slave uses, with the importer of this Python."""
     cache_root = config["cache_root"]
     session = ImportSession(ParentClient(config["address"], config["timeout"]),
                             Mirror(cache_root, config["session_folder"]), BlobStore(cache_root),
                             config.get("environment"))
-    session.processes = ChildProcesses(session, sources, config["address"])
+    session.processes = ChildProcesses(session, sources, config["address"], compiled)
     importer.install(session)
     working_set.install(session)
     session.processes.watch_forks()

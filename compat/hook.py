@@ -58,9 +58,10 @@ def installed_finder():
     return None
 
 
-def handshake(channel, importer, sources):
+def handshake(channel, importer, sources, compiled=None):
     """The slave's side of the handshake; installs ``importer``'s hook. ``sources``: the
-    bootstrap frame, which the processes this slave starts materialise again."""
+    bootstrap frame, which the processes this slave starts materialise again (spawned
+    ones from ``compiled``, its code objects)."""
     # CONFIG carries the timeout. The master sends it right behind the sources,
     # before it waits for anything; if the master goes, execnet ends this wait.
     config = _expect(channel, protocol.CONFIG, None)
@@ -81,7 +82,7 @@ def handshake(channel, importer, sources):
     client = RequestClient(requests, timeout, Incoming(blobs, mirror.root))
     session = ImportSession(client, mirror, blobs,
                             protocol.option(config, protocol.ENVIRONMENT))
-    session.processes = children.ChildProcesses(session, sources)
+    session.processes = children.ChildProcesses(session, sources, compiled=compiled)
     importer.install(session)
     working_set.install(session)
     session.processes.watch_forks()
