@@ -82,7 +82,7 @@ def cpython_window(error):
     """CPython's ``_load_unlocked`` ends with ``sys.modules.pop(name)`` and puts the module
     back: a thread importing ``pkg.sub`` that found ``pkg`` there a moment before reads
     ``sys.modules["pkg"]`` and gets ``KeyError: 'pkg'``, installed or served (seen once at a
-    1 µs switch interval, 3.8)."""
+    1 us switch interval, 3.8)."""
     name, _, rest = error.partition(": ")
     return rest == "KeyError: '%s'" % name.rpartition(".")[0] and "." in name
 
