@@ -186,6 +186,8 @@ deadline = time.time() + 1.2  # of the master's 1.5 s stall
 while not first_is_waiting() and time.time() < deadline:
     time.sleep(0.01)
 waiting = first_is_waiting()
+time.sleep(0.02)  # seen twice: not a moment when another thread held the import lock
+waiting = waiting and first_is_waiting()
 if hasattr(sys, "setswitchinterval"):
     sys.setswitchinterval(1e-6)
 else:
@@ -210,12 +212,17 @@ def test_threads_queued_behind_a_reply_wake_after_the_package_is_in_sys_modules(
         channel = gateway.remote_exec(QUEUED_BEHIND_A_REPLY)
         channel.send(package)
         outcome = stall_master_then_collect(channel, 1.5)
-        assert own_errors(outcome["errors"], slave_label) == [], package
         assert outcome["hung"] == 0, package
+        if not outcome["waiting"]:
+            # Under load a slow slave may start after the stall: the eight threads then
+            # meet the first before its search began, CPython's own race (limits.md).
+            assert [error for error in outcome["errors"]
+                    if "_DeadlockError" not in error and not cpython_window(error)] == []
+            continue
+        assert own_errors(outcome["errors"], slave_label) == [], package
         if slave_label != "pypy3":
             assert outcome["values"] == [package], package
-        if outcome["waiting"]:  # under load a slow slave may start after the stall
-            waited.append(package)
+        waited.append(package)
         if len(waited) == 4:
             break
     assert len(waited) >= 3, "the first import waited for the master in %s only" % waited
