@@ -197,8 +197,6 @@ class Bridge(object):
 
     def _answer(self, msg):
         """Runs on this gateway's receiver thread: one reply per request."""
-        if isinstance(msg, dict) and msg.get(protocol.LOST):  # a retry: the slave placed
-            self.responder.sent.clear()  # nothing of the last reply; prefetch it again
         try:
             if self.route is None:
                 self._reply(msg)

@@ -184,6 +184,7 @@ class Responder(object):
         self.progress = progress  # called (name, bytes of this reply, bytes so far)
         self.link = link or Link(0.0, forced=False)  # which bodies travel compressed
         self.known = set(known)  # hashes the slave holds: its cache, and what we sent it
+        self.held = set(known)  # of those, what it said it holds (stored, not in flight)
         self._local = frozenset(facts.get("top_level") or ())  # what the slave has itself
         self._leads = {}  # top-level name -> the first name of it this slave asked for
         self._slave_kind = repr(sorted((key, repr(value)) for key, value in facts.items()
@@ -224,6 +225,8 @@ class Responder(object):
             return self._refuse(protocol.ERROR, msg, "bad request: %s" % problem)
         self.search_path.begin_request()
         self._note_held(msg)
+        if msg.get(protocol.LOST):  # a retry: it placed nothing of the last reply
+            self.sent.clear()
         if protocol.kind_of(msg) == protocol.DISTRIBUTIONS:
             return self._distributions(msg, send, upstream)
         name = ensure_text(msg[protocol.NAME])
@@ -248,7 +251,8 @@ class Responder(object):
             records, tree = self._lean(composed), composed.tree  # no body read to be dropped
         else:
             stream = self._stream(msg, send, name)
-            records, tree = self._encoded(self._filled(composed, stream, upstream)), None
+            records, tree = self._encoded(self._filled(composed, stream, upstream,
+                                                       msg.get(protocol.LOST))), None
         if self.progress is not None:
             sent = sum(len(data) for each in records for _, _, data in each[protocol.FILES]
                        if data is not None)
@@ -258,11 +262,14 @@ class Responder(object):
     def _note_held(self, msg):
         """What the slave holds, from a request: the blobs of the trees it names in
         ``have`` (where this master knows them), less what it says it ``lost``."""
-        for lost in msg.get(protocol.LOST) or ():
-            lost = ensure_text(lost)
-            self.known.difference_update(self.caches.trees.peek(lost) or (lost,))
+        for each in msg.get(protocol.LOST) or ():
+            lost = self.caches.trees.peek(ensure_text(each)) or (ensure_text(each),)
+            self.known.difference_update(lost)
+            self.held.difference_update(lost)
         for tree in msg.get(protocol.HAVE) or ():
-            self.known.update(self.caches.trees.peek(ensure_text(tree)) or ())
+            named = self.caches.trees.peek(ensure_text(tree)) or ()
+            self.known.update(named)
+            self.held.update(named)
 
     def _holds_tree(self, msg, tree, records):
         """Did the slave name ``tree``, the tree of ``records``' files, in ``have``? This
@@ -276,6 +283,7 @@ class Responder(object):
         files the slave already has."""
         held = set(sha for record in composed.records for _, sha, _ in record[protocol.FILES])
         self.known.update(held)
+        self.held.update(held)
         self.stats.add(files=sum(len(record[protocol.FILES]) for record in composed.records),
                        bytes_cached=sum(composed.sizes[sha] for sha in held), lean=1)
         return protocol.lean(composed.records)
@@ -316,8 +324,8 @@ class Responder(object):
             return protocol.module_reply(msg[protocol.ID], self._lean(composing),
                                          tree=composing.tree)
         stream = self._stream(msg, send, name or "metadata")
-        return protocol.module_reply(msg[protocol.ID],
-                                     self._encoded(self._filled(composing, stream, upstream)))
+        return protocol.module_reply(msg[protocol.ID], self._encoded(
+            self._filled(composing, stream, upstream, msg.get(protocol.LOST))))
 
     def _record(self, name, located, budget, composing):
         """(record, its files' bytes, names of modules that must go with it) of one module,
@@ -385,17 +393,20 @@ class Responder(object):
             report = lambda streamed: self.progress(name, streamed, self.stats.bytes_sent)
         return Stream(msg[protocol.ID], send, self.link, self.caches.deflater, report)
 
-    def _filled(self, composed, stream=None, upstream=None):
+    def _filled(self, composed, stream=None, upstream=None, retry=False):
         """Copies of ``composed``'s records with the bodies the slave lacks; counts them.
         With a ``stream``, what the reply does not carry itself is sent ahead of it and
         named with None, as held. Behind a hop (``upstream``), what the hop holds is
-        named AT_HOP instead, with None."""
+        named AT_HOP instead, with None. A ``retry`` carries every body the slave has not
+        said it holds: one this master sent in another reply may not be stored yet by
+        the slave thread that got it (two imports at once), and would be lacked again."""
         records, sent, cached, count, named = [], 0, 0, 0, set()
+        known = self.held if retry else self.known
         for record in composed.records:
             files, at_hop = [], []
             for path, sha, _ in record[protocol.FILES]:
                 data, size = None, composed.sizes[sha]
-                if sha in self.known or sha in named:
+                if sha in known or sha in named:
                     cached += size
                 elif upstream is not None and upstream.holds(sha):
                     at_hop.append(sha)

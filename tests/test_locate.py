@@ -102,6 +102,28 @@ def test_locating_executes_nothing(tmp_path):
     assert not os.path.exists(log)
 
 
+def test_a_retry_carries_every_body_whatever_the_slave_was_sent(tmp_path):
+    """Two threads of a slave import at once: a body one reply carries may not be stored
+    yet when the other reply names it as held. The other thread then asks again naming
+    what it lacks, and that retry must carry every body, or it lacks them again (once in
+    CI: 'what the master sent did not arrive intact', 2.7 slave)."""
+    folder = write_tree(tmp_path / "served", {"pkg/__init__.py": "", "pkg/a.py": "A = 1\n",
+                                                 "pkg/b.py": "from . import a\n"})
+    responder = Responder(SearchPath([folder]), {"version": [3, 11, 0]}, Stats())
+
+    def bodies(reply):
+        return dict((path, data) for record in reply[protocol.MODULES]
+                    for path, _, data in record[protocol.FILES])
+
+    first = bodies(responder.reply(protocol.message(protocol.FIND, id=1, name="pkg.a")))
+    assert first["pkg/a.py"] == b"A = 1\n"
+    held = bodies(responder.reply(protocol.message(protocol.FIND, id=2, name="pkg.a")))
+    assert held["pkg/a.py"] is None  # named as held: the slave has it
+    retry = responder.reply(dict(protocol.find_request("pkg.a", lost=["f" * 64]), id=3))
+    assert bodies(retry)["pkg/a.py"] == b"A = 1\n"
+    assert all(data is not None for data in bodies(retry).values())
+
+
 def test_default_search_path_leaves_out_the_standard_library():
     import json
     stdlib = os.path.dirname(os.path.dirname(json.__file__))
