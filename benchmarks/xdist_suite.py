@@ -14,7 +14,11 @@ clock, from start to exit:
   bare workers (a ``venv --without-pip`` of --python) that import pytest,
   xdist and DIR's packages from the controller; their cache (under their
   TMPDIR) empty;
-- bridged warm: the same, a new pytest run with the cache of the cold run.
+- bridged warm: the same, a new pytest run with the cache of the cold run;
+- remote cold and warm (issue 21): the same bare workers, each in a private mount namespace
+  (``unshare -m``, root only) where the suite's folder is empty, as on a host that never
+  saw the project: the project travels too (the bridged rows keep it home with
+  ``-o bridge_project=false``, their workers see it).
 
 Every run must pass all 40 tests. Seconds are medians of N runs; "x" is
 against local.
@@ -236,6 +240,25 @@ def pytest_run(suite, arguments, environment):
     return seconds
 
 
+HIDING_WORKER = """#!/bin/sh
+exec unshare -m sh -c 'mount -t tmpfs none "$0" && cd "$0" && exec "$@"' \\
+    %(suite)s %(python)s -E -S "$@"
+"""
+
+
+def hiding_worker(python, suite, folder):
+    """A worker executable that sees an empty folder where ``suite`` is, or None (not
+    root, or no unshare)."""
+    if os.geteuid() != 0:
+        return None
+    path = os.path.join(folder, "remote-worker.sh")
+    with open(path, "w") as stream:
+        stream.write(HIDING_WORKER % dict(suite=suite, python=python))
+    os.chmod(path, 0o755)
+    probe = subprocess.run([path, "-c", "import os, sys; sys.exit(len(os.listdir('.')))"])
+    return path if probe.returncode == 0 else None
+
+
 def environments(site, cache):
     """(local workers' environment, bridged workers'): the site on the controller's
     path either way; bare workers ignore PYTHONPATH (-E) and keep their cache in TMPDIR."""
@@ -245,11 +268,13 @@ def environments(site, cache):
     return local, dict(local, TMPDIR=cache)
 
 
-def measure(python, site, suite, workers, runs):
+def measure(python, site, suite, workers, runs, remote):
     local_args = ["-n", str(workers)]
-    bridged_args = ["-p", "bridge.xdist", "--dist", "load", "--tx",
-                    "%d*popen//python=%s -E -S" % (workers, python)]
-    rows = {"local": [], "cold": [], "warm": []}
+    bridged_args = ["-p", "bridge.xdist", "-o", "bridge_project=false", "--dist", "load",
+                    "--tx", "%d*popen//python=%s -E -S" % (workers, python)]
+    remote_args = ["-p", "bridge.xdist", "--dist", "load", "--tx",
+                   "%d*popen//python=%s" % (workers, remote)]
+    rows = {"local": [], "cold": [], "warm": [], "remote cold": [], "remote warm": []}
     primer = tempfile.mkdtemp(prefix="bench-xdist-")
     try:
         pytest_run(suite, local_args, environments(site, primer)[0])  # .pyc written
@@ -264,7 +289,16 @@ def measure(python, site, suite, workers, runs):
             rows["warm"].append(pytest_run(suite, bridged_args, bridged))
         finally:
             shutil.rmtree(cache, ignore_errors=True)
-    return dict((kind, median(values)) for kind, values in rows.items())
+        if remote is None:
+            continue
+        cache = tempfile.mkdtemp(prefix="bench-xdist-")
+        try:
+            remote_environment = environments(site, cache)[1]
+            for kind in ("remote cold", "remote warm"):
+                rows[kind].append(pytest_run(suite, remote_args, remote_environment))
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
+    return dict((kind, median(values)) for kind, values in rows.items() if values)
 
 
 def main():
@@ -276,16 +310,24 @@ def main():
     args = parser.parse_args()
     python = bare_venv(args.python)
     suite = tempfile.mkdtemp(prefix="bench-xdist-suite-")
+    scripts = tempfile.mkdtemp(prefix="bench-xdist-workers-")
     try:
         write_suite(suite)
-        row = measure(python, args.site, suite, args.workers, args.runs)
+        remote = hiding_worker(python, suite, scripts)
+        row = measure(python, args.site, suite, args.workers, args.runs, remote)
     finally:
         shutil.rmtree(suite, ignore_errors=True)
+        shutil.rmtree(scripts, ignore_errors=True)
     print("pytest-xdist: %d tests on %d workers, whole runs, wall seconds, medians of %d; "
           "bridged workers: bare %s" % (TEST_COUNT, args.workers, args.runs, python))
     print("%-34s %8s %7s" % ("workers", "seconds", "x"))
     for kind, label in (("local", "local (packages on their path)"),
-                        ("cold", "bridged, bare, cold cache"), ("warm", "bridged, bare, warm")):
+                        ("cold", "bridged, bare, cold cache"), ("warm", "bridged, bare, warm"),
+                        ("remote cold", "remote (no project), cold cache"),
+                        ("remote warm", "remote (no project), warm")):
+        if kind not in row:
+            print("%-34s %8s  (a private mount namespace needs root)" % (label, "n/a"))
+            continue
         print("%-34s %8.3f %6.2fx" % (label, row[kind], row[kind] / row["local"]))
     return 0
 

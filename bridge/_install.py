@@ -17,6 +17,7 @@ import six
 
 from ._locate import SearchPath, default_search_path
 from ._policy import Policy
+from ._project import Project, project_files
 from ._caches import MasterCaches
 from ._deflate import Link, PAYLOAD_BYTES, SLOW_LINK_SECONDS
 from ._responder import Responder, Stats
@@ -31,6 +32,7 @@ CONFIRM_PINGS = 4  # ... up to this many more times,
 CONFIRM_PAUSE = 0.005  # this long apart
 
 log = logging.getLogger("bridge")
+log.addHandler(logging.NullHandler())  # 2.7 prints "No handlers could be found" otherwise
 
 # The slave modules, in dependency order: compat names, protocol, the rest, the hook.
 SLAVE_MODULES = ("neutral", "protocol", "tags", "cacheroot", "blobs", "trees", "mirror",
@@ -253,6 +255,29 @@ class Bridge(object):
         channel.waitclose(timeout)
         self._requests.close()
         return bool(reply.get(protocol.REMOVED))
+
+
+    def place_project(self, root, files=None, workdir=".", timeout=None):
+        """Give the slave the files of the project folder ``root`` and make it work in
+        ``workdir`` (relative to ``root``) of them. ``files``: root-relative paths with
+        ``/``; default: what the project tracks (``_project.project_files``). They land
+        in a tree of the slave's cache: a later session moves only files that changed.
+        Returns the project's folder on the slave. ``timeout``: seconds to wait for it
+        (None: as long as the transfer takes; the slave bounds each of its waits)."""
+        project = Project(root, project_files(root) if files is None else files)
+        self.responder.project = project
+        channel = _open_channel(self.gateway, protocol.CONTROL_SOURCE)
+        channel.send(protocol.enter(workdir))
+        try:
+            reply = _expect(channel, protocol.ENTERED, timeout)
+        except (EOFError, IOError, execnet.RemoteError) as error:
+            raise BridgeError("cannot place %s on %s: %s" % (project.path, self.gateway.id,
+                                                            error))
+        channel.waitclose(timeout)
+        if reply.get(protocol.PATH) is None:
+            raise BridgeError("cannot place %s on %s: %s" % (
+                project.path, self.gateway.id, reply.get(protocol.REASON)))
+        return six.text_type(reply[protocol.PATH])
 
 
 class GroupBridge(object):

@@ -190,6 +190,7 @@ class Responder(object):
         self._slave_kind = repr(sorted((key, repr(value)) for key, value in facts.items()
                                        if key not in ("executable", "top_level")))
         self.sent = set()  # names whose records this slave has had
+        self.project = None  # the _project.Project this slave may ask for, if any
 
     def slave_version(self):
         return tuple(self.facts.get("version") or (3,))
@@ -229,6 +230,8 @@ class Responder(object):
             self.sent.clear()
         if protocol.kind_of(msg) == protocol.DISTRIBUTIONS:
             return self._distributions(msg, send, upstream)
+        if protocol.kind_of(msg) == protocol.PROJECT:
+            return self._project(msg, send, upstream)
         name = ensure_text(msg[protocol.NAME])
         refused = self.policy.problem(name)
         if refused:
@@ -270,6 +273,9 @@ class Responder(object):
             named = self.caches.trees.peek(ensure_text(tree)) or ()
             self.known.update(named)
             self.held.update(named)
+        holds = [ensure_text(sha) for sha in msg.get(protocol.HOLDS) or ()]
+        self.known.update(holds)
+        self.held.update(holds)
 
     def _holds_tree(self, msg, tree, records):
         """Did the slave name ``tree``, the tree of ``records``' files, in ``have``? This
@@ -324,6 +330,33 @@ class Responder(object):
             return protocol.module_reply(msg[protocol.ID], self._lean(composing),
                                          tree=composing.tree)
         stream = self._stream(msg, send, name or "metadata")
+        return protocol.module_reply(msg[protocol.ID], self._encoded(
+            self._filled(composing, stream, upstream, msg.get(protocol.LOST))))
+
+    def _project(self, msg, send=None, upstream=None):
+        """The files of the project folder this master offers (``Bridge.place_project``),
+        in one FOLDER record: lean where the slave names its tree, else with the bodies
+        it does not hold."""
+        project = self.project
+        if project is None:
+            return self._refuse(protocol.MISSING, msg, "the master offers no project folder")
+        composing = Composed(project.name)
+        try:
+            files, _ = self._listed(project.root, project.files, composing)
+        except (IOError, OSError, OutsideRoot) as error:
+            return self._refuse(protocol.REFUSED, msg, "cannot read the files of %s: %s"
+                                % (project.path, error))
+        records = [protocol.folder_record(project.name, files, [])]
+        composing.finish(records, [], [], None)
+        total = sum(size for sha, size in composing.sizes.items() if sha not in self.known)
+        if self.max_reply_bytes is not None and total > self.max_reply_bytes:
+            return self._refuse(protocol.REFUSED, msg, "the files of %s are too large to "
+                                "send: %d bytes, the master's limit is %d"
+                                % (project.path, total, self.max_reply_bytes))
+        if self._holds_tree(msg, composing.tree, records):
+            return protocol.module_reply(msg[protocol.ID], self._lean(composing),
+                                         tree=composing.tree)
+        stream = self._stream(msg, send, project.name)
         return protocol.module_reply(msg[protocol.ID], self._encoded(
             self._filled(composing, stream, upstream, msg.get(protocol.LOST))))
 

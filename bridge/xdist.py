@@ -1,14 +1,220 @@
-"""pytest-xdist workers import the controller's test dependencies through the bridge.
+"""pytest-xdist workers that need nothing but a Python: the project and its dependencies
+travel through the bridge.
 
-    pytest -p bridge.xdist --dist load --tx "2*popen//python=python3.10 -E -S"
+    pytest -p bridge.xdist --dist load --tx "2*ssh=host//python=python3"
 
-Every gateway xdist makes gets a bridge before xdist starts its worker there,
-so a bare interpreter (or one on another machine) imports pytest, xdist and
-everything the tests import from the controller's environment. The worker's
-Python must be one the controller's pytest supports.
+Every gateway xdist makes gets a bridge before xdist starts its worker there, so a bare
+interpreter, on this host or another, imports pytest, xdist and everything the tests
+import from the controller's environment. It also gets the project's files (the rootdir:
+what git tracks, else the folder without virtual environments and caches; see
+``_project``) in its cache, and works in the folder that matches the controller's: the
+same arguments, ini file, conftests and data files, and a second run moves only what
+changed. Reports name the controller's paths. ``bridge_project = false`` in the ini file
+keeps the project at home (workers that see the controller's folder themselves);
+``bridge_include``/``bridge_exclude`` add and remove paths. The worker's Python must be
+one the controller's pytest supports.
 """
+from __future__ import absolute_import  # 2.7: ``xdist`` is pytest-xdist, not this module
+
+import os
+
+import pytest
+import six
+
 import bridge
+from ._project import project_files
+from ._requires import python_problem
+
+WORKER_KEY = "bridge_project"  # workerinput: [the project's folder there, the controller's]
+
+# Run on a new worker before xdist's own code: whether the controller's pytest and xdist
+# import there (a served pytest 4.6 does not on 3.12+, which has no ``imp``).
+IMPORT_PROBE = """
+import sys
+try:
+    import pytest, xdist
+except Exception:
+    error = sys.exc_info()[1]
+    channel.send("%s: %s" % (type(error).__name__, error))
+else:
+    channel.send(None)
+"""
+PROBE_TIMEOUT = 300.0
 
 
-def pytest_xdist_newgateway(gateway):
-    bridge.install(gateway)
+def pytest_addoption(parser):
+    parser.addini("bridge_project", "send the rootdir's files to bridged xdist workers "
+                  "(execnet-bridge)", type="bool", default=True)
+    parser.addini("bridge_include", "rootdir-relative paths (fnmatch) that also travel to "
+                  "bridged xdist workers", type="linelist", default=[])
+    parser.addini("bridge_exclude", "rootdir-relative paths (fnmatch) that stay home",
+                  type="linelist", default=[])
+
+
+def pytest_configure(config):
+    if hasattr(config, "workerinput"):
+        if config.workerinput.get(WORKER_KEY):
+            config.pluginmanager.register(Worker(*config.workerinput[WORKER_KEY]))
+    elif config.pluginmanager.hasplugin("xdist") and getattr(config.option, "tx", None):
+        config.pluginmanager.register(Controller(config), "bridge-xdist-controller")
+
+
+class Controller(object):
+    """The controller's side: a bridge, and the project, for each new gateway."""
+
+    def __init__(self, config):
+        self.config = config
+        self.root = str(getattr(config, "rootpath", None) or config.rootdir)
+        self.sends_project = config.getini("bridge_project")
+        self.placed = {}  # gateway id -> the project's folder there
+        self.files = None
+        here = str(getattr(config, "invocation_params", None) and
+                   config.invocation_params.dir or os.getcwd())
+        self.workdir = _relative_inside(here, self.root)
+        if self.sends_project:
+            base = here if self.workdir is not None else self.root
+            _rewrite_arguments(config, here, base, self.root)
+            _as_remote_workers()
+
+    def pytest_xdist_newgateway(self, gateway):
+        handle = bridge.install(gateway)
+        problem = _undrivable(handle) or _unimportable(gateway, handle)
+        if problem:
+            pytest.exit("execnet-bridge: this pytest cannot drive the worker %s: %s"
+                        % (gateway.id, problem), returncode=4)
+        if not self.sends_project:
+            return
+        manager = getattr(self.config.pluginmanager.getplugin("dsession"), "nodemanager", None)
+        if manager is not None:  # no rsync: the bridge serves pytest, and the project
+            manager.roots = []
+        if self.files is None:
+            self.files = project_files(self.root, self.config.getini("bridge_include"),
+                                       self.config.getini("bridge_exclude"))
+        self.placed[gateway.id] = handle.place_project(self.root, self.files,
+                                                       self.workdir or ".")
+
+    def pytest_configure_node(self, node):
+        folder = self.placed.get(node.gateway.id)
+        if folder is not None:
+            node.workerinput[WORKER_KEY] = [folder, self.root]
+
+
+class Worker(object):
+    """The worker's side: its reports name the controller's files, not the cache's."""
+
+    def __init__(self, folder, root):
+        self.folder, self.root = folder, root
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_report_to_serializable(self, config, report):
+        outcome = yield
+        data = outcome.get_result()
+        if isinstance(data, dict):
+            outcome.force_result(_replaced(data, self.folder, self.root))
+
+
+def _undrivable(handle):
+    """Why a worker cannot run the controller's pytest or xdist (their Requires-Python
+    excludes its Python), or None: said before any test runs, not as an import error."""
+    responder = handle.responder
+    for name in ("pytest", "xdist", "execnet"):
+        located = responder.search_path.locate(name)
+        if located is not None:
+            problem = python_problem(responder.search_path.distribution_of(located),
+                                     responder.facts)
+            if problem:
+                return problem
+    return None
+
+
+def _unimportable(gateway, handle):
+    """Why the worker cannot import the controller's pytest and xdist, or None: said once
+    here, where xdist would restart a crashed worker again and again."""
+    channel = gateway.remote_exec(IMPORT_PROBE)
+    try:
+        error = channel.receive(PROBE_TIMEOUT)
+    finally:
+        channel.close()
+    if error is None:
+        return None
+    version = ".".join(str(part) for part in handle.responder.facts.get("version", [])[:3])
+    return ("importing the controller's pytest and xdist fails on its Python %s: %s"
+            % (version or "?", error))
+
+
+def _replaced(value, old, new):
+    """``value`` (plain data) with path ``old`` written as ``new`` in every string."""
+    if isinstance(value, six.string_types):
+        return value.replace(old, new) if old in value else value
+    if isinstance(value, dict):
+        return dict((key, _replaced(item, old, new)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return type(value)(_replaced(item, old, new) for item in value)
+    return value
+
+
+def _relative_inside(path, root):
+    """``path`` relative to ``root`` with ``/``, or None where it is not inside it."""
+    relative = os.path.relpath(os.path.realpath(path), os.path.realpath(root))
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        return None
+    return relative.replace(os.sep, "/")
+
+
+def _rewrite_arguments(config, here, base, root):
+    """Write the arguments that name files of the project relative to ``base``, the
+    folder the worker works in (the controller's own there, else the rootdir): a path
+    of this host means nothing on a worker's."""
+    params = getattr(config, "invocation_params", None)
+    if params is None:
+        return
+    rewritten = tuple(_argument(each, here, base, root) for each in params.args)
+    if rewritten == tuple(params.args):
+        return
+    try:  # a dataclass since pytest 8, an attrs class before
+        import dataclasses
+        config.invocation_params = dataclasses.replace(params, args=rewritten)
+    except (ImportError, TypeError):
+        import attr
+        config.invocation_params = attr.evolve(params, args=rewritten)
+
+
+def _argument(argument, here, base, root):
+    if argument.startswith("-"):
+        option, equals, value = argument.partition("=")
+        if equals and os.path.isabs(value):
+            mapped = _path(value, here, base, root)
+            return option + "=" + mapped if mapped is not None else argument
+        return argument
+    path, marker, rest = argument.partition("::")
+    mapped = _path(path, here, base, root)
+    return argument if mapped is None else mapped + marker + rest
+
+
+def _path(path, here, base, root):
+    """``path`` (of this host, relative to ``here``) relative to ``base``, where it is a
+    file or folder of the project; else None (left as it is)."""
+    full = os.path.join(here, path)
+    if not os.path.exists(full) or _relative_inside(full, root) is None:
+        return None
+    if not os.path.isabs(path) and base == here:
+        return None
+    return os.path.relpath(os.path.realpath(full), os.path.realpath(base))
+
+
+def _as_remote_workers():
+    """Every worker is set up as xdist (up to 3.x) sets up a remote one, except that
+    nothing is rsynced. xdist makes the arguments of a worker that is not a plain popen
+    one relative to its rsync roots, and fails where they are not under one: here they
+    stay as ``_rewrite_arguments`` wrote them. And a popen worker gets the controller's
+    ``sys.path``, whose standard library is the wrong one for a worker of another
+    Python: here it keeps its own, with the folder it works in first, as a remote one
+    does (the bridge serves the rest)."""
+    try:
+        from xdist import workermanage
+    except ImportError:
+        return
+    if hasattr(workermanage, "make_reltoroot"):
+        workermanage.make_reltoroot = lambda roots, args: list(args)
+    if hasattr(workermanage, "_sys_path"):
+        workermanage._sys_path = None

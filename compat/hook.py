@@ -1,5 +1,5 @@
 """Installing and removing the import hook on the slave: the handshake, and the
-control program the master runs for UNINSTALL and RUN.
+control program the master runs for UNINSTALL, RUN and ENTER.
 
 Kept apart from the importers, which only know how to import, and from the
 bootstrap, which only knows how to materialise the package. Nothing here is
@@ -16,7 +16,7 @@ from .blobs import BlobStore
 from .client import RequestClient
 from .incoming import Incoming
 from .mirror import SESSION_PREFIX, Mirror, remove_stale_sessions
-from .neutral import ensure_text
+from .neutral import ensure_text, string_types
 from .session import ImportSession
 from .trees import FOLDER as TREES_FOLDER, TreeStore, used_by_live_sessions
 
@@ -104,9 +104,30 @@ def control(channel):
     elif kind == protocol.RUN:
         finder = installed_finder()
         run.run_program(msg, finder.session if finder is not None else None, channel)
+    elif kind == protocol.ENTER:
+        channel.send(enter_project(msg))
     else:
-        raise ValueError("execnet-bridge control: expected %r or %r, got %r"
-                         % (protocol.UNINSTALL, protocol.RUN, msg))
+        raise ValueError("execnet-bridge control: expected %r, %r or %r, got %r"
+                         % (protocol.UNINSTALL, protocol.RUN, protocol.ENTER, msg))
+
+
+def enter_project(msg):
+    """ENTER: fetch the project's files the master offers into the cache, and work in
+    the folder of them it names (``os.chdir``). ENTERED, with the project's folder or
+    why there is none."""
+    workdir = msg.get(protocol.WORKDIR)
+    workdir = ensure_text(workdir) if isinstance(workdir, string_types) else None
+    if workdir is None or (workdir != "." and protocol.relative_path_problem(workdir)):
+        return protocol.entered(reason="not a folder inside the project: %r" % (workdir,))
+    finder = installed_finder()
+    if finder is None:
+        return protocol.entered(reason="no bridge is installed here")
+    try:
+        folder = finder.session.project_folder()
+        os.chdir(folder if workdir == "." else os.path.join(folder, *workdir.split("/")))
+    except (ValueError, OSError) as error:
+        return protocol.entered(reason=str(error))
+    return protocol.entered(folder)
 
 
 def open_cache_root(requested):

@@ -49,7 +49,15 @@ then name those bodies with None, as held.
 Later, the master runs CONTROL_SOURCE (``remote_exec``) and sends it one
 message: UNINSTALL, answered by UNINSTALLED (``removed``), or RUN: run a
 module the bridge serves, or a script, as ``runpy`` does, with that channel
-as the program's ``channel``.
+as the program's ``channel``, or ENTER: fetch the project the master offers
+and work in it (``workdir``, relative to its folder), answered by ENTERED
+(``path`` of the project's folder there, or ``reason``).
+
+A PROJECT request (no ``name``; ``holds``: the hashes of the project trees the
+slave kept) asks for the folder of files the master offers (pytest-xdist's
+rootdir). It gets a MODULE reply with one FOLDER record (its ``files``, and
+its ``dirs``), lean when its tree is one the request's ``have`` names; a body
+the slave holds in a kept tree travels as None.
 
 A DISTRIBUTIONS request asks for the metadata folders (``*.dist-info``,
 ``*.egg-info``) of one distribution by ``name``, or of all (``name`` None),
@@ -64,9 +72,10 @@ import zlib
 
 from .neutral import binary_type, ensure_text, integer_types, string_types, text_type
 
-PROTOCOL_VERSION = 8  # 2: EXTENSION; 3: records, blobs, children, prefetch; 4: DISTRIBUTIONS;
+PROTOCOL_VERSION = 9  # 2: EXTENSION; 3: records, blobs, children, prefetch; 4: DISTRIBUTIONS;
 # 5: the control channel (UNINSTALL, RUN); 6: trees (``have`` names trees, lean replies);
-# 7: BODIES frames ahead of a reply; 8: a package's ENTRIES, the SUBPROCESSES option
+# 7: BODIES frames ahead of a reply; 8: a package's ENTRIES, the SUBPROCESSES option;
+# 9: PROJECT (a folder of files the master offers, entered with ENTER)
 
 
 # Message kinds.
@@ -85,9 +94,12 @@ UNINSTALLED = "uninstalled"
 RUN = "run"
 PING = "ping"
 BODIES = "bodies"
+PROJECT = "project"
+ENTER = "enter"
+ENTERED = "entered"
 KINDS = (CONFIG, HELLO, READY, INSTALLED, FIND, DISTRIBUTIONS, MODULE, MISSING, REFUSED,
-         ERROR, UNINSTALL, UNINSTALLED, RUN, PING, BODIES)
-REQUEST_KINDS = (FIND, DISTRIBUTIONS)
+         ERROR, UNINSTALL, UNINSTALLED, RUN, PING, BODIES, PROJECT, ENTER, ENTERED)
+REQUEST_KINDS = (FIND, DISTRIBUTIONS, PROJECT)
 REPLY_KINDS = (MODULE, MISSING, REFUSED, ERROR)
 
 # Module types carried by a MODULE reply.
@@ -96,8 +108,9 @@ PACKAGE = "package"  # a directory with ``__init__.py``
 NAMESPACE = "namespace"  # a PEP 420 portion: a directory without ``__init__``
 EXTENSION = "extension"  # a compiled module, with the libraries that travel with it
 METADATA = "metadata"  # a distribution's metadata folder; NAME is its normalized name
+FOLDER = "folder"  # PROJECT: the files of the folder the master offers; NAME is its name
 MODULE_TYPES = (SOURCE, PACKAGE, NAMESPACE, EXTENSION)
-RECORD_TYPES = MODULE_TYPES + (METADATA,)
+RECORD_TYPES = MODULE_TYPES + (METADATA, FOLDER)
 
 # Field names.
 KIND = "kind"
@@ -115,6 +128,7 @@ ORIGIN = "origin"  # where the master found it, for messages only
 MODULES = "modules"  # MODULE reply: the records, the requested one first
 HAVE = "have"  # FIND, DISTRIBUTIONS: ids of trees the slave holds (earlier replies')
 LOST = "lost"  # FIND, DISTRIBUTIONS: tree ids or hashes the slave could not use after all
+HOLDS = "holds"  # PROJECT: hashes of the files of the project trees the slave holds
 TREE = "tree"  # MODULE reply, lean: the slave's tree that holds every file of the records
 ABSENT = "absent"  # MODULE reply: names it imports that neither side has
 REFUSALS = "refusals"  # MODULE reply: [[name, reason]] it imports that may not be served
@@ -135,6 +149,7 @@ FILENAME = "filename"  # RUN: the script's file name, for tracebacks
 RUN_NAME = "run_name"  # RUN: ``__name__`` while it runs
 ARGV = "argv"  # RUN: sys.argv while it runs, or None to leave sys alone
 OUTPUT = "output"  # RUN: send stdout/stderr and the exit status over the channel
+WORKDIR = "workdir"  # ENTER: the folder to work in, relative to the project's folder
 
 # What an ENTRIES item is: a file, a folder, or a folder with an ``__init__`` (a package).
 ENTRY_FILE = "file"
@@ -246,6 +261,31 @@ def installed():
 
 def uninstall():
     return message(UNINSTALL)
+
+
+def project_request(lost=(), have=(), holds=()):
+    """PROJECT: the files of the folder the master offers (``Bridge.place_project``).
+    ``holds``: hashes of files the slave holds from earlier project trees, so a changed
+    project moves only what changed, whatever master process answers."""
+    return message(PROJECT, lost=[text_type(sha) for sha in lost],
+                   have=[text_type(sha) for sha in have],
+                   holds=[text_type(sha) for sha in holds])
+
+
+def enter(workdir):
+    """ENTER (control): fetch the project's files and work in ``workdir`` of them."""
+    return message(ENTER, workdir=text_type(workdir))
+
+
+def entered(path=None, reason=None):
+    """ENTERED: the project's folder on the slave (``path``), or why it has none."""
+    return message(ENTERED, path=None if path is None else text_type(path),
+                   reason=None if reason is None else text_type(reason))
+
+
+def folder_record(name, files, dirs):
+    """The FOLDER record of a PROJECT reply: ``files`` and ``dirs`` relative to it."""
+    return module_record(name, FOLDER, "", files, dirs, [], name)
 
 
 def uninstalled(removed):
@@ -516,17 +556,19 @@ def distribution_name_problem(name):
 
 
 def request_problem(msg):
-    """Return why ``msg`` is not a valid FIND or DISTRIBUTIONS request, or None."""
+    """Return why ``msg`` is not a valid FIND, DISTRIBUTIONS or PROJECT request, or None."""
     kind = kind_of(msg)
     if kind not in REQUEST_KINDS:
-        return "expected a %r or %r message" % REQUEST_KINDS
+        return "expected one of the request kinds %s" % ", ".join(REQUEST_KINDS)
     if not isinstance(msg.get(ID), integer_types) or isinstance(msg.get(ID), bool):
         return "request id must be an integer"
-    for field in (LOST, HAVE):
+    for field in (LOST, HAVE, HOLDS):
         hashes = msg.get(field)
         if hashes is not None and not (isinstance(hashes, list) and all(
                 isinstance(sha, string_types) for sha in hashes)):
             return "%r must be a list of hashes" % field
     if kind == DISTRIBUTIONS:
         return distribution_name_problem(msg.get(NAME))
+    if kind == PROJECT:
+        return None if msg.get(NAME) is None else "a project request names nothing"
     return module_name_problem(msg.get(NAME))

@@ -229,6 +229,29 @@ class ImportSession(object):
             self.refused[fullname] = reason
         raise refusal_error(fullname, reason)
 
+    def project_folder(self):
+        """The folder of the project's files the master offers: a tree of this cache.
+        Names the files of the project trees it holds, so only changed ones move, from
+        any master process. ValueError: why there is none."""
+        request = protocol.project_request()
+        holds = []
+        for key in protocol.request_keys(request):
+            for tree in self.trees.recalled(key):
+                holds.extend(self.trees.hashes(tree))
+        try:
+            reply, folder = self._exchange(
+                lambda lost: protocol.project_request(lost, holds=() if lost else holds))
+        except BridgeUnavailable as error:
+            raise ValueError("execnet-bridge cannot fetch the project: %s" % error)
+        except NotIntact:
+            raise ValueError("execnet-bridge cannot fetch the project: what the master "
+                             "sent did not arrive intact")
+        if folder is None:
+            reason = reply.get(protocol.REASON) if isinstance(reply, dict) else None
+            raise ValueError("execnet-bridge cannot fetch the project: %s"
+                             % (ensure_text(reason) if reason else "malformed reply"))
+        return folder
+
     def answer_child(self, request):
         """A child process's FIND or DISTRIBUTIONS (compat/children.py): a module from what
         this session was served, asking the master only for what it was not; metadata from

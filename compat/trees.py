@@ -197,6 +197,10 @@ class TreeStore(object):
             except OSError:
                 continue
 
+    def hashes(self, tree):
+        """The hashes of the files of ``tree``, from its manifest."""
+        return self._hashes(tree)
+
     def _hashes(self, tree):
         return [sha for sha, _, _ in self._manifest(tree)]
 

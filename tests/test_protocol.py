@@ -5,12 +5,14 @@ from bridge.compat import protocol
 
 
 def test_message_kinds_and_version_are_frozen():
-    assert protocol.PROTOCOL_VERSION == 8
+    assert protocol.PROTOCOL_VERSION == 9
     assert protocol.KINDS == ("config", "hello", "ready", "installed", "find", "distributions",
                               "module", "missing", "refused", "error", "uninstall",
-                              "uninstalled", "run", "ping", "bodies")
+                              "uninstalled", "run", "ping", "bodies", "project", "enter",
+                              "entered")
+    assert protocol.REQUEST_KINDS == ("find", "distributions", "project")
     assert protocol.MODULE_TYPES == ("source", "package", "namespace", "extension")
-    assert protocol.RECORD_TYPES == protocol.MODULE_TYPES + ("metadata",)
+    assert protocol.RECORD_TYPES == protocol.MODULE_TYPES + ("metadata", "folder")
     assert protocol.ENTRY_KINDS == ("file", "folder", "package")
 
 
@@ -108,31 +110,36 @@ def test_invalid_mirror_paths(path):
                                  {"kind": "find", "id": 1, "name": "a", "lost": "f"},
                                  {"kind": "find", "id": 1, "name": "a", "lost": [1]},
                                  {"kind": "find", "id": 1, "name": "a", "have": "f"},
-                                 {"kind": "find", "id": 1, "name": "a", "have": [None]}])
+                                 {"kind": "find", "id": 1, "name": "a", "have": [None]},
+                                 {"kind": "project", "id": 1, "name": "a"},
+                                 {"kind": "project", "id": 1, "holds": "f"},
+                                 {"kind": "project", "id": 1, "holds": [3]},
+                                 {"kind": "enter", "id": 1, "workdir": "."}])
 def test_malformed_requests_are_recognised(msg):
     assert protocol.request_problem(msg)
 
 
 @pytest.mark.parametrize("msg", [{"kind": "find", "id": 1, "name": "a.b"},
                                  {"kind": "distributions", "id": 2, "name": None},
-                                 {"kind": "distributions", "id": 3, "name": "Foo.Bar"}])
+                                 {"kind": "distributions", "id": 3, "name": "Foo.Bar"},
+                                 {"kind": "project", "id": 4, "holds": ["c" * 64]}])
 def test_well_formed_requests_pass(msg):
     assert protocol.request_problem(msg) is None
 
 
 def test_handshake_and_control_messages_are_frozen():
     """Every message either side builds, in its exact shape."""
-    assert protocol.config(5) == {"kind": "config", "protocol": 8,
+    assert protocol.config(5) == {"kind": "config", "protocol": 9,
                                   "options": {"timeout": 5.0, "cache_limit": 1024 ** 3,
                                               "subprocesses": False}}
     assert protocol.config(1.5, "/c", [2, 7, 18], 1000, True) == {
-        "kind": "config", "protocol": 8,
+        "kind": "config", "protocol": 9,
         "options": {"timeout": 1.5, "cache_root": "/c", "environment": [2, 7],
                     "cache_limit": 1000, "subprocesses": True}}
     assert protocol.option(protocol.config(5), protocol.CACHE_ROOT, "default") == "default"
     channel = object()  # an execnet channel, in a real handshake
     assert protocol.hello({"abi": "cp311"}, channel, "/c/s-1", "why") == {
-        "kind": "hello", "protocol": 8, "facts": {"abi": "cp311"}, "channel": channel,
+        "kind": "hello", "protocol": 9, "facts": {"abi": "cp311"}, "channel": channel,
         "cache_dir": "/c/s-1", "cache_problem": "why"}
     assert protocol.ready() == {"kind": "ready"}
     assert protocol.ping() == {"kind": "ping"}
@@ -154,6 +161,14 @@ def test_handshake_and_control_messages_are_frozen():
     assert protocol.output_frame(protocol.EXIT, 3) == ("exit", 3)
     assert protocol.refusal(protocol.MISSING, 3, "a", "why") == {
         "kind": "missing", "id": 3, "name": "a", "reason": "why"}
+    assert protocol.enter("tests") == {"kind": "enter", "workdir": "tests"}
+    assert protocol.entered("/w") == {"kind": "entered", "path": "/w", "reason": None}
+    assert protocol.entered(reason="why") == {"kind": "entered", "path": None, "reason": "why"}
+    assert protocol.project_request(["a" * 64], ["b" * 64], ["c" * 64]) == {
+        "kind": "project", "lost": ["a" * 64], "have": ["b" * 64], "holds": ["c" * 64]}
+    assert protocol.folder_record("proj", [["t/a.py", "d" * 64, None]], ["t"]) == {
+        "name": "proj", "type": "folder", "path": "", "files": [["t/a.py", "d" * 64, None]],
+        "dirs": ["t"], "children": [], "origin": "proj", "compressed": []}
 
 
 def test_the_control_program_names_the_package_the_bootstrap_makes():

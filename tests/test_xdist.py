@@ -1,10 +1,16 @@
-"""The pytest-xdist recipe: bare workers get the controller's test dependencies."""
+"""The pytest-xdist plugin: bare workers get the controller's test dependencies, and
+workers that cannot see the project's folder get the project too (bridge/xdist.py)."""
+import glob
+import os
+import re
+import stat
 import subprocess
 import sys
 
 import pytest
 
-from conftest import base_python, run_bounded, write_tree
+from conftest import base_python, find_python, run_bounded, write_tree
+from test_transports import sshd  # noqa: F401 (a session fixture: our own sshd)
 
 INNER = '''
 import sys
@@ -28,3 +34,264 @@ def test_bare_xdist_workers_import_the_controllers_packages(tmp_path):
         tmp_path / "inner", stderr=subprocess.STDOUT)
     assert code == 0, out
     assert "1 passed" in out
+
+
+# A small project as a user has it: a src/ layout package with package data, an ini file
+# with markers, a conftest with a fixture reading a data file beside it, a nested folder
+# with a conftest of its own, parametrized tests, a skip, an xfail; a git checkout whose
+# ignored files, and a virtual environment, must stay home.
+PROJECT = {
+    "pytest.ini": """\
+        [pytest]
+        testpaths = tests
+        markers =
+            slow: takes a while
+            broken: fails on purpose
+        """,
+    "conftest.py": """\
+        import os, sys
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "src"))
+        """,
+    ".gitignore": "ignored/\n",
+    "ignored/secret.txt": "never travels\n",
+    ".venv/pyvenv.cfg": "home = /usr\n",
+    ".venv/lib/junk.py": "",
+    "env/pyvenv.cfg": "home = /usr\n",  # a virtual environment git does not ignore
+    "env/lib/junk.py": "",
+    "src/calc/__init__.py": """\
+        import json, os
+        def rates():
+            with open(os.path.join(os.path.dirname(__file__), "data", "rates.json")) as f:
+                return json.load(f)
+        def total(amount, region):
+            return round(amount * (1 + rates()[region]), 2)
+        """,
+    "src/calc/data/rates.json": '{"eu": 0.2, "us": 0.05}\n',
+    "tests/conftest.py": """\
+        import os
+        import pytest
+        @pytest.fixture
+        def limits():
+            with open(os.path.join(os.path.dirname(__file__), "data", "limits.txt")) as f:
+                return [int(line) for line in f]
+        """,
+    "tests/data/limits.txt": "10\n20\n",
+    "tests/test_calc.py": """\
+        import os
+        import sys
+        import pytest
+        import calc
+
+        @pytest.mark.parametrize("amount,region,expected", [
+            (10, "eu", 12.0), (100, "us", 105.0), (0, "eu", 0)])
+        def test_total(amount, region, expected):
+            assert calc.total(amount, region) == expected
+
+        def test_limits_from_the_conftest(limits):
+            assert limits == [10, 20]
+
+        @pytest.mark.skip(reason="not today")
+        def test_skipped():
+            assert False
+
+        @pytest.mark.xfail(reason="rounding", strict=True)
+        def test_xfail():
+            assert calc.total(1, "eu") == 1.3
+
+        @pytest.mark.slow
+        def test_marked(request):
+            root = str(request.config.rootdir)
+            assert os.path.exists(os.path.join(root, "tests", "data", "limits.txt"))
+            if os.environ.get("PYTEST_XDIST_WORKER"):  # what stays home
+                assert not os.path.exists(os.path.join(root, "ignored", "secret.txt"))
+                assert not os.path.exists(os.path.join(root, ".venv"))
+                assert not os.path.exists(os.path.join(root, "env"))
+
+        @pytest.mark.broken
+        def test_broken():
+            total = calc.total(10, "eu")
+            assert total == 99
+        """,
+    "tests/sub/conftest.py": """\
+        import pytest
+        @pytest.fixture
+        def unit():
+            return "EUR"
+        """,
+    "tests/sub/test_units.py": """\
+        def test_unit(unit, limits):
+            assert unit == "EUR" and limits[0] == 10
+        """,
+}
+SUMMARY = re.compile(r"(\d+ (passed|failed|skipped|xfailed|deselected|errors?))")
+
+# A worker on this host that cannot see the project: a private mount namespace with an
+# empty file system over the project's folder, then a bare Python working in it. Its
+# cache root (under TMPDIR) is the test's own.
+HIDING_WORKER = """#!/bin/sh
+export TMPDIR=%(cache)s
+exec unshare -m sh -c 'mount -t tmpfs none "$0" && cd "$0" && exec "$@"' \\
+    %(project)s %(python)s -E -S "$@"
+"""
+
+
+def outcome(output):
+    """{"passed": 7, ...} of pytest's summary line (xdist's controller does not count
+    the deselected)."""
+    return dict((word, int(count.split()[0])) for count, word in SUMMARY.findall(output)
+                if word != "deselected")
+
+
+@pytest.fixture
+def project(tmp_path):
+    folder = write_tree(tmp_path / "proj", PROJECT)
+    if subprocess.call(["git", "init", "-q", folder]) != 0:
+        pytest.skip("git cannot make a checkout here")
+    return folder
+
+
+def hiding_worker(tmp_path, project, python):
+    """The executable of a worker that sees an empty folder where ``project`` is."""
+    if os.geteuid() != 0:
+        pytest.skip("a private mount namespace (unshare -m) needs root here")
+    if not os.path.isdir(str(tmp_path)):
+        os.makedirs(str(tmp_path))
+    path = str(tmp_path / "worker.sh")
+    cache = str(tmp_path / "worker-tmp")
+    os.mkdir(cache)
+    with open(path, "w") as stream:
+        stream.write(HIDING_WORKER % dict(cache=cache, project=project, python=python))
+    os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR)
+    probe = subprocess.call([path, "-c", "import os, sys; sys.exit(len(os.listdir('.')))"])
+    assert probe == 0, "the worker still sees the project's files"
+    return path, cache
+
+
+def skip_without_invocation_params():
+    from _pytest.config import Config
+    if not hasattr(Config, "InvocationParams"):  # pytest < 5.1 (the 2.7 master's 4.6)
+        pytest.skip("this pytest (%s) has no invocation_params: the arguments workers get "
+                    "cannot be made relative to the folder they work in" % pytest.__version__)
+
+
+def run_pytest(project, *args):
+    return run_bounded([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                        "-p", "no:randomly"] + list(args), project, timeout=300,
+                       stderr=subprocess.STDOUT)
+
+
+def remote_spec(transport, worker, request):
+    if transport == "popen":
+        return "popen//python=%s" % worker
+    return "ssh=%s//python=%s" % (request.getfixturevalue("sshd"), worker)
+
+
+@pytest.mark.parametrize("transport", ["popen", "ssh"])
+def test_workers_that_cannot_see_the_project_run_its_suite(transport, project, tmp_path,
+                                                           request):
+    pytest.importorskip("xdist")
+    skip_without_invocation_params()
+    worker, cache = hiding_worker(tmp_path, project, base_python())
+    spec = remote_spec(transport, worker, request)
+    code, local, _ = run_pytest(project, "-m", "not broken")
+    assert code == 0 and outcome(local) == {"passed": 6, "skipped": 1, "xfailed": 1}, local
+    remote_args = ["-p", "bridge.xdist", "--dist", "load", "--tx", "2*" + spec]
+    code, out, _ = run_pytest(project, *(remote_args + ["-m", "not broken"]))
+    assert code == 0 and outcome(out) == outcome(local), out
+
+    # An edit between two runs is seen by the next; only its bytes move again.
+    blobs = set(glob.glob(os.path.join(cache, "execnet-bridge-*", "blobs", "*")))
+    with open(os.path.join(project, "tests", "sub", "test_units.py"), "a") as stream:
+        stream.write("\n\ndef test_added(unit):\n    assert unit\n")
+    code, out, _ = run_pytest(project, *(remote_args + ["-m", "not broken",
+                                                        "tests/sub", "-k", "added"]))
+    assert code == 0 and outcome(out) == {"passed": 1}, out
+    added = set(glob.glob(os.path.join(cache, "execnet-bridge-*", "blobs", "*"))) - blobs
+    assert len(added) == 1, sorted(added)
+
+    # A failure is reported with the controller's paths and the test's source lines.
+    for style in ("auto", "native"):  # paths relative to the rootdir; absolute ones
+        code, out, _ = run_pytest(project, *(remote_args + ["-m", "broken", "--tb", style]))
+        assert code == 1 and outcome(out)["failed"] == 1, out
+        assert "assert total == 99" in out and "test_calc.py" in out, out
+        assert not [line for line in out.splitlines() if "test_calc.py" in line and
+                    ("trees" in line or cache in line)], out
+    assert os.path.join(project, "tests", "test_calc.py") in out, out
+
+
+def test_an_argument_naming_a_project_file_by_its_absolute_path(project, tmp_path):
+    pytest.importorskip("xdist")
+    skip_without_invocation_params()
+    worker, _ = hiding_worker(tmp_path, project, base_python())
+    target = os.path.join(project, "tests", "test_calc.py") + "::test_total"
+    code, out, _ = run_bounded(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "bridge.xdist",
+         "--dist", "load", "--tx", "popen//python=%s" % worker, target],
+        str(tmp_path), timeout=300, stderr=subprocess.STDOUT)  # run from outside it
+    assert code == 0 and outcome(out) == {"passed": 3}, out
+
+
+def pytest_pythons():
+    """The Requires-Python of this environment's pytest (a SpecifierSet) and the Python
+    versions its classifiers name ("3.13"), or (None, None)."""
+    try:
+        try:
+            from importlib.metadata import distribution
+        except ImportError:  # 2.7 and 3.6, 3.7: the backport
+            from importlib_metadata import distribution
+        from packaging.specifiers import SpecifierSet
+    except ImportError:
+        return None, None
+    metadata = distribution("pytest").metadata
+    prefix = "Programming Language :: Python :: "
+    named = [each[len(prefix):] for each in metadata.get_all("Classifier") or []
+             if each.startswith(prefix)]
+    text = metadata["Requires-Python"]
+    return (SpecifierSet(text) if text else None), named
+
+
+LABELS = ("3.15", "3.14", "3.13", "3.12", "3.11", "3.10", "3.9", "3.8", "3.7", "3.6", "2.7")
+
+
+def test_workers_of_two_pythons_each_run_the_suite_and_one_it_cannot_drive_is_named(
+        project, tmp_path):
+    """``--dist each`` over this Python and another this pytest names as supported, both
+    without the project; then a worker whose Python this pytest cannot run on (outside
+    its Requires-Python, or, for pytest 4.6 on 2.7, a 3.12+ without ``imp``): the run
+    stops before any test, saying why."""
+    pytest.importorskip("xdist")
+    supported, named = pytest_pythons()
+    if supported is None:
+        pytest.skip("this pytest (%s) names no Requires-Python to choose Pythons by"
+                    % pytest.__version__)
+    own = "%d.%d" % sys.version_info[:2]
+    others = [label for label in LABELS if label != own and label in named and
+              label in supported and find_python(label)[0]]
+    if not others:
+        pytest.skip("no second Python that pytest %s names as supported (%s) was found"
+                    % (pytest.__version__, ", ".join(named)))
+    other = find_python(others[0])[0]
+    first, _ = hiding_worker(tmp_path / "a", project, base_python())
+    second, _ = hiding_worker(tmp_path / "b", project, other)
+    code, out, _ = run_pytest(project, "-p", "bridge.xdist", "--dist", "each", "-m",
+                              "not broken", "--tx", "popen//python=%s" % first,
+                              "--tx", "popen//python=%s" % second)
+    assert code == 0 and outcome(out) == {"passed": 12, "skipped": 2, "xfailed": 2}, out
+
+    excluded = [label for label in LABELS if label not in supported]
+    unrun = [label for label in LABELS if label in ("3.15", "3.14", "3.13", "3.12") and
+             label not in named and sys.version_info[0] == 2]
+    candidates = [label for label in excluded + unrun if find_python(label)[0]]
+    if not candidates:
+        pytest.skip("no Python that pytest %s cannot run on was found" % pytest.__version__)
+    label = candidates[0]
+    third, _ = hiding_worker(tmp_path / "c", project, find_python(label)[0])
+    code, out, _ = run_pytest(project, "-p", "bridge.xdist", "--dist", "load",
+                              "--tx", "popen//python=%s" % third)
+    assert code == 4, out
+    assert "cannot drive the worker" in out and "Python " + label in out, out
+    if label in excluded:
+        assert "requires Python" in out, out
+    else:
+        assert "No module named 'imp'" in out, out
+    assert "passed" not in out and "failed" not in out, out
