@@ -71,10 +71,11 @@ class Controller(object):
         here = str(getattr(config, "invocation_params", None) and
                    config.invocation_params.dir or os.getcwd())
         self.workdir = _relative_inside(here, self.root)
+        _keep_own_sys_path()
         if self.sends_project:
             base = here if self.workdir is not None else self.root
             _rewrite_arguments(config, here, base, self.root)
-            _as_remote_workers()
+            _keep_arguments()
 
     def pytest_xdist_newgateway(self, gateway):
         handle = bridge.install(gateway)
@@ -202,19 +203,26 @@ def _path(path, here, base, root):
     return os.path.relpath(os.path.realpath(full), os.path.realpath(base))
 
 
-def _as_remote_workers():
-    """Every worker is set up as xdist (up to 3.x) sets up a remote one, except that
-    nothing is rsynced. xdist makes the arguments of a worker that is not a plain popen
-    one relative to its rsync roots, and fails where they are not under one: here they
-    stay as ``_rewrite_arguments`` wrote them. And a popen worker gets the controller's
-    ``sys.path``, whose standard library is the wrong one for a worker of another
-    Python: here it keeps its own, with the folder it works in first, as a remote one
-    does (the bridge serves the rest)."""
+def _keep_own_sys_path():
+    """A popen worker keeps its own ``sys.path`` (xdist would give it the controller's, as
+    a remote one does), with the folder it works in first: the controller's
+    site-packages would be read from this host's disk instead of being served, and its
+    standard library is the wrong one for a worker of another Python."""
+    try:
+        from xdist import workermanage
+    except ImportError:
+        return
+    if hasattr(workermanage, "_sys_path"):
+        workermanage._sys_path = None
+
+
+def _keep_arguments():
+    """xdist makes the arguments of a worker that is not a plain popen one relative to
+    its rsync roots, and fails where they are not under one: nothing is rsynced here, and
+    the arguments stay as ``_rewrite_arguments`` wrote them."""
     try:
         from xdist import workermanage
     except ImportError:
         return
     if hasattr(workermanage, "make_reltoroot"):
         workermanage.make_reltoroot = lambda roots, args: list(args)
-    if hasattr(workermanage, "_sys_path"):
-        workermanage._sys_path = None

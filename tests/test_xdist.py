@@ -21,16 +21,20 @@ import six
 def test_runs_on_a_bare_worker_with_bridged_dependencies():
     assert sys.flags.no_site == 1  # nothing of its own beyond the standard library
     assert six.moves is not None and pytest.__version__
+    # served, not read from the controller's sys.path (xdist hands that to popen workers)
+    assert "execnet-bridge" in six.__file__ and "execnet-bridge" in pytest.__file__
 '''
 
 
-def test_bare_xdist_workers_import_the_controllers_packages(tmp_path):
+@pytest.mark.parametrize("project", ["true", "false"])
+def test_bare_xdist_workers_import_the_controllers_packages(tmp_path, project):
     pytest.importorskip("xdist")  # tox installs it in every env
     write_tree(tmp_path / "inner", {"test_inner.py": INNER})
     worker = "popen//python=%s -E -S" % base_python()  # bare: no site-packages at all
     code, out, _ = run_bounded(
         [sys.executable, "-m", "pytest", "-p", "bridge.xdist", "--dist", "load", "--tx",
-         "2*" + worker, "-q", "-p", "no:cacheprovider", "test_inner.py"],
+         "2*" + worker, "-q", "-p", "no:cacheprovider", "-o", "bridge_project=" + project,
+         "test_inner.py"],
         tmp_path / "inner", stderr=subprocess.STDOUT)
     assert code == 0, out
     assert "1 passed" in out
