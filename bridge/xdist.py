@@ -17,6 +17,8 @@ one the controller's pytest supports.
 from __future__ import absolute_import  # 2.7: ``xdist`` is pytest-xdist, not this module
 
 import os
+import platform
+import sys
 
 import pytest
 import six
@@ -27,12 +29,14 @@ from ._requires import python_problem
 
 WORKER_KEY = "bridge_project"  # workerinput: [the project's folder there, the controller's]
 
-# Run on a new worker before xdist's own code: whether the controller's pytest and xdist
-# import there (a served pytest 4.6 does not on 3.12+, which has no ``imp``).
+# Run on a new worker of another Python before xdist's own code: whether the controller's
+# pytest imports there (a served pytest 4.6 does not on 3.12+, which has no ``imp``). Not
+# xdist: a plugin imported before pytest's configuration is not assertion-rewritten, and
+# pytest warns so.
 IMPORT_PROBE = """
 import sys
 try:
-    import pytest, xdist
+    import pytest
 except Exception:
     error = sys.exc_info()[1]
     channel.send("%s: %s" % (type(error).__name__, error))
@@ -79,7 +83,9 @@ class Controller(object):
 
     def pytest_xdist_newgateway(self, gateway):
         handle = bridge.install(gateway)
-        problem = _undrivable(handle) or _unimportable(gateway, handle)
+        problem = _undrivable(handle)
+        if not problem and not _same_python(handle.responder.facts):
+            problem = _unimportable(gateway, handle)
         if problem:
             pytest.exit("execnet-bridge: this pytest cannot drive the worker %s: %s"
                         % (gateway.id, problem), returncode=4)
@@ -128,9 +134,18 @@ def _undrivable(handle):
     return None
 
 
+def _same_python(facts):
+    """Whether the worker runs this Python (implementation and version up to the minor),
+    where the controller's pytest imports as it does here."""
+    return (facts.get("implementation") == platform.python_implementation().lower() and
+            list(facts.get("version", []))[:2] == list(sys.version_info[:2]))
+
+
 def _unimportable(gateway, handle):
-    """Why the worker cannot import the controller's pytest and xdist, or None: said once
-    here, where xdist would restart a crashed worker again and again."""
+    """Why a worker of another Python cannot import the controller's pytest,
+    or None: said once here, where xdist would restart a crashed worker again and again
+    (80-150 ms of the controller's time per such worker, which sets workers up one after
+    another, so a worker of this Python is not asked)."""
     channel = gateway.remote_exec(IMPORT_PROBE)
     try:
         error = channel.receive(PROBE_TIMEOUT)
@@ -139,7 +154,7 @@ def _unimportable(gateway, handle):
     if error is None:
         return None
     version = ".".join(str(part) for part in handle.responder.facts.get("version", [])[:3])
-    return ("importing the controller's pytest and xdist fails on its Python %s: %s"
+    return ("importing the controller's pytest fails on its Python %s: %s"
             % (version or "?", error))
 
 
