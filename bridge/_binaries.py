@@ -29,6 +29,7 @@ import posixpath
 import re
 
 from ._elf import NotElf, read_elf
+from ._facts import Facts
 from .compat.neutral import dotted
 
 ABI3_SUFFIX = ".abi3.so"
@@ -45,6 +46,7 @@ def suffix_of(filename, module):
 
 def binary_tag(suffix, wheel_tags, master):
     """What a binary's suffix (and wheel) says it was built for, for messages."""
+    master = Facts.of(master)
     if suffix == ABI3_SUFFIX:
         return "abi3 (CPython >= %d.%d)" % abi3_floor(wheel_tags, master)
     if suffix == PLAIN_SUFFIX:
@@ -53,22 +55,23 @@ def binary_tag(suffix, wheel_tags, master):
 
 
 def slave_tag(slave):
-    return "%s %s (%s, %s)" % (slave.get("implementation"), dotted(slave.get("version", [])[:2]),
-                               slave.get("abi"), slave.get("platform"))
+    slave = Facts.of(slave)
+    return "%s %s (%s, %s)" % (slave.implementation, dotted((slave.version or [])[:2]),
+                               slave.abi, slave.platform)
 
 
 def abi3_floor(wheel_tags, master):
     for interpreter, abi, _ in wheel_tags:
         if abi == "abi3" and interpreter.startswith("cp") and interpreter[2:].isdigit():
             return int(interpreter[2]), int(interpreter[3:])
-    return tuple(master["version"][:2])
+    return Facts.of(master).python[:2]
 
 
 def plain_abi(wheel_tags, master):
     for _, abi, _ in wheel_tags:
         if abi not in ("none", "abi3", "abi3t"):
             return abi
-    return master["abi"]
+    return Facts.of(master).abi
 
 
 def needs_free_threading(suffix, wheel_tags, master):
@@ -86,23 +89,25 @@ def needs_free_threading(suffix, wheel_tags, master):
 
 def threading_problem(suffix, slave, wheel_tags, master):
     """Clause 3, the threading model: free-threaded and GIL builds do not share binaries."""
+    slave = Facts.of(slave)
     wanted = needs_free_threading(suffix, wheel_tags, master)
-    if wanted is None or slave.get("implementation") != "cpython":
+    if wanted is None or slave.implementation != "cpython":
         return None
-    if wanted and not slave.get("free_threaded"):
+    if wanted and not slave.free_threaded:
         return "it is built for a free-threaded CPython; the slave (%s) has the GIL" % (
-            slave.get("abi"),)
-    if not wanted and slave.get("free_threaded"):
+            slave.abi,)
+    if not wanted and slave.free_threaded:
         return "it is built for a CPython with the GIL; the slave (%s) is free-threaded" % (
-            slave.get("abi"),)
+            slave.abi,)
     return None
 
 
 def suffix_problem(suffix, slave, wheel_tags, master):
     """Clause 3: does the slave load files with this suffix, for this ABI and threading?"""
-    suffixes = slave.get("extension_suffixes") or []
+    slave = Facts.of(slave)
+    suffixes = slave.extension_suffixes or []
     if suffix == ABI3T_SUFFIX:
-        if slave.get("implementation") != "cpython" or tuple(slave["version"][:2]) < ABI3T_FIRST:
+        if slave.implementation != "cpython" or slave.python[:2] < ABI3T_FIRST:
             return "abi3t binaries load only on CPython >= %d.%d" % ABI3T_FIRST
         return None if suffix in suffixes else "the slave does not load .abi3t.so"
     problem = threading_problem(suffix, slave, wheel_tags, master)
@@ -110,14 +115,14 @@ def suffix_problem(suffix, slave, wheel_tags, master):
         return problem
     if suffix == ABI3_SUFFIX:
         floor = abi3_floor(wheel_tags, master)
-        if slave.get("implementation") != "cpython" or slave.get("free_threaded"):
+        if slave.implementation != "cpython" or slave.free_threaded:
             return "abi3 binaries load only on CPython builds with the GIL"
-        if tuple(slave["version"][:2]) < floor:
+        if slave.python[:2] < floor:
             return "this abi3 binary needs CPython >= %d.%d" % floor
         return None if suffix in suffixes else "the slave does not load .abi3.so"
     if suffix == PLAIN_SUFFIX:
         binary_abi = plain_abi(wheel_tags, master)
-        if suffix not in suffixes or slave.get("abi") != binary_abi:
+        if suffix not in suffixes or slave.abi != binary_abi:
             return "a plain .so built for %s loads only on that ABI" % binary_abi
         return None
     if suffix not in suffixes:
@@ -125,31 +130,32 @@ def suffix_problem(suffix, slave, wheel_tags, master):
     return None
 
 
-def elf_problem(facts, slave, label):
-    """Clauses 2, 4 and 5 for one shared object (a module or a library)."""
-    if not (slave.get("system") or "").startswith("linux"):
-        return "%s is an ELF binary; the slave runs %s" % (label, slave.get("system"))
-    if not facts.runs_on(slave.get("machine") or "", slave.get("bits"), slave.get("byteorder")):
-        return "%s is built for another machine than %s" % (label, slave.get("machine"))
-    own = slave.get("libpython")
-    for soname in facts.needed:
+def elf_problem(elf, slave, label):
+    """Clauses 2, 4 and 5 for one shared object (a module or a library) and its ELF facts."""
+    slave = Facts.of(slave)
+    if not (slave.system or "").startswith("linux"):
+        return "%s is an ELF binary; the slave runs %s" % (label, slave.system)
+    if not elf.runs_on(slave.machine or "", slave.bits, slave.byteorder):
+        return "%s is built for another machine than %s" % (label, slave.machine)
+    own = slave.libpython
+    for soname in elf.needed:
         if soname.startswith("libpython") and soname != own:
             return "%s links %s; the slave runs on %s" % (label, soname, own or "a static libpython")
-    if facts.glibc:
-        needed = dotted(facts.glibc)
-        if slave.get("libc") != "glibc":
+    if elf.glibc:
+        needed = dotted(elf.glibc)
+        if slave.libc != "glibc":
             return "%s needs glibc %s; the slave has no glibc" % (label, needed)
-        if tuple(slave["libc_version"]) < facts.glibc:
+        if tuple(slave.libc_version) < elf.glibc:
             return "%s needs glibc %s; the slave has %s" % (
-                label, needed, dotted(slave["libc_version"]))
+                label, needed, dotted(slave.libc_version))
     return None
 
 
-def travelling_libraries(root, binary_path, facts):
+def travelling_libraries(root, binary_path, elf):
     """Root-relative paths of the libraries found through ``$ORIGIN``, recursively,
-    with their ELF facts: ``[(path, facts)]``."""
+    with their ELF facts: ``[(path, elf)]``."""
     found = []
-    pending = [(binary_path, facts)]
+    pending = [(binary_path, elf)]
     seen = set([binary_path])
     while pending:
         path, current = pending.pop()
@@ -177,17 +183,18 @@ def extension_problem(root, path, module, slave, master, wheel_tags):
     Returns ``(problem, libraries)``; ``libraries`` are the root-relative paths
     that must travel with it.
     """
+    slave, master = Facts.of(slave), Facts.of(master)
     suffix = suffix_of(posixpath.basename(path), module)
     problem = suffix_problem(suffix, slave, wheel_tags, master)
     if problem:
         return problem, []
     try:
-        facts = read_elf(root.read(path))
-        libraries = travelling_libraries(root, path, facts)
+        elf = read_elf(root.read(path))
+        libraries = travelling_libraries(root, path, elf)
     except NotElf as error:
         return "%s: %s" % (path, error), []
-    for label, each in [(posixpath.basename(path), facts)] + [
-            (posixpath.basename(library), library_facts) for library, library_facts in libraries]:
+    for label, each in [(posixpath.basename(path), elf)] + [
+            (posixpath.basename(library), library_elf) for library, library_elf in libraries]:
         problem = elf_problem(each, slave, label)
         if problem:
             return problem, []

@@ -1,7 +1,7 @@
 """Bytecode for slaves whose magic number is the master's: compiled once, on the master.
 
 The slave would otherwise compile every served module in every session (its
-mirror folder is new each time). When the slave runs the master's bytecode
+session folder is new each time). When the slave runs the master's bytecode
 version, the master compiles the source once (cached by its hash) into an
 *unchecked hash-based* .pyc (PEP 552, Python 3.7+): valid whatever mtime the
 slave's copy of the source gets. It travels as one more content-addressed
@@ -10,6 +10,8 @@ file, ``__pycache__/<name>.<cache tag>.pyc``; CPython's loader points the code's
 """
 import hashlib
 import marshal
+
+from ._facts import Facts
 
 try:
     from importlib.util import MAGIC_NUMBER, source_hash
@@ -20,8 +22,9 @@ UNCHECKED_HASH_BASED = 0b01
 
 def fits(slave):
     """Does this master's bytecode run on ``slave``?"""
-    return (source_hash is not None and slave.get("magic") == MAGIC_NUMBER.hex()
-            and bool(slave.get("cache_tag")))
+    slave = Facts.of(slave)
+    return (source_hash is not None and slave.magic == MAGIC_NUMBER.hex()
+            and bool(slave.cache_tag))
 
 
 def pyc_path(source_path, cache_tag):

@@ -125,12 +125,21 @@ class MasterCaches(object):
         self.replies = BoundedCache(plans)  # a FIND's Composed reply, per slave kind
         self.composing = KeyedLocks()  # one thread composes a reply, the others take it
         self.deflater = Deflater(self.compressed)  # and how well, how fast, it compresses
+        self._own_facts = None
+
+    def own_facts(self):
+        """The master's own facts (compat/tags.py): what the binaries on its path were
+        built for; read once (listing its top-level modules takes a while)."""
+        if self._own_facts is None:
+            from .compat import tags
+            self._own_facts = tags.facts()
+        return self._own_facts
 
     def root(self, entry):
         """The root of search path ``entry``, shared by every install that serves it, so
         its folder listings are read once for all slaves. A zip is read again when the
         archive changes."""
-        from ._locate import make_root  # the caches are the lower layer
+        from ._roots import make_root  # the caches are the lower layer
         entry = os.path.abspath(entry or os.curdir)
         try:
             status = os.stat(entry)

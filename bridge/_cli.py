@@ -13,6 +13,7 @@ import sys
 import execnet
 
 from ._binaries import extension_problem
+from ._facts import Facts
 from ._install import install, master_facts
 from ._locate import SearchPath, default_search_path
 from .compat import protocol
@@ -87,11 +88,10 @@ def verdict(search_path, root, distribution, files, slave, master, allow_extensi
 
 
 def describe(facts):
+    facts = Facts.of(facts)
     return "%s %s  abi %s  %s  %s %s  suffixes %s" % (
-        facts.get("implementation"), dotted(facts.get("version", [])),
-        facts.get("abi"), facts.get("platform"), facts.get("libc"),
-        dotted(facts.get("libc_version") or []),
-        " ".join(facts.get("extension_suffixes") or []))
+        facts.implementation, dotted(facts.version or []), facts.abi, facts.platform,
+        facts.libc, dotted(facts.libc_version or []), " ".join(facts.extension_suffixes or []))
 
 
 def doctor(args):

@@ -1,13 +1,12 @@
 """Which bodies travel zlib-compressed: decided per link and per body, by time.
 
 A body is compressed where the wire time it saves exceeds what compressing it
-costs. Measured on this project's machine (sympy's 75 MB of .py and .pyc):
-zlib level 1 deflates at about 8.5 ns a byte to 32%, level 6 at 18 ns to 28%,
-and inflating costs about 3 ns a byte. At 100 Mbit/s (80 ns a byte) compressing
-on demand saves about 55 ns a byte and costs 12: it pays. At 1 Gbit/s (8 ns a
-byte) it saves 5.5 and costs 12, so only a body the master deflated before (the
-slave pays 3 ns to inflate it) pays; those are deflated in the background for the
-next slave. On a pipe on one host nothing pays, and nothing is compressed.
+costs (level 1 on demand, inflating on the slave): so on a slow link bodies are
+deflated as they are sent; on a fast one only a body the master deflated before
+pays, and those are deflated in the background for the next slave; on a pipe on
+one host nothing pays, and nothing is compressed. The per-byte costs below are
+the priors; each master measures its own as it goes (docs/performance.md has the
+figures behind them).
 """
 import collections
 import logging
@@ -121,10 +120,6 @@ class Deflater(object):
     def seconds_per_byte(self):
         with self._lock:
             return self._speed[1] / self._speed[0]
-
-    def wire_body(self, link, path, sha, data):
-        """The bytes that carry body ``data`` on ``link``: compressed, or None (as it is)."""
-        return self.wire_bodies(link, [(path, sha, data)])[0]
 
     def wire_bodies(self, link, bodies):
         """The bytes that carry each ``(path, sha, data)`` of ``bodies`` on ``link``:

@@ -3,12 +3,11 @@ prefetch plans and composed replies (without bodies).
 
 A long-lived master does each file's work once (``MasterCaches``). A master
 that lives for one run (a pytest controller, ``python -m bridge run``) would
-do it again every run: compiling and scanning sympy's 973 modules took 4.1 s
-of a fresh master's 4.3 s serving a warm slave. So that work is also kept on
-disk, keyed by the hash of the source it was made from (a version of a file,
+do it again every run, and compiling and scanning is most of what a fresh master
+spends serving a warm slave. So that work is also kept on disk, keyed by the hash of the source it was made from (a version of a file,
 never a path or a time), the master's bytecode magic and the format of the
-work, and checked against a hash of itself when read back. A plan (``Responder._plan``)
-or a composed reply (``Responder._keep``) is keyed by the module and what decides it, and
+work, and checked against a hash of itself when read back. A plan (``Planner.plan``)
+or a composed reply (``Composer._keep``) is keyed by the module and what decides it, and
 carries the Watch of the folders and files it read: it is used only while one stat of each
 finds them unchanged, and a composed reply only for a slave that holds its tree.
 
@@ -18,12 +17,12 @@ Where it is not, nothing is kept on disk and the master says why once.
 It is bounded: past ``LIMIT`` bytes, the least recently written entries go.
 """
 import hashlib
+import json
 import logging
 import os
-import tempfile
 import threading
 
-from .compat import cacheroot
+from .compat import cacheroot, files
 
 log = logging.getLogger("bridge.cache")
 
@@ -43,8 +42,8 @@ _trimmed_lock = threading.Lock()
 
 def first_opening(root):
     """True once per process for ``root``: each Responder made without the master's shared
-    caches opens the disk cache anew, and a trim per opening listed and lstat-ed the
-    whole folder each time (400 at once in one test: 2 GB and most of CI's system time)."""
+    caches opens the disk cache anew, and a trim lists and lstat-s the whole folder, so
+    it is done at the first opening only."""
     with _trimmed_lock:
         if root in _trimmed:
             return False
@@ -65,8 +64,8 @@ class DiskCache(object):
     @classmethod
     def open_default(cls):
         """The master's cache folder if it can be used, else None (the reason logged).
-        It is trimmed in the background: listing thousands of entries cost a master
-        that lives for one run 35-50 ms before its first answer."""
+        It is trimmed in the background: a master that lives for one run must not list
+        thousands of entries before its first answer."""
         folder = os.environ.get(ENVIRONMENT, default_folder())
         if folder in ("", "off"):
             return None
@@ -96,19 +95,14 @@ class DiskCache(object):
             check, payload = kept[:64], kept[64:]
             if hashlib.sha256(payload).hexdigest().encode("ascii") == check:
                 return payload
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+        files.remove_file(path)
         return None
 
     def put(self, kind, key, payload):
         """Keep ``payload`` for (kind, key); a full disk or a race loses nothing."""
         try:
-            handle, temporary = tempfile.mkstemp(dir=self.root, prefix=".part-")
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(hashlib.sha256(payload).hexdigest().encode("ascii") + payload)
-            os.rename(temporary, self._path(kind, key))
+            files.write_atomically(self._path(kind, key), hashlib.sha256(
+                payload).hexdigest().encode("ascii") + payload)
         except (IOError, OSError) as error:
             log.debug("master cache: cannot keep an entry: %s", error)
             return
@@ -188,3 +182,17 @@ class LazyDiskCache(object):
         cache = self._open()
         if cache is not None:
             cache.put(kind, key, payload)
+
+
+def get_json(disk, kind, key):
+    """The JSON data ``disk`` keeps for (kind, key), or None (none, or not JSON: a format
+    of another version)."""
+    data = disk.get(kind, key)
+    try:
+        return None if data is None else json.loads(data.decode("utf-8"))
+    except ValueError:
+        return None
+
+
+def put_json(disk, kind, key, data):
+    disk.put(kind, key, json.dumps(data).encode("utf-8"))

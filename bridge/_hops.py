@@ -9,14 +9,13 @@ named for that leaf, in a reply the master made for it.
 """
 import collections
 import contextlib
-import inspect
 import logging
 import threading
 import weakref
 
-import six
-from execnet import RemoteError, XSpec, gateway_bootstrap, gateway_io
+from execnet import XSpec
 
+from . import _execnet
 from ._counters import Counters
 from .compat import protocol
 from .compat.neutral import ensure_text
@@ -57,8 +56,8 @@ class Hop(object):
         with self._lock:
             if sha in self._known:
                 return True
-        own = getattr(getattr(self.bridge, "responder", None), "known", ())
-        return sha in own
+        own = _filler_of(self.bridge)
+        return own is not None and own.holds(sha)
 
     def learn(self, sha):
         with self._lock:
@@ -71,9 +70,15 @@ class Hop(object):
         with self._lock:
             for sha in hashes:
                 self._known.pop(sha, None)
-        own = getattr(getattr(self.bridge, "responder", None), "known", None)
+        own = _filler_of(self.bridge)
         if own is not None:
-            own.difference_update(hashes)
+            own.forget(hashes)
+
+
+def _filler_of(bridge):
+    """The Filler of the hop's own install (what the master sent the hop), if any."""
+    responder = getattr(bridge, "responder", None)
+    return getattr(responder, "filler", None)
 
 
 GONE = object()  # the control channel's end: the relay ended, or the hop died
@@ -120,7 +125,7 @@ class Route(object):
         """A hop that died while still a member of its group (not exited): its leaf lost
         its link. Say so, and stop serving the leaf."""
         hop_gateway = self._hop_gateway()
-        if hop_gateway is None or hop_gateway not in hop_gateway._group:
+        if hop_gateway is None or not _execnet.in_its_group(hop_gateway):
             return
         log.warning("execnet-bridge: the hop %s is gone: the leaf %s behind it lost its link "
                     "to the master, and its pending imports failed", self.hop.id, self.leaf_id)
@@ -148,7 +153,7 @@ class Route(object):
 
 
 class Upstream(object):
-    """One reply to a leaf, as its hop sees it (``Responder._filled`` asks): a body the hop
+    """One reply to a leaf, as its hop sees it (``Filler.filled`` asks): a body the hop
     holds travels as its hash alone (named AT_HOP, the relay fills it); one it does not
     is learned as held once the MODULE reply that brought it (in it, or ahead of it) was
     sent. A retry (``lost``) names nothing: the master sends every body then."""
@@ -207,28 +212,14 @@ def make_gateway(group, spec, install_hop):
     channel = hop_gateway.remote_exec(protocol.RELAY_SOURCE)
     channel.send(dict(vars(spec)))  # as execnet sends it: a 2.7 master's str is text there
     channel.reconfigure(py2str_as_py3str=False, py3str_as_py2str=False)  # frames are bytes
-    channel.send(six.text_type(inspect.getsource(gateway_io)))
+    channel.send(_execnet.gateway_io_source())
     control = hop_gateway.newchannel()
     channel.send(control)
-    gateway = gateway_bootstrap.bootstrap(RelayIO(channel, group.execmodel), spec)
-    gateway.spec = spec
-    group._register(gateway)
+    gateway = _execnet.bootstrap(channel, group, spec)
     with _lock:
         _routes[gateway] = Route(hop, control, hop_gateway, gateway.id)
     _apply_place(gateway, spec)
     return gateway
-
-
-class RelayIO(gateway_io.ProxyIO):
-    """execnet's ProxyIO, except that a dead hop ends the leaf quietly: its wait, kill and
-    close (group.terminate) have nothing left to do, and must not raise."""
-
-    def _controll(self, event):
-        try:
-            return gateway_io.ProxyIO._controll(self, event)
-        except (IOError, EOFError, RemoteError) as error:
-            log.debug("hop of %s is gone: %s", self.iochan.gateway.id, error)
-            return None
 
 
 PLACE_SOURCE = """

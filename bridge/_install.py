@@ -20,8 +20,9 @@ from ._policy import Policy
 from ._project import Project, project_files
 from ._caches import MasterCaches
 from ._deflate import Link, PAYLOAD_BYTES, SLOW_LINK_SECONDS
+from ._facts import Facts
 from ._responder import Responder, Stats
-from .compat import protocol, tags
+from .compat import protocol
 from .compat.neutral import dotted
 from . import _hops, _wheelhouse
 from ._environment import read_environment
@@ -35,9 +36,10 @@ log = logging.getLogger("bridge")
 log.addHandler(logging.NullHandler())  # 2.7 prints "No handlers could be found" otherwise
 
 # The slave modules, in dependency order: compat names, protocol, the rest, the hook.
-SLAVE_MODULES = ("neutral", "protocol", "tags", "cacheroot", "blobs", "trees", "mirror",
-                 "incoming", "client", "session", "metadata", "listing", "working_set",
-                 "importer2", "importer3", "children", "run", "hook", "relay", "bootstrap")
+SLAVE_MODULES = ("neutral", "protocol", "files", "tags", "cacheroot", "blobs", "trees",
+                 "session_folder", "incoming", "client", "distributions", "session", "metadata",
+                 "listing", "working_set", "importer2", "importer3", "children", "run", "hook",
+                 "relay", "bootstrap")
 
 MASTER_CACHES = MasterCaches()  # this master's work per file version, shared by every slave
 
@@ -48,12 +50,7 @@ _registry_lock = threading.Lock()  # guards the two tables only: never held over
 
 def master_facts():
     """This interpreter's tags: what the binaries on its own path were built for."""
-    if not _master_facts:
-        _master_facts.update(tags.facts())
-    return _master_facts
-
-
-_master_facts = {}
+    return MASTER_CACHES.own_facts()
 
 
 def _slave_source(name):
@@ -113,8 +110,7 @@ class Handshake(object):
 
     def _round_trip(self):
         """The fastest of a few PINGs. A pipe on a busy host can look slow for a moment
-        (a Group of 16 slaves starting at once measured 2-8 ms, and one then compressed):
-        a round trip under CONFIRM_SECONDS is timed again a little later before it counts
+        (many slaves of a Group starting at once): a round trip under CONFIRM_SECONDS is timed again a little later before it counts
         as slow; a link slower than that is not, so it costs no more to start."""
         best = min(self._ping() for _ in range(3))
         for _ in range(CONFIRM_PINGS):
@@ -127,10 +123,10 @@ class Handshake(object):
     def _ping(self, payload=None):
         started = time.time()
         self.channel.send(protocol.ping(payload))
-        self._answer()
+        self._wait_for_ping()
         return time.time() - started
 
-    def _answer(self):
+    def _wait_for_ping(self):
         """Wait for a PING's answer. A 2.7 master looks every millisecond: its timed waits
         sleep up to 50 ms between looks, which would time this machine, not the link."""
         if not six.PY2:
@@ -154,7 +150,7 @@ class Handshake(object):
             self.channel.send(protocol.ping(payload))
         answered = []
         for _ in range(2):
-            self._answer()
+            self._wait_for_ping()
             answered.append(time.time())
         both = answered[1] - started - round_trip
         return PAYLOAD_BYTES / max(both / 2, answered[1] - answered[0], 1e-6)
@@ -187,7 +183,7 @@ class Bridge(object):
         self.responder = responder
         self.search_path = responder.search_path
         self.stats = responder.stats
-        self.slave = responder.facts
+        self.slave = responder.facts.data  # the plain dict, as it travelled
         self.cache_dir = cache_dir
         self.cache_problem = cache_problem  # why the slave refused its cache root, or None
         if cache_problem:  # someone else's folder on the slave's host: say so
@@ -195,20 +191,20 @@ class Bridge(object):
         self.wheelhouse = wheelhouse
         self._requests = requests
         requests.reconfigure(py2str_as_py3str=False, py3str_as_py2str=False)
-        requests.setcallback(self._answer)
+        requests.setcallback(self._on_request)
 
-    def _answer(self, msg):
+    def _on_request(self, msg):
         """Runs on this gateway's receiver thread: one reply per request."""
         try:
             if self.route is None:
-                self._reply(msg)
+                self._send_reply(msg)
             else:  # bodies its hop holds travel as their hash alone
                 with self.route.replying(msg, self.stats) as upstream:
-                    self._reply(msg, upstream)
+                    self._send_reply(msg, upstream)
         except (IOError, EOFError, ValueError) as error:
             log.warning("cannot reply to %s: %s", self.gateway.id, error)
 
-    def _reply(self, msg, upstream=None):
+    def _send_reply(self, msg, upstream=None):
         reply = self.responder.reply(msg, self._requests.send, upstream)
         if reply is None:  # the slave went away while the reply's frames were sent
             return
@@ -218,15 +214,14 @@ class Bridge(object):
 
     def check_versions(self, environment):
         """Serving an environment made for another Python is a risk: say so."""
-        served = environment.get("version", [])[:2]
-        if served != self.slave.get("version", [])[:2] or environment.get(
-                "implementation") != self.slave.get("implementation"):
+        served, slave = Facts.of(environment), Facts.of(self.slave)
+        if served.python[:2] != slave.python[:2] or \
+                served.implementation != slave.implementation:
             message = ("execnet-bridge serves %s %s's environment to the %s %s slave %s: "
                        "its packages may not import there; pass install(..., python=) an "
                        "interpreter of the slave's version" % (
-                           environment.get("implementation"), dotted(served),
-                           self.slave.get("implementation"),
-                           dotted(self.slave.get("version", [])[:2]), self.gateway.id))
+                           served.implementation, dotted(served.python[:2]),
+                           slave.implementation, dotted(slave.python[:2]), self.gateway.id))
             log.warning(message)
             warnings.warn(message, EnvironmentMismatchWarning, stacklevel=4)
 
@@ -374,7 +369,7 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
     entries to serve from (default: the master's ``sys.path`` without its
     standard library). ``timeout``: seconds any one wait may take, on either
     side. ``cache_root``: the folder on the slave under which served files are
-    mirrored. ``allow``/``deny``: module name rules, exact (``"six"``) or prefix
+    kept. ``allow``/``deny``: module name rules, exact (``"six"``) or prefix
     (``"requests.*"``); deny wins. ``max_reply_bytes``: the largest reply sent.
     ``python``: serve the environment of this interpreter (on the master)
     instead of the master's own, e.g. a 2.7 one for 2.7 slaves. ``wheelhouse``:

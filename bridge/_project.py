@@ -11,7 +11,7 @@ import fnmatch
 import os
 import subprocess
 
-from ._locate import DirectoryRoot
+from ._roots import DirectoryRoot
 from .compat.protocol import relative_path_problem
 from .errors import BridgeError
 

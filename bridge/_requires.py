@@ -7,35 +7,36 @@ header that is absent, unparseable, or that ``packaging`` cannot evaluate never
 blocks: serving something that might work beats refusing on a guess.
 """
 import logging
-import threading
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from ._facts import Facts
+
 log = logging.getLogger("bridge.requires")
 
-_specifiers = {}  # header text -> SpecifierSet, or None when it does not parse
-_specifiers_lock = threading.Lock()
+UNPARSED = object()
 
 
-def specifier_set(text):
-    """The SpecifierSet of a ``Requires-Python`` header, or None if it does not parse."""
-    with _specifiers_lock:
-        if text in _specifiers:
-            return _specifiers[text]
-    try:
-        parsed = SpecifierSet(text)
-    except InvalidSpecifier:
-        log.debug("Requires-Python %r does not parse; it does not block", text)
-        parsed = None
-    with _specifiers_lock:
-        _specifiers[text] = parsed
+def specifier_set(distribution):
+    """The SpecifierSet of ``distribution``'s ``Requires-Python``, or None (none, or it
+    does not parse): parsed once, kept on the distribution (its metadata index is shared
+    by every slave)."""
+    parsed = getattr(distribution, "python_specifiers", UNPARSED)
+    if parsed is UNPARSED:
+        text = distribution.requires_python
+        try:
+            parsed = SpecifierSet(text) if text else None
+        except InvalidSpecifier:
+            log.debug("Requires-Python %r does not parse; it does not block", text)
+            parsed = None
+        distribution.python_specifiers = parsed
     return parsed
 
 
 def slave_python(slave):
     """The slave's Python language version (``2.7.18``) as a packaging Version, or None."""
-    parts = slave.get("version") or []
+    parts = Facts.of(slave).version or []
     try:
         return Version(".".join(str(part) for part in parts[:3])) if parts else None
     except InvalidVersion:
@@ -44,8 +45,7 @@ def slave_python(slave):
 
 def python_problem(distribution, slave):
     """Why ``distribution``'s Requires-Python excludes ``slave``, or None."""
-    text = distribution.requires_python if distribution is not None else None
-    specifiers = specifier_set(text) if text else None
+    specifiers = specifier_set(distribution) if distribution is not None else None
     version = slave_python(slave)
     if specifiers is None or version is None:
         return None
@@ -57,4 +57,5 @@ def python_problem(distribution, slave):
     return ("distribution %s %s requires Python %s (Requires-Python) and the slave runs "
             "Python %s; serve a release that supports it from an environment of the slave's "
             "version (install(..., python=...)) or a wheelhouse (install(..., wheelhouse=...))"
-            % (distribution.name, distribution.version, text, version))
+            % (distribution.name, distribution.version, distribution.requires_python,
+               version))

@@ -2,9 +2,8 @@
 
 A MODULE reply carries at most INLINE_BYTES of bodies itself. The rest, and every
 body larger than a frame, are read a frame at a time and sent ahead of it, so the
-master holds about one frame per slave however large the reply (numpy's 30 MB
-library, a 27 MB package of small files), and the slave writes each piece as it
-comes, while the master reads the next.
+master holds about one frame per slave however large the reply or its files, and
+the slave writes each piece as it comes, while the master reads the next.
 """
 from .compat import protocol
 

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import zipfile
 
+from ._facts import Facts
 from .compat import protocol
 
 # The legacy manylinux names and the glibc they stand for (PEP 600).
@@ -22,12 +23,13 @@ LEGACY_MANYLINUX = {(2, 17): "manylinux2014", (2, 12): "manylinux2010", (2, 5): 
 
 def platforms(slave):
     """Platform tags the slave runs, most specific first."""
-    arch = (slave.get("machine") or "").lower()
-    if not (slave.get("system") or "").startswith("linux") or not arch:
+    slave = Facts.of(slave)
+    arch = (slave.machine or "").lower()
+    if not (slave.system or "").startswith("linux") or not arch:
         return []
     found = []
-    if slave.get("libc") == "glibc" and slave.get("libc_version"):
-        major, newest = slave["libc_version"][:2]
+    if slave.libc == "glibc" and slave.libc_version:
+        major, newest = slave.libc_version[:2]
         for minor in range(newest, 4, -1):
             found.append("manylinux_%d_%d_%s" % (major, minor, arch))
             if (major, minor) in LEGACY_MANYLINUX:
@@ -37,16 +39,17 @@ def platforms(slave):
 
 def compatible_tags(slave):
     """[(interpreter, abi, platform)] the slave can use, best first."""
-    major, minor = slave["version"][:2]
+    slave = Facts.of(slave)
+    major, minor = slave.version[:2]
     plats = platforms(slave)
     pure = ["py%d%d" % (major, minor), "py%d" % major] + [
         "py%d%d" % (major, older) for older in range(minor - 1, -1, -1)]
-    if slave.get("implementation") == "pypy":
-        interpreter, abi = "pp%d%d" % (major, minor), slave.get("abi")
+    if slave.implementation == "pypy":
+        interpreter, abi = "pp%d%d" % (major, minor), slave.abi
     else:
-        interpreter, abi = "cp%d%d" % (major, minor), slave.get("abi")
+        interpreter, abi = "cp%d%d" % (major, minor), slave.abi
     tags = [(interpreter, abi, plat) for plat in plats]
-    if interpreter.startswith("cp") and major == 3 and not slave.get("free_threaded"):
+    if interpreter.startswith("cp") and major == 3 and not slave.free_threaded:
         for older in range(minor, 1, -1):
             tags += [("cp3%d" % older, "abi3", plat) for plat in plats]
     tags += [(interpreter, "none", plat) for plat in plats]

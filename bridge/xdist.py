@@ -24,6 +24,7 @@ import pytest
 import six
 
 import bridge
+from ._facts import Facts
 from ._project import project_files
 from ._requires import python_problem
 
@@ -84,7 +85,7 @@ class Controller(object):
     def pytest_xdist_newgateway(self, gateway):
         handle = bridge.install(gateway)
         problem = _undrivable(handle)
-        if not problem and not _same_python(handle.responder.facts):
+        if not problem and not _same_python(handle.slave):
             problem = _unimportable(gateway, handle)
         if problem:
             pytest.exit("execnet-bridge: this pytest cannot drive the worker %s: %s"
@@ -137,15 +138,16 @@ def _undrivable(handle):
 def _same_python(facts):
     """Whether the worker runs this Python (implementation and version up to the minor),
     where the controller's pytest imports as it does here."""
-    return (facts.get("implementation") == platform.python_implementation().lower() and
-            list(facts.get("version", []))[:2] == list(sys.version_info[:2]))
+    facts = Facts.of(facts)
+    return (facts.implementation == platform.python_implementation().lower() and
+            facts.python[:2] == tuple(sys.version_info[:2]))
 
 
 def _unimportable(gateway, handle):
     """Why a worker of another Python cannot import the controller's pytest,
-    or None: said once here, where xdist would restart a crashed worker again and again
-    (80-150 ms of the controller's time per such worker, which sets workers up one after
-    another, so a worker of this Python is not asked)."""
+    or None: said once here, where xdist would restart a crashed worker again and again.
+    A worker of this Python is not asked: the probe is a round trip of the controller's,
+    which sets workers up one after another."""
     channel = gateway.remote_exec(IMPORT_PROBE)
     try:
         error = channel.receive(PROBE_TIMEOUT)
@@ -153,7 +155,7 @@ def _unimportable(gateway, handle):
         channel.close()
     if error is None:
         return None
-    version = ".".join(str(part) for part in handle.responder.facts.get("version", [])[:3])
+    version = ".".join(str(part) for part in Facts.of(handle.slave).version or [])
     return ("importing the controller's pytest fails on its Python %s: %s"
             % (version or "?", error))
 

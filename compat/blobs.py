@@ -11,9 +11,8 @@ so no one else can change a blob after it was checked.
 """
 import hashlib
 import os
-import tempfile
 
-from . import cacheroot
+from . import cacheroot, files
 
 FOLDER = "blobs"
 
@@ -23,8 +22,8 @@ def digest(data):
 
 
 class BlobStore(object):
-    """One flat folder of ``<sha256>`` files. Flat, because creating a folder per hash
-    prefix was the largest single cost of a cold import (a mkdir is slow next to a write).
+    """One flat folder of ``<sha256>`` files. Flat: a folder per hash prefix would cost a
+    mkdir per new prefix, slow next to a write, in a cold import.
 
     A loose blob's last use is its access time; a blob hard-linked into a tree is
     evicted with the tree (``trees``).
@@ -48,11 +47,8 @@ class BlobStore(object):
         target = self.path(sha)
         if os.path.exists(target):
             return target
-        cacheroot.make_folder(self.root)
-        handle, temporary = tempfile.mkstemp(dir=self.root, prefix=".part-")
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        self.keep(sha, temporary)
+        files.make_folder(self.root)
+        self.keep(sha, files.write_aside(self.root, data))
         return target
 
     def keep(self, sha, temporary):
@@ -60,14 +56,16 @@ class BlobStore(object):
         the blob of ``sha``; whether it did (a blob there already stays as it is)."""
         target = self.path(sha)
         if os.path.exists(target):
-            _remove(temporary)
+            files.remove_file(temporary)
             return False
         os.rename(temporary, target)
         return True
 
     def adopt(self, sha, path):
         """Keep the checked file ``path`` (in a tree being built) as the blob of ``sha``:
-        a hard link, so a body costs one create."""
+        a hard link, so a body costs one create. Never a copy (``files.link_or_copy``):
+        without a link the body stays in the tree alone, where a copy would write it
+        twice, or over the blob another slave stored meanwhile."""
         try:
             os.link(path, self.path(sha))
         except OSError:  # stored already (another slave), or no hard links here
@@ -105,14 +103,5 @@ class BlobStore(object):
         return found
 
     def remove(self, name):
-        try:
-            os.unlink(os.path.join(self.root, name))
-        except OSError:  # gone already: another session found it bad too
-            pass
-
-
-def _remove(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
+        """Remove the blob ``name``, if another session that found it bad did not."""
+        files.remove_file(os.path.join(self.root, name))

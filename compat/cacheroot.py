@@ -14,12 +14,15 @@ the rest fit, never one a live session uses. It takes an exclusive lock, or
 skips when it cannot have it at once; a session holds a shared one while it
 verifies and places files. The entries may be anything: the store that owns
 them lists them and removes them.
+
+How files are placed below it is ``files.py``'s.
 """
 import contextlib
 import errno
 import os
 import stat
 import tempfile
+
 
 try:
     import fcntl
@@ -125,16 +128,6 @@ def private_file(info):
 def private_root():
     """A fresh folder only we can use, for one session (removed when it ends)."""
     return tempfile.mkdtemp(prefix=PRIVATE_PREFIX)
-
-
-def make_folder(path):
-    """A folder inside the verified root, private like it (EEXIST: made by us before)."""
-    try:
-        os.mkdir(path, 0o700)
-    except OSError as error:
-        if error.errno != errno.EEXIST:
-            raise
-    return path
 
 
 def _open_lock(root):

@@ -42,10 +42,10 @@ import threading
 
 from . import protocol, working_set
 from .blobs import BlobStore
-from .client import BridgeUnavailable, ImportLockDuringWait
-from .mirror import Mirror
+from .client import BridgeUnavailable, ImportLockDuringWait, NotIntact
+from .session_folder import SessionFolder
 from .neutral import ensure_text, text_type
-from .session import ImportSession
+from .session import ImportSession, lean_answer
 
 try:
     import builtins
@@ -86,6 +86,43 @@ def receive_frame(sock):
     return marshal.loads(data)
 
 
+def answer_child(session, request):
+    """A child process's FIND or DISTRIBUTIONS (compat/children.py): a module from what
+    this session was served, asking the master only for what it was not; metadata from
+    the master. Lean either way: the tree it names is in the cache the child shares."""
+    problem = protocol.request_problem(request)
+    request_id, name = request.get(protocol.ID), request.get(protocol.NAME)
+    if problem is not None:
+        return protocol.not_served(protocol.ERROR, request_id, name, problem)
+    name = None if name is None else ensure_text(name)
+    if protocol.kind_of(request) == protocol.DISTRIBUTIONS:
+        return _distributions_for_child(session, request_id, name)
+    try:
+        session.fetch(name)
+    except ImportError as error:
+        why = ensure_text(str(error))
+        said = "execnet-bridge cannot import '%s': " % name  # the child says it again
+        reason = session.refused.get(name) or (why[len(said):] if why.startswith(said) else why)
+        return protocol.not_served(protocol.REFUSED, request_id, name, reason)
+    answer = session.answers.get(name)
+    if answer is None:
+        return protocol.not_served(protocol.MISSING, request_id, name,
+                                session.missing.get(name) or "the master has none")
+    return dict(answer, id=request_id)
+
+
+def _distributions_for_child(session, request_id, name):
+    try:
+        reply, folder = session.exchange(
+            lambda lost: protocol.distributions_request(name, lost))
+    except (BridgeUnavailable, NotIntact, ValueError) as error:
+        return protocol.not_served(protocol.MISSING, request_id, name, str(error))
+    if folder is None:
+        return dict(reply, id=request_id)
+    return dict(lean_answer(reply, reply.get(protocol.MODULES) or [], folder),
+                id=request_id)
+
+
 class ChildServer(object):
     """The slave's side: a socket in a private folder, a thread per child connection."""
 
@@ -115,7 +152,7 @@ class ChildServer(object):
                 request = receive_frame(connection)
                 if request is None:
                     return
-                send_frame(connection, self.session.answer_child(request))
+                send_frame(connection, answer_child(self.session, request))
         except (IOError, OSError, socket.error, ValueError, EOFError, TypeError):
             return  # a child that went, or sent what is not a frame: its connection ends
         finally:
@@ -258,7 +295,7 @@ class ChildProcesses(object):
         """What a child needs to attach: data only."""
         session = self.session
         return {"address": self.address_to_ask(), "timeout": session.client.timeout,
-                "cache_root": session.mirror.cache_root, "session_folder": session.mirror.root,
+                "cache_root": session.session_folder.cache_root, "session_folder": session.session_folder.root,
                 "environment": session.environment}
 
     def watch_forks(self):
@@ -319,7 +356,7 @@ class ChildProcesses(object):
         """Put a folder first on the PYTHONPATH the slave's processes inherit, whose
         ``sitecustomize`` attaches the slave's own interpreter to the slave (a process
         started with ``-E``, ``-I`` or ``-S`` is not reached: it runs no such file)."""
-        folder = os.path.join(self.session.mirror.root, SITE_FOLDER)
+        folder = os.path.join(self.session.session_folder.root, SITE_FOLDER)
         if not os.path.isdir(folder):
             os.mkdir(folder)
         child = {"executable": os.path.realpath(sys.executable), "sources": self.sources,
@@ -353,7 +390,7 @@ def attach(sources, config, importer, compiled=None):
     cache root and session folder the slave uses, with the importer of this Python."""
     cache_root = config["cache_root"]
     session = ImportSession(ParentClient(config["address"], config["timeout"]),
-                            Mirror(cache_root, config["session_folder"]), BlobStore(cache_root),
+                            SessionFolder(cache_root, config["session_folder"]), BlobStore(cache_root),
                             config.get("environment"))
     session.processes = ChildProcesses(session, sources, config["address"], compiled)
     importer.install(session)

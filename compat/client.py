@@ -123,6 +123,10 @@ class BridgeUnavailable(Exception):
     """The master cannot answer: the channel closed or a reply did not come in time."""
 
 
+class NotIntact(Exception):
+    """What the master sent did not arrive intact, asked for twice."""
+
+
 class _Waiter(object):
     def __init__(self):
         self.event = threading.Event()

@@ -11,11 +11,11 @@ import os
 import shutil
 import sys
 
-from . import cacheroot, children, listing, protocol, run, tags, working_set
+from . import cacheroot, children, files, listing, protocol, run, tags, working_set
 from .blobs import BlobStore
 from .client import RequestClient
 from .incoming import Incoming
-from .mirror import SESSION_PREFIX, Mirror, remove_stale_sessions
+from .session_folder import SESSION_PREFIX, SessionFolder, remove_stale_sessions
 from .neutral import ensure_text, string_types
 from .session import ImportSession
 from .trees import FOLDER as TREES_FOLDER, TreeStore, used_by_live_sessions
@@ -75,12 +75,12 @@ def handshake(channel, importer, sources, compiled=None):
     limit = int(protocol.option(config, protocol.CACHE_LIMIT, protocol.DEFAULT_CACHE_LIMIT))
     blobs = BlobStore(cache_root)
     trim_cache(cache_root, limit)
-    mirror = Mirror.create(cache_root)
+    session_folder = SessionFolder.create(cache_root)
     requests = channel.gateway.newchannel()
-    channel.send(protocol.hello(tags.facts(), requests, mirror.root, problem))
+    channel.send(protocol.hello(tags.facts(), requests, session_folder.root, problem))
     _answer_pings(channel, timeout)
-    client = RequestClient(requests, timeout, Incoming(blobs, mirror.root))
-    session = ImportSession(client, mirror, blobs,
+    client = RequestClient(requests, timeout, Incoming(blobs, session_folder.root))
+    session = ImportSession(client, session_folder, blobs,
                             protocol.option(config, protocol.ENVIRONMENT))
     session.processes = children.ChildProcesses(session, sources, compiled=compiled)
     importer.install(session)
@@ -90,7 +90,7 @@ def handshake(channel, importer, sources, compiled=None):
     if protocol.option(config, protocol.SUBPROCESSES, False):
         session.processes.reach_subprocesses()
     atexit.register(end_session, sys.modules[__package__],
-                    cache_root if problem else mirror.root, cache_root, limit)
+                    cache_root if problem else session_folder.root, cache_root, limit)
     channel.send(protocol.installed())
 
 
@@ -124,7 +124,7 @@ def enter_project(msg):
         return protocol.entered(reason="no bridge is installed here")
     try:
         folder = finder.session.project_folder()
-        os.chdir(folder if workdir == "." else os.path.join(folder, *workdir.split("/")))
+        os.chdir(folder if workdir == "." else files.inside(folder, workdir))
     except (ValueError, OSError) as error:
         return protocol.entered(reason=str(error))
     return protocol.entered(folder)
@@ -198,7 +198,7 @@ def uninstall():
     listing.uninstall(finder.path_hook)
     working_set.uninstall(session)
     for entry in list(sys.path_importer_cache):
-        if session.mirror.in_cache(entry):
+        if session.session_folder.under_cache_root(entry):
             del sys.path_importer_cache[entry]
     session.client.close("execnet-bridge was uninstalled")
     # Last, and through locals: 2.7 empties a dropped module's globals, this one's too.

@@ -57,7 +57,7 @@ class BridgeImporter(object):
             return RefusingLoader(error)
         if served is None:
             return None
-        return MirrorLoader(served, existed, self.session.environment)
+        return ServedLoader(served, existed, self.session.environment)
 
     def find_distributions(self, context=None):
         """The importlib_metadata backport's question (its DistributionFinder protocol;
@@ -80,8 +80,8 @@ class RefusingLoader(object):
         raise self.error
 
 
-class MirrorLoader(object):
-    """PEP 302 loader of one served module, from its file in the mirror."""
+class ServedLoader(object):
+    """PEP 302 loader of one served module, from its file in a tree of the cache."""
 
     def __init__(self, served, reloading=False, environment=None):
         self.served = served
@@ -132,7 +132,7 @@ class MirrorLoader(object):
         return sys.modules[fullname]
 
     def get_code(self, fullname):
-        """PEP 302 (InspectLoader): the module's code object, compiled under its mirror
+        """PEP 302 (InspectLoader): the module's code object, compiled under its tree
         path so tracebacks show the master's lines; None for an extension."""
         if self.served.type == protocol.EXTENSION:
             return None
@@ -158,7 +158,7 @@ class MirrorLoader(object):
             return stream.read()
 
     def get_filename(self, fullname):
-        """PEP 302 (ExecutionLoader): the module's file in the mirror, its ``__file__``."""
+        """PEP 302 (ExecutionLoader): the module's file in its tree, its ``__file__``."""
         return self.served.filename
 
     def is_package(self, fullname):
@@ -168,7 +168,7 @@ class MirrorLoader(object):
 
 def install(session):
     importer = BridgeImporter(session)
-    session.served_loader_types = (MirrorLoader,)
+    session.served_loader_types = (ServedLoader,)
     sys.meta_path.insert(0, importer)
     importer.path_hook = listing.install(importer)
     return importer

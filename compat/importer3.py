@@ -8,8 +8,8 @@ local finders, and a thread queued on it meanwhile (the local finders wait
 for the disk) could take a submodule's lock while this thread holds the
 package's: the ``_DeadlockError`` of compat/client.py.
 
-Once the master's files are in the mirror, the spec is built by a
-``FileFinder`` over the mirror folder, so the module is executed, read and
+Once the master's files are in a tree of the cache, the spec is built by a
+``FileFinder`` over the tree, so the module is executed, read and
 traced by CPython's own file loaders (``exec_module``, ``get_source``,
 ``get_resource_reader``) exactly as if it were installed.
 
@@ -18,8 +18,8 @@ reply, and they all wake when ``find_spec`` returns: right in the moment
 before the import system puts the new module in ``sys.modules``. A woken
 thread importing ``pkg.core`` then takes that module's lock, finds no ``pkg``
 and waits for it, while ``pkg/__init__`` is about to need ``pkg.core``: the
-same ``_DeadlockError`` (under load: 72 in 6,400 threaded imports on CPython 3.6
-to 3.13, 0 installed). So a served source module's ``find_spec``, asked by an import
+same ``_DeadlockError``, which an installed package does not meet (docs/design.md
+has the figures). So a served source module's ``find_spec``, asked by an import
 statement, keeps the lock one level deeper until its loader's ``exec_module``
 begins, when the module is in ``sys.modules``: ``ImportLockHold``.
 
@@ -211,7 +211,7 @@ class BridgeFinder(object):
 
     def find_spec(self, fullname, path=None, target=None):
         """PEP 451: the spec of a module the master served, built by a FileFinder over the
-        mirror, or None (the master has none, or it is not ours to ask)."""
+        tree, or None (the master has none, or it is not ours to ask)."""
         self.hold.end_stale()
         before = self.session.before_import.pop(fullname, None)
         if before is not None:  # compat/children.py: multiprocessing is about to spawn

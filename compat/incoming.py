@@ -12,7 +12,7 @@ import hashlib
 import os
 import tempfile
 
-from . import cacheroot, protocol
+from . import files, protocol
 from .neutral import ensure_text
 
 PREFIX = ".incoming-"  # a body being written, in the session folder
@@ -38,8 +38,10 @@ class Incoming(object):
                 problem = protocol.piece_problem(each)
                 if problem:
                     raise ValueError(problem)
-                sha = ensure_text(each[0])
-                self._piece(request_id, sha, each[1], each[2], each[3], each[4])
+                sha = ensure_text(each[protocol.PIECE_SHA])
+                self._piece(request_id, sha, each[protocol.PIECE_OFFSET],
+                            each[protocol.PIECE_SIZE], each[protocol.PIECE_BYTES],
+                            each[protocol.PIECE_COMPRESSED])
             except (ValueError, IOError, OSError) as error:
                 self._drop(request_id, sha)
                 self.failed = (self.failed + [str(error)])[-8:]
@@ -68,7 +70,7 @@ class Incoming(object):
         partial.write(data)
         if partial.offset == size:
             del self._partial[key]
-            cacheroot.make_folder(self.blobs.root)
+            files.make_folder(self.blobs.root)
             if self.blobs.keep(sha, partial.close()):
                 self.intact.add(sha)
 

@@ -24,8 +24,8 @@ import os
 import sys
 
 from . import protocol
+from .files import inside
 from .neutral import FileNotFoundError, NotADirectoryError
-from .trees import inside
 
 try:  # the suffixes a module file may have, as importlib names them
     from importlib.machinery import all_suffixes as _all_suffixes

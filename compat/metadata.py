@@ -50,7 +50,7 @@ def path_type(api):
 def served_distribution(api, session):
     """``api``'s PathDistribution, which first fetches a file a listing left out
     (one class per API and session, kept by the session)."""
-    classes = session.distribution_classes
+    classes = session.distributions.classes
     if api.__name__ not in classes:
         base = api.PathDistribution
 
@@ -58,8 +58,8 @@ def served_distribution(api, session):
             _bridge_name = None  # set per instance: the name the master knows it by
 
             def read_text(self, filename):
-                session.complete_distribution(self._bridge_name, filename)
-                current = session.distribution_folder(self._bridge_name)
+                session.distributions.complete(self._bridge_name, filename)
+                current = session.distributions.folder(self._bridge_name)
                 if current is not None and current != str(self._path):
                     self._path = type(self._path)(current)  # completed: in another tree
                 return base.read_text(self, filename)
@@ -86,9 +86,9 @@ def served(cls, folder, normalized):
 def find_distributions(session, context=None):
     """The served distributions matching ``context`` (its ``name``, or all of them)
     that the slave does not have itself. A search limited to other paths than
-    ``sys.path`` gets none, and so does every search once the mirror is on ``sys.path``
+    ``sys.path`` gets none, and so does every search once the session folder is on ``sys.path``
     for pkg_resources (``working_set.py``): the path finders list it then."""
-    if session.exposed:
+    if session.distributions.exposed:
         return iter(())
     if context is not None and getattr(context, "path", sys.path) is not sys.path:
         return iter(())
@@ -97,6 +97,6 @@ def find_distributions(session, context=None):
     if path is None:
         return iter(())
     local, cls = local_distributions(), served_distribution(api, session)
-    folders = session.distribution_folders(getattr(context, "name", None))
+    folders = session.distributions.folders(getattr(context, "name", None))
     return iter([served(cls, path(folder), normalized) for normalized, folder in folders
                  if normalized not in local])

@@ -119,9 +119,9 @@ NAME = "name"
 PROTOCOL = "protocol"
 REASON = "reason"
 TYPE = "type"
-PATH = "path"  # mirror-relative path of the module's file, or directory for NAMESPACE
-FILES = "files"  # [[mirror-relative path, sha256 hex, bytes or None]] to place
-DIRS = "dirs"  # list of mirror-relative directories to create
+PATH = "path"  # root-relative path (below the master's path entry; the same in a tree) of the module's file, or directory for NAMESPACE
+FILES = "files"  # [[root-relative path, sha256 hex, bytes or None]] to place
+DIRS = "dirs"  # list of root-relative directories to create
 CHILDREN = "children"  # a package's submodule names, all of them
 ENTRIES = "entries"  # PACKAGE records: [[name, ENTRY_*]] of its folders' files and folders
 ORIGIN = "origin"  # where the master found it, for messages only
@@ -136,6 +136,9 @@ COMPRESSED = "compressed"  # MODULE records: hashes whose bodies travel zlib-com
 AT_HOP = "at_hop"  # MODULE records: hashes sent as None for the leaf's hop to fill (relay.py)
 PAYLOAD = "payload"  # PING: bytes that only time the link's bandwidth (never echoed)
 PIECES = "pieces"  # BODIES: [[sha256, offset, size of the whole body, bytes, compressed]]
+# Where each field of a FILES entry and of a piece stands (they travel as lists).
+FILE_PATH, FILE_SHA, FILE_BODY = 0, 1, 2
+PIECE_SHA, PIECE_OFFSET, PIECE_SIZE, PIECE_BYTES, PIECE_COMPRESSED = 0, 1, 2, 3, 4
 LEFT_OUT = "left_out"  # METADATA record: folder-relative files not sent (ask by name)
 OPTIONS = "options"  # CONFIG: the install() settings the slave needs, keys below
 FACTS = "facts"  # HELLO: the slave's tags and facts (compat/tags.py)
@@ -163,6 +166,29 @@ CACHE_ROOT = "cache_root"  # the folder the slave caches under, or absent: its d
 ENVIRONMENT = "environment"  # [major, minor] the served packages were made for, or absent
 CACHE_LIMIT = "cache_limit"  # the slave cache's size cap, in bytes
 SUBPROCESSES = "subprocesses"  # True: bridge the slave's own interpreter's subprocesses too
+
+# HELLO's FACTS: what an interpreter says of itself (compat/tags.py makes them; the
+# master reads them by these names, through bridge._facts.Facts).
+FACT_NAMES = (
+    "implementation",  # "cpython", "pypy"
+    "version",  # [major, minor, micro]
+    "abi",  # the PEP 425 ABI tag: cp27mu, cp311, cp314t, pypy39_pp73
+    "soabi",  # sysconfig's SOABI, or None (2.7)
+    "extension_suffixes",  # the file endings it loads as extensions, in its order
+    "platform",  # sysconfig.get_platform()
+    "system",  # sys.platform
+    "machine",  # platform.machine()
+    "bits",  # pointer size in bits
+    "byteorder",  # "little", "big"
+    "libc",  # "glibc", or None
+    "libc_version",  # [major, minor] of glibc, or None
+    "libpython",  # the soname of a shared libpython, or None
+    "free_threaded",  # a CPython built without the GIL
+    "executable",  # sys.executable
+    "top_level",  # the top-level modules it imports by itself
+    "magic",  # its bytecode magic number as hex, or None (2.7)
+    "cache_tag",  # its .pyc cache tag, or None (2.7)
+)
 
 DEFAULT_CACHE_LIMIT = 1024 ** 3  # 1 GiB
 
@@ -507,7 +533,7 @@ def module_reply(request_id, records, absent=(), refusals=(), tree=None):
     return reply
 
 
-def refusal(kind, request_id, name, reason):
+def not_served(kind, request_id, name, reason):
     """A MISSING, REFUSED or ERROR reply: the slave raises or returns None with ``reason``.
 
     Never fails: a bad request's name may be any bytes (a 2.7 master gets them as str).
@@ -529,7 +555,7 @@ def module_name_problem(name):
 
 
 def relative_path_problem(path):
-    """Return why ``path`` may not be written under the slave's mirror, or None.
+    """Return why ``path`` may not be written below a folder of the slave's cache, or None.
 
     The slave checks every path it is sent, so even a faulty master cannot
     make it write outside its cache directory.

@@ -38,11 +38,18 @@ def serve(channel):
     bridge_control = channel.receive()
     io_control = channel.receive()
     leaf_io = gateway_io["create_io"](gateway_io["PseudoSpec"](spec), channel.gateway.execmodel)
-    relay = Relay(channel, leaf_io, bridge_control, type(channel).send.__globals__)
+    relay = Relay(channel, leaf_io, bridge_control, _execnet_base(channel))
     io_control.setcallback(io_control_answers(io_control, leaf_io, gateway_io))
     bridge_control.setcallback(relay.control)
     channel.setcallback(relay.to_leaf)
     relay.to_master()
+
+
+def _execnet_base(channel):
+    """The namespace of execnet's ``gateway_base`` running this slave, found through the
+    channel's class (a ``__channelexec__`` program cannot import it by name): the relay
+    reads and writes frames with its serializer. execnet's private API, used only here."""
+    return type(channel).send.__globals__
 
 
 def _gateway_io(source):
@@ -89,7 +96,7 @@ class Relay(object):
         self.store = hop_store(self.blobs, self.loads) if session is not None else None
         self.incoming = None  # writes the bodies streamed to this leaf into the store
         if self.store is not None:
-            self.incoming = Incoming(self.blobs, session.mirror.root)
+            self.incoming = Incoming(self.blobs, session.session_folder.root)
         self.outgoing = queue.Queue()  # (frame, fill it?) for the leaf, in order; None: end
         writer = threading.Thread(target=self._write_out)
         writer.daemon = True
@@ -280,8 +287,8 @@ class HopStore(object):
         incoming.intact.clear()  # on the hop, only this count reads it
         with self.blobs.in_use():
             incoming.receive(msg)
-        sizes = dict((ensure_text(each[0]), each[2]) for each in msg.get(protocol.PIECES) or ()
-                     if not protocol.piece_problem(each))
+        sizes = dict((ensure_text(each[protocol.PIECE_SHA]), each[protocol.PIECE_SIZE])
+                     for each in msg.get(protocol.PIECES) or () if not protocol.piece_problem(each))
         return sum(sizes.get(sha, 0) for sha in incoming.intact)
 
     def body(self, sha):
@@ -354,11 +361,11 @@ def fill_reply(reply, store):
         wanted = protocol.at_hop(record)
         compressed = []
         for entry in record.get(protocol.FILES) or ():
-            sha = ensure_text(entry[1])
-            if entry[2] is None and sha in wanted:
+            sha = ensure_text(entry[protocol.FILE_SHA])
+            if entry[protocol.FILE_BODY] is None and sha in wanted:
                 found = store.body(sha)
                 if found is not None:
-                    entry[2] = found[0]
+                    entry[protocol.FILE_BODY] = found[0]
                     if found[1]:
                         compressed.append(text_type(sha))
                     wanted.discard(sha)

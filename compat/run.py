@@ -33,7 +33,7 @@ class ChannelStream(object):
 
 
 def make_available(session, name):
-    """Put a served module's files in the mirror without running it (its parent is
+    """Put a served module's files in the cache without running it (its parent is
     imported; for a package, its ``__main__`` too, which runpy runs): for tools that
     look for files, such as 2.7's runpy, which never asks ``sys.meta_path``."""
     parent = name.rpartition(".")[0]

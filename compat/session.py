@@ -1,17 +1,18 @@
 """What the slave asks the master, and what it does with the answers.
 
 Shared by the 2.7 and 3.x importers: they differ in how the import system
-calls them, not in when to ask or how a reply becomes files in the mirror.
+calls them, not in when to ask or how a reply becomes files in the cache.
 """
 import os
 import sys
 import threading
 
 from . import protocol
-from .client import BridgeUnavailable, ImportLockDuringWait
+from .files import inside
+from .client import BridgeUnavailable, ImportLockDuringWait, NotIntact
+from .distributions import ServedDistributions
 from .neutral import ModuleNotFoundError, dotted, ensure_text, import_error
-from .blobs import digest
-from .trees import TreeStore, inside
+from .trees import TreeStore
 
 
 # Standard library modules of other platforms and implementations, which the
@@ -51,10 +52,6 @@ def version_mismatch(fullname, error, environment):
     return problem
 
 
-class NotIntact(Exception):
-    """What the master sent did not arrive intact, asked for twice."""
-
-
 def lean_answer(reply, records, folder):
     """A MODULE reply's lean form, naming the tree ``folder`` that holds its files."""
     return protocol.module_reply(None, protocol.lean(records), reply.get(protocol.ABSENT) or (),
@@ -68,7 +65,7 @@ def refusal_error(fullname, reason):
 
 
 class ServedModule(object):
-    """Where a module the master served sits in the mirror."""
+    """Where a module the master served sits in its tree."""
 
     def __init__(self, name, module_type, directory, filename):
         self.name = name
@@ -83,12 +80,12 @@ class ServedModule(object):
 
 class ImportSession(object):
     """One install's state on the slave: the client, the answers so far, the caches
-    (blobs, trees) and its own folder (the mirror of metadata, the trees it uses)."""
+    (blobs, trees) and its session folder (the served metadata, the trees it uses)."""
 
-    def __init__(self, client, mirror, blobs, environment=None):
+    def __init__(self, client, session_folder, blobs, environment=None):
         self.environment = environment  # [major, minor] the served packages were made for
         self.client = client
-        self.mirror = mirror
+        self.session_folder = session_folder
         self.blobs = blobs
         self.trees = TreeStore(blobs.cache_root, blobs)
         self.tree_folders = []  # the trees this session uses, in the order it met them
@@ -102,12 +99,7 @@ class ImportSession(object):
         # hashes whose blobs were checked (or written) in this session: the bodies that
         # came ahead of replies, and those checked since
         self.intact = client.incoming.intact if client.incoming is not None else set()
-        self.distributions = {}  # normalized name -> its metadata folder, or None
-        self.metadata_sources = {}  # normalized name -> (tree folder, root-relative folder)
-        self.listed_all = False  # has the master sent every distribution's metadata?
-        self.left_out = {}  # normalized name -> files of its folder a listing did not send
-        self.distribution_classes = {}  # metadata API's module name -> its distribution class
-        self.exposed = False  # are the served distributions on sys.path, for pkg_resources?
+        self.distributions = ServedDistributions(self)
         self._lock = threading.Lock()
         self._fetching = {}
         self.answers = {}  # name -> the lean MODULE reply that served it, for a child
@@ -124,7 +116,7 @@ class ImportSession(object):
         """
         if path is None:
             path = getattr(sys.modules.get(name), "__path__", None)
-        return any(self.mirror.in_cache(entry) for entry in path or ())
+        return any(self.session_folder.under_cache_root(entry) for entry in path or ())
 
     def should_ask(self, fullname, path=None):
         """Top-level names, and children of packages this bridge served that the
@@ -183,7 +175,7 @@ class ImportSession(object):
             protocol.add_have(request, have)
         return self.client.request(request), keys
 
-    def _exchange(self, request_for, lost=()):
+    def exchange(self, request_for, lost=()):
         """(reply, the tree folder of a MODULE reply's files, else None) for the request
         ``request_for(lost)`` makes; what this cache lost is asked for once more. Raises
         BridgeUnavailable, ValueError (bytes that do not match, a bad path) or NotIntact."""
@@ -195,11 +187,11 @@ class ImportSession(object):
             return reply, folder
         if lost:
             raise NotIntact()
-        return self._exchange(request_for, lacking)  # our cache lost what the master named
+        return self.exchange(request_for, lacking)  # our cache lost what the master named
 
     def _ask(self, fullname):
         try:
-            reply, folder = self._exchange(lambda lost: protocol.find_request(fullname, lost))
+            reply, folder = self.exchange(lambda lost: protocol.find_request(fullname, lost))
         except BridgeUnavailable as error:
             raise import_error("execnet-bridge cannot import '%s': %s" % (fullname, error),
                                fullname, RemoteImportError)
@@ -239,7 +231,7 @@ class ImportSession(object):
             for tree in self.trees.recalled(key):
                 holds.extend(self.trees.hashes(tree))
         try:
-            reply, folder = self._exchange(
+            reply, folder = self.exchange(
                 lambda lost: protocol.project_request(lost, holds=() if lost else holds))
         except BridgeUnavailable as error:
             raise ValueError("execnet-bridge cannot fetch the project: %s" % error)
@@ -251,41 +243,6 @@ class ImportSession(object):
             raise ValueError("execnet-bridge cannot fetch the project: %s"
                              % (ensure_text(reason) if reason else "malformed reply"))
         return folder
-
-    def answer_child(self, request):
-        """A child process's FIND or DISTRIBUTIONS (compat/children.py): a module from what
-        this session was served, asking the master only for what it was not; metadata from
-        the master. Lean either way: the tree it names is in the cache the child shares."""
-        problem = protocol.request_problem(request)
-        request_id, name = request.get(protocol.ID), request.get(protocol.NAME)
-        if problem is not None:
-            return protocol.refusal(protocol.ERROR, request_id, name, problem)
-        name = None if name is None else ensure_text(name)
-        if protocol.kind_of(request) == protocol.DISTRIBUTIONS:
-            return self._answer_child_distributions(request_id, name)
-        try:
-            self.fetch(name)
-        except ImportError as error:
-            why = ensure_text(str(error))
-            said = "execnet-bridge cannot import '%s': " % name  # the child says it again
-            reason = self.refused.get(name) or (why[len(said):] if why.startswith(said) else why)
-            return protocol.refusal(protocol.REFUSED, request_id, name, reason)
-        answer = self.answers.get(name)
-        if answer is None:
-            return protocol.refusal(protocol.MISSING, request_id, name,
-                                    self.missing.get(name) or "the master has none")
-        return dict(answer, id=request_id)
-
-    def _answer_child_distributions(self, request_id, name):
-        try:
-            reply, folder = self._exchange(
-                lambda lost: protocol.distributions_request(name, lost))
-        except (BridgeUnavailable, NotIntact, ValueError) as error:
-            return protocol.refusal(protocol.MISSING, request_id, name, str(error))
-        if folder is None:
-            return dict(reply, id=request_id)
-        return dict(lean_answer(reply, reply.get(protocol.MODULES) or [], folder),
-                    id=request_id)
 
     def notice_fork(self):
         """Before 3.7 (no ``os.register_at_fork``) a forked child finds out here."""
@@ -311,18 +268,18 @@ class ImportSession(object):
             tree = reply.get(protocol.TREE)
             if tree is not None:
                 tree = ensure_text(tree)
-                folder, damaged = self._open_tree(tree)
+                folder, damaged = self.trees.open_intact(tree)
                 if folder is None:
                     return None, damaged or [tree]
             else:
                 tree = protocol.tree_id(records)
-                folder, _ = self._open_tree(tree)
+                folder, _ = self.trees.open_intact(tree)
                 if folder is None:
-                    bodies, missing = self._bodies(records)
+                    bodies, missing = self.trees.received_bodies(records, self.intact)
                     if missing:
                         return None, missing
                     folder = self.trees.build(tree, records, bodies, self._intact_blob)
-            self.trees.use(tree, self.mirror.root)
+            self.trees.use(tree, self.session_folder.root)
         for key in keys:
             self.trees.remember(key, tree)
         with self._lock:
@@ -344,20 +301,6 @@ class ImportSession(object):
                 return path
         return None
 
-    def _open_tree(self, tree):
-        """(the tree's folder, []) if it is here and intact; else (None, the hashes of
-        its damaged files, whose blobs go: the tree is set aside and built again)."""
-        folder = self.trees.open(tree)
-        if folder is None:
-            return None, []
-        damaged = self.trees.damaged(tree)
-        if not damaged:
-            return folder, []
-        self.trees.set_aside(tree)
-        for sha in damaged:
-            self.blobs.remove(sha)
-        return None, damaged
-
     def _intact_blob(self, sha):
         if sha not in self.intact:
             raise ValueError("the body %s did not arrive intact" % sha)
@@ -369,127 +312,6 @@ class ImportSession(object):
         return import_error("execnet-bridge cannot import '%s': what the master sent did "
                             "not arrive intact%s" % (fullname, ": " + why if why else ""),
                             fullname, RemoteImportError)
-
-    def distribution_folders(self, name=None):
-        """[(normalized name, mirror folder)] of the master's metadata for distribution
-        ``name``, or for all when None; asked once, then answered from memory."""
-        if protocol.distribution_name_problem(name):
-            return []
-        key = None if name is None else protocol.normalized_distribution(ensure_text(name))
-        with self._lock:
-            known = self.listed_all if key is None else key in self.distributions
-        if not known:
-            self._ask_distributions(name, key)
-        with self._lock:
-            wanted = sorted(self.distributions) if key is None else [key]
-            return [(each, self.distributions[each]) for each in wanted
-                    if self.distributions.get(each)]
-
-    def complete_distribution(self, normalized, filename=None):
-        """Before ``filename`` (None: any file) of a listed distribution is read: if the
-        listing left it out, fetch the whole folder (one round trip, once)."""
-        with self._lock:
-            left_out = self.left_out.get(normalized, ())
-            needed = filename in left_out if filename is not None else bool(left_out)
-        if needed:
-            self._ask_distributions(normalized, normalized)
-
-    def distribution_folder(self, normalized):
-        """Where the metadata of distribution ``normalized`` is now, or None."""
-        with self._lock:
-            return self.distributions.get(normalized)
-
-    def place_distributions(self):
-        """Link the metadata folder of every served distribution known so far from its
-        tree into the session folder, and read it there from now on: pkg_resources
-        scans one path entry (``working_set.expose``)."""
-        with self._lock:
-            known = [(name, self.metadata_sources.get(name)) for name, folder in
-                     self.distributions.items() if folder]
-        placed = {}
-        for name, source in known:
-            if source is not None:
-                tree, relative = source
-                self.mirror.link_tree(relative, tree)
-                placed[name] = self.mirror.path(relative)
-        with self._lock:
-            self.distributions.update(placed)
-
-    def forget_distributions(self, names):
-        """Drop what the master said of the distributions ``names`` (normalized): the
-        slave has them itself. Returns their folders (in a tree, or the session folder)."""
-        with self._lock:
-            folders = [self.distributions.pop(name, None) for name in names]
-            for name in names:
-                self.distributions[name] = None  # known: not the master's to serve
-                self.left_out.pop(name, None)
-        return [folder for folder in folders if folder]
-
-    def _ask_distributions(self, name, key):
-        """Metadata is looked up, never imported: a master that cannot answer means
-        "not found" (importlib.metadata's PackageNotFoundError), not an ImportError."""
-        try:
-            reply, folder = self._exchange(
-                lambda lost: protocol.distributions_request(name, lost))
-        except (BridgeUnavailable, NotIntact):
-            return
-        records = []
-        if protocol.kind_of(reply) == protocol.MODULE:
-            records = reply.get(protocol.MODULES) or []
-        found, left_out, sources = {}, {}, {}
-        for record in records:
-            normalized = ensure_text(record[protocol.NAME])
-            relative = ensure_text(record[protocol.PATH])
-            sources[normalized] = (folder, relative)
-            if self.exposed:  # pkg_resources reads the session folder: place it there
-                self._place(record, folder)
-                found[normalized] = self.mirror.path(relative)
-            else:  # read where the tree holds it: nothing placed
-                found[normalized] = inside(folder, relative)
-            left_out[normalized] = set(ensure_text(path) for path in
-                                       record.get(protocol.LEFT_OUT) or ())
-        with self._lock:
-            self.metadata_sources.update(sources)
-            self.distributions.update(found)
-            self.left_out.update(left_out)
-            if key is None:
-                self.listed_all = True
-            else:
-                self.distributions.setdefault(key, None)
-
-    def _bodies(self, records):
-        """({sha: bytes} of the bodies that came, checked against their hashes; the hashes
-        we were sent no body for and lack)."""
-        bodies, missing = {}, []
-        for record in records:
-            compressed = set(ensure_text(sha) for sha in record.get(protocol.COMPRESSED) or ())
-            for _, sha, data in record.get(protocol.FILES) or ():
-                sha = ensure_text(sha)
-                if data is not None:
-                    if sha not in bodies:
-                        data = protocol.inflated(data, sha) if sha in compressed else data
-                        if digest(data) != sha:
-                            raise ValueError("received bytes do not match their sha256 %s"
-                                             % sha)
-                        bodies[sha] = data
-                elif sha not in self.intact and sha not in bodies:
-                    if self.blobs.verified(sha) is None:
-                        missing.append(sha)
-                    else:
-                        self.intact.add(sha)
-        return bodies, missing
-
-    def _place(self, record, folder):
-        """Place a metadata record's folder and files in the session's mirror, from the
-        tree ``folder`` (pkg_resources reads metadata from one path entry)."""
-        if not record.get(protocol.FILES):  # a lean reply: the record's path, whole
-            self.mirror.link_tree(ensure_text(record[protocol.PATH]), folder)
-            return
-        for each in record.get(protocol.DIRS) or ():
-            self.mirror.make_dir(ensure_text(each))
-        for placed, sha, _ in record.get(protocol.FILES) or ():
-            placed = ensure_text(placed)
-            self.mirror.place(placed, inside(folder, placed), ensure_text(sha))
 
     def _served(self, record, folder):
         """The ServedModule of a module's record, whose files are in the tree ``folder``."""

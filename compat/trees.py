@@ -20,10 +20,11 @@ import shutil
 import stat
 import tempfile
 
-from . import cacheroot
+from . import cacheroot, files
 from .blobs import digest
+from .files import PART_PREFIX, inside
 from .neutral import ensure_text
-from .protocol import DIRS, FILES, relative_path_problem
+from .protocol import COMPRESSED, DIRS, FILES, inflated
 
 FOLDER = "trees"
 REPLIES = "replies"  # per request: ids of the trees its last replies made, newest first
@@ -72,9 +73,9 @@ class TreeStore(object):
         are written there (then linked into the blob store), other files are links of
         the verified blob ``blob_of(sha)``; its folder. Whole or not at all: built aside,
         then renamed; where another slave renamed the same tree first, that one is used."""
-        cacheroot.make_folder(self.root)
-        cacheroot.make_folder(self.blobs.root)
-        building = tempfile.mkdtemp(dir=self.root, prefix=".part-")
+        files.make_folder(self.root)
+        files.make_folder(self.blobs.root)
+        building = tempfile.mkdtemp(dir=self.root, prefix=PART_PREFIX)
         try:
             lines, placed, folders = set(), {}, set([building])
             for record in records:
@@ -99,11 +100,49 @@ class TreeStore(object):
                 if self.open(tree) is None:
                     raise
             else:
-                _write(self.path(tree) + MANIFEST_SUFFIX, u"\n".join(sorted(lines)))
+                files.write_atomically(self.path(tree) + MANIFEST_SUFFIX,
+                                           u"\n".join(sorted(lines)).encode("utf-8"))
         finally:
             if os.path.isdir(building):
                 shutil.rmtree(building, True)
         return self.path(tree)
+
+    def open_intact(self, tree):
+        """(the tree's folder, []) if it is here and intact; else (None, the hashes of
+        its damaged files, whose blobs go: the tree is set aside and built again)."""
+        folder = self.open(tree)
+        if folder is None:
+            return None, []
+        damaged = self.damaged(tree)
+        if not damaged:
+            return folder, []
+        self.set_aside(tree)
+        for sha in damaged:
+            self.blobs.remove(sha)
+        return None, damaged
+
+    def received_bodies(self, records, intact):
+        """({sha: bytes} of the bodies that came in ``records``, checked against their
+        hashes; the hashes we were sent no body for and lack). ``intact``: hashes whose
+        blobs were checked in this session; those found intact now join it."""
+        bodies, missing = {}, []
+        for record in records:
+            compressed = set(ensure_text(sha) for sha in record.get(COMPRESSED) or ())
+            for _, sha, data in record.get(FILES) or ():
+                sha = ensure_text(sha)
+                if data is not None:
+                    if sha not in bodies:
+                        data = inflated(data, sha) if sha in compressed else data
+                        if digest(data) != sha:
+                            raise ValueError("received bytes do not match their sha256 %s"
+                                             % sha)
+                        bodies[sha] = data
+                elif sha not in intact and sha not in bodies:
+                    if self.blobs.verified(sha) is None:
+                        missing.append(sha)
+                    else:
+                        intact.add(sha)
+        return bodies, missing
 
     def damaged(self, tree):
         """Hashes of the tree's code files (what an import executes or loads) that changed
@@ -124,7 +163,7 @@ class TreeStore(object):
         """Take a damaged tree out of use (a live session may still read it): it goes
         with the next eviction's sweep."""
         try:
-            os.rename(self.path(tree), tempfile.mktemp(dir=self.root, prefix=".part-"))
+            os.rename(self.path(tree), tempfile.mktemp(dir=self.root, prefix=PART_PREFIX))
         except OSError:
             pass
 
@@ -133,7 +172,7 @@ class TreeStore(object):
         removes it while that session lives."""
         uses = os.path.join(session_folder, USES)
         if not os.path.isdir(uses):
-            cacheroot.make_folder(uses)
+            files.make_folder(uses)
         marker = os.path.join(uses, tree)
         if not os.path.exists(marker):
             os.close(os.open(marker, os.O_WRONLY | os.O_CREAT, 0o600))
@@ -154,8 +193,9 @@ class TreeStore(object):
         if recalled[:1] == [tree]:
             return
         kept = [tree] + [each for each in recalled if each != tree]
-        cacheroot.make_folder(os.path.join(self.cache_root, REPLIES))
-        _write(self._reply_file(request), u"\n".join(kept[:RECALLED]))
+        files.make_folder(os.path.join(self.cache_root, REPLIES))
+        files.write_atomically(self._reply_file(request),
+                                   u"\n".join(kept[:RECALLED]).encode("utf-8"))
 
     def _reply_file(self, request):
         return os.path.join(self.cache_root, REPLIES, digest(request.encode("utf-8")))
@@ -173,7 +213,7 @@ class TreeStore(object):
             except OSError:
                 continue
             size = 0
-            for sha in self._hashes(name):
+            for sha in self.hashes(name):
                 try:
                     info = os.lstat(self.blobs.path(sha))
                 except OSError:
@@ -184,12 +224,9 @@ class TreeStore(object):
 
     def remove(self, tree):
         """Remove a tree, then the blobs no other tree or session links."""
-        hashes = self._hashes(tree)
+        hashes = self.hashes(tree)
         shutil.rmtree(self.path(tree), True)
-        try:
-            os.unlink(self.path(tree) + MANIFEST_SUFFIX)
-        except OSError:
-            pass
+        files.remove_file(self.path(tree) + MANIFEST_SUFFIX)
         for sha in hashes:
             try:
                 if os.lstat(self.blobs.path(sha)).st_nlink == 1:
@@ -199,9 +236,6 @@ class TreeStore(object):
 
     def hashes(self, tree):
         """The hashes of the files of ``tree``, from its manifest."""
-        return self._hashes(tree)
-
-    def _hashes(self, tree):
         return [sha for sha, _, _ in self._manifest(tree)]
 
     def _manifest(self, tree):
@@ -214,18 +248,15 @@ class TreeStore(object):
         return [tuple(line.split(u" ", 2)) for line in lines if line.count(u" ") >= 2]
 
     def sweep(self):
-        """Remove what slaves that died while building left (``.part-``): eviction runs
-        under the exclusive lock, and building under the shared one, so none is live."""
+        """Remove what slaves that died while building left (``PART_PREFIX``): eviction
+        runs under the exclusive lock, and building under the shared one, so none is live."""
         for name in os.listdir(self.root) if os.path.isdir(self.root) else ():
-            if name.startswith(".part-"):
+            if name.startswith(PART_PREFIX):
                 path = os.path.join(self.root, name)
                 if os.path.isdir(path) and not os.path.islink(path):
                     shutil.rmtree(path, True)
                 else:
-                    try:
-                        os.unlink(path)
-                    except OSError:
-                        pass
+                    files.remove_file(path)
 
 
 def used_by_live_sessions(cache_root, session_prefix):
@@ -239,14 +270,6 @@ def used_by_live_sessions(cache_root, session_prefix):
             except OSError:
                 continue
     return used
-
-
-def inside(folder, relative):
-    """The local path of a tree-relative path, refusing anything that escapes."""
-    problem = relative_path_problem(relative)
-    if problem:
-        raise ValueError(problem)
-    return os.path.join(folder, *relative.split("/"))
 
 
 def _make_dirs(target, made=None):
@@ -268,24 +291,15 @@ def _create(target, data):
 
 
 def _link(blob, target):
-    """A hard link of the verified ``blob`` at ``target``, else a copy."""
+    """The verified ``blob`` at ``target`` (``files.link_or_copy``: the tree is built
+    aside, so a copy need not be atomic), once: one path, one body."""
     if os.path.exists(target):
         if os.path.samefile(target, blob):
             return
         raise ValueError("refusing two bodies for %s" % target)
-    try:
-        os.link(blob, target)
-    except OSError:  # a file system without hard links: copy
-        shutil.copyfile(blob, target)
+    files.link_or_copy(blob, target)
 
 
 def _stamp(info):
     """What changes when a file is rewritten or replaced: inode, size, mtime."""
     return u"%d:%d:%r" % (info.st_ino, info.st_size, info.st_mtime)
-
-
-def _write(path, text):
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".part-")
-    with os.fdopen(handle, "wb") as stream:
-        stream.write(text.encode("utf-8"))
-    os.rename(temporary, path)

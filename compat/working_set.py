@@ -22,7 +22,7 @@ listed (one round trip, once; the listing brings ``requires.txt`` and
 appends it to ``sys.path``: last, so the slave's own modules still win; the
 metadata of distributions the slave has itself is left out, so they are not there
 twice. From
-then on ``importlib.metadata``'s own path finder sees the mirrored folders, so the
+then on ``importlib.metadata``'s own path finder sees the placed folders, so the
 bridge's finders stop listing them (nothing is listed twice); the watcher,
 asked first, makes a folder whole when its distribution is asked for by name.
 """
@@ -39,19 +39,20 @@ WATCHED = "pkg_resources"
 
 def expose(session):
     """Put every served distribution where pkg_resources looks (see above)."""
-    if session.exposed:
+    distributions = session.distributions
+    if distributions.exposed:
         return
     try:
-        session.distribution_folders(None)
+        distributions.folders(None)
     except ImportError:  # a body that did not arrive intact: pkg_resources still imports
         pass
-    for folder in session.forget_distributions(local_distributions()):
-        if session.mirror.contains(folder):  # a tree's stays: trees never change
+    for folder in distributions.forget(local_distributions()):
+        if session.session_folder.contains(folder):  # a tree's stays: trees never change
             shutil.rmtree(folder, True)  # the slave's own: not listed twice
-    session.place_distributions()
-    if session.mirror.root not in sys.path:
-        sys.path.append(session.mirror.root)
-    session.exposed = True
+    distributions.place_all()
+    if session.session_folder.root not in sys.path:
+        sys.path.append(session.session_folder.root)
+    distributions.exposed = True
 
 
 def served_provider(pkg_resources, session):
@@ -167,9 +168,9 @@ class DistributionWatcher(object):
         """Once exposed, a distribution asked for by name gets the files its listing
         left out, before importlib.metadata's path finder reads its folder."""
         name = getattr(context, "name", None)
-        if self._session.exposed and isinstance(name, string_types) and \
+        if self._session.distributions.exposed and isinstance(name, string_types) and \
                 protocol.distribution_name_problem(ensure_text(name)) is None:
-            self._session.complete_distribution(
+            self._session.distributions.complete(
                 protocol.normalized_distribution(ensure_text(name)))
         return iter(())
 
@@ -185,14 +186,14 @@ def install(session):
     loaded = sys.modules.get(WATCHED)
     if loaded is not None and getattr(loaded, "working_set", None) is not None:
         expose(session)
-        loaded.working_set.add_entry(session.mirror.root)
+        loaded.working_set.add_entry(session.session_folder.root)
         register_provider(loaded, session)
     return watcher
 
 
 def uninstall(session):
-    """Take ``session``'s watcher off ``sys.meta_path`` and its mirror off ``sys.path``."""
+    """Take ``session``'s watcher off ``sys.meta_path`` and its session folder off ``sys.path``."""
     sys.meta_path[:] = [finder for finder in sys.meta_path if not (
         isinstance(finder, DistributionWatcher) and finder._session is session)]
-    while session.mirror.root in sys.path:
-        sys.path.remove(session.mirror.root)
+    while session.session_folder.root in sys.path:
+        sys.path.remove(session.session_folder.root)

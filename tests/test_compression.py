@@ -141,23 +141,28 @@ with open(os.path.join(os.path.dirname(RELAY), "imports.py"), "rb") as _stream:
     SOURCE = _stream.read()  # real source: level 6 packs it smaller than level 1
 
 
+def wire_body(deflater, link, path, sha, data):
+    """What carries one body on ``link``: compressed bytes, or None (as it is)."""
+    return deflater.wire_bodies(link, [(path, sha, data)])[0]
+
+
 def test_a_pipe_link_never_pays():
     link = Link(0.0001)
     assert not link.compresses
     assert not link.pays(10 ** 6, 10 ** 5)
-    assert Deflater(BoundedCache(10)).wire_body(link, "a.py", "s" * 64, SOURCE) is None
+    assert wire_body(Deflater(BoundedCache(10)), link, "a.py", "s" * 64, SOURCE) is None
 
 
 def test_100_megabit_deflates_on_demand_then_better_for_the_next_slave():
     deflater = Deflater(BoundedCache(10))
     link = Link(0.02, MEGABIT_100)
-    packed = deflater.wire_body(link, "a.py", "s" * 64, SOURCE)
+    packed = wire_body(deflater, link, "a.py", "s" * 64, SOURCE)
     assert zlib.decompress(packed) == SOURCE
     learnt = float(len(packed)) / len(SOURCE)  # how this source packs, for the next .py
     assert abs(deflater.ratio("b.py") - learnt) < abs(_deflate.EXPECTED_RATIO - learnt)
     assert deflater.ratio("b.so") == _deflate.EXPECTED_RATIO
     assert deflater.idle(30)
-    again = deflater.wire_body(link, "a.py", "s" * 64, SOURCE)
+    again = wire_body(deflater, link, "a.py", "s" * 64, SOURCE)
     assert again == zlib.compress(SOURCE, _deflate.AHEAD_LEVEL)
     assert len(again) < len(packed) < len(SOURCE) / 2
 
@@ -168,23 +173,23 @@ def test_a_gigabit_sends_as_it_is_and_deflates_for_the_next_slave():
     link = Link(0.02, GIGABIT)
     assert link.compresses and not link.as_dict()["on_demand"]
     deflater = Deflater(BoundedCache(10))
-    assert deflater.wire_body(link, "a.py", "s" * 64, SOURCE) is None
+    assert wire_body(deflater, link, "a.py", "s" * 64, SOURCE) is None
     assert deflater.idle(30)
-    assert zlib.decompress(deflater.wire_body(link, "a.py", "s" * 64, SOURCE)) == SOURCE
+    assert zlib.decompress(wire_body(deflater, link, "a.py", "s" * 64, SOURCE)) == SOURCE
 
 
 def test_small_and_incompressible_bodies_travel_as_they_are():
     deflater = Deflater(BoundedCache(10))
     link = Link(0.02, MEGABIT_100)
-    assert deflater.wire_body(link, "a.py", "s" * 64, SOURCE[:100]) is None
+    assert wire_body(deflater, link, "a.py", "s" * 64, SOURCE[:100]) is None
     noise = os.urandom(100000)
-    assert deflater.wire_body(link, "a.so", "n" * 64, noise) is None
-    assert deflater.wire_body(Link(0.0, forced=True), "a.so", "n" * 64, noise) is None
+    assert wire_body(deflater, link, "a.so", "n" * 64, noise) is None
+    assert wire_body(deflater, Link(0.0, forced=True), "a.so", "n" * 64, noise) is None
 
 
 def test_forced_choices_hold_on_any_link():
     deflater = Deflater(BoundedCache(10))
-    assert deflater.wire_body(Link(0.02, MEGABIT_100, forced=False), "a.py", "s" * 64,
+    assert wire_body(deflater, Link(0.02, MEGABIT_100, forced=False), "a.py", "s" * 64,
                               SOURCE) is None
-    packed = deflater.wire_body(Link(0.0001, forced=True), "a.py", "t" * 64, SOURCE)
+    packed = wire_body(deflater, Link(0.0001, forced=True), "a.py", "t" * 64, SOURCE)
     assert zlib.decompress(packed) == SOURCE

@@ -17,7 +17,8 @@ import pytest
 
 import bridge
 from bridge._binaries import extension_problem
-from bridge._locate import DirectoryRoot, SearchPath
+from bridge._locate import SearchPath
+from bridge._roots import DirectoryRoot
 from bridge.compat import tags
 from conftest import (FREE_THREADED, MATRIX, execnet_cannot_start, find_python, label_version,
                       remote_value, served_files, served_path, slave_spec)

@@ -9,6 +9,8 @@ import execnet
 import pytest
 
 import bridge
+from bridge._facts import Facts
+from bridge.compat import protocol
 from conftest import (FREE_THREADED, execnet_cannot_start, find_python, label_version, pid_alive,
                       remote_value, slave_spec, wait_until)
 from trees import shop_tree
@@ -40,6 +42,12 @@ def test_handle_knows_its_slave(gateway, slave_label, tmp_path, cache_root):
         assert handle.slave["implementation"] == "cpython"
         assert handle.slave["free_threaded"] == slave_label.endswith(FREE_THREADED)
     assert handle.cache_dir.startswith(cache_root)
+    # every fact it sends is one the protocol names, read by name on the master
+    assert sorted(handle.slave) == sorted(protocol.FACT_NAMES)
+    facts = Facts.of(handle.slave)
+    assert facts.python == tuple(version) and facts.abi == handle.slave["abi"]
+    with pytest.raises(AttributeError, match="no fact named 'libc_verison'"):
+        facts.libc_verison
 
 
 def test_uninstall_leaves_the_import_system_as_it_was(gateway, tmp_path, cache_root):

@@ -36,20 +36,20 @@ def run_master(folder, entry, cache_root, program=MASTER):
 
 
 WALKS = """
-import bridge._responder as responder
+import bridge._planner as planner
 walks = []
-walk = responder.Responder._walk
-responder.Responder._walk = lambda self, name, located: walks.append(name) or walk(
+walk = planner.Planner._walk
+planner.Planner._walk = lambda self, name, located: walks.append(name) or walk(
     self, name, located)
 """ + MASTER.replace("print(channel.receive(60))",
                      "print('%%s %%d' %% (channel.receive(60), len(walks)))")
 
 
 COMPOSES = """
-import bridge._responder as responder
+import bridge._composer as composer
 composed = []
-compose = responder.Responder._compose
-responder.Responder._compose = lambda self, name, located, key: composed.append(name) or \\
+compose = composer.Composer._compose
+composer.Composer._compose = lambda self, name, located, key: composed.append(name) or \\
     compose(self, name, located, key)
 """ + MASTER.replace("print(channel.receive(60))",
                      "print('%%s %%d %%d' %% (channel.receive(60), len(composed), "

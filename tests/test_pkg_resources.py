@@ -180,7 +180,7 @@ def test_pkg_resources_imported_later_from_the_slave_s_own_path(gateway, setupto
 
 def test_importlib_metadata_after_pkg_resources(gateway, slave_label, setuptools_folder,
                                                 tmp_path, cache_root):
-    """Once the mirror is on sys.path, importlib.metadata lists each distribution once
+    """Once the session folder is on sys.path, importlib.metadata lists each distribution once
     (the slave's own win), and one asked for by name still gets the files a listing
     left out."""
     if slave_label in ("2.7", "3.6", "3.7"):

@@ -14,6 +14,24 @@ def test_message_kinds_and_version_are_frozen():
     assert protocol.MODULE_TYPES == ("source", "package", "namespace", "extension")
     assert protocol.RECORD_TYPES == protocol.MODULE_TYPES + ("metadata", "folder")
     assert protocol.ENTRY_KINDS == ("file", "folder", "package")
+    assert protocol.RELAY_KINDS == ("watch", "watching", "filled")
+    assert (protocol.FILLED_BYTES, protocol.FILLED_BODIES, protocol.UNFILLED,
+            protocol.STORED_BYTES, protocol.SECONDS) == (
+        "filled_bytes", "filled_bodies", "unfilled", "stored_bytes", "seconds")
+
+
+def test_positional_fields_and_facts_are_frozen():
+    entry = ["a/b.py", "0" * 64, b"x"]
+    assert (entry[protocol.FILE_PATH], entry[protocol.FILE_SHA],
+            entry[protocol.FILE_BODY]) == ("a/b.py", "0" * 64, b"x")
+    piece = protocol.piece("1" * 64, 3, 10, b"abc", False)
+    assert [piece[index] for index in (protocol.PIECE_SHA, protocol.PIECE_OFFSET,
+                                       protocol.PIECE_SIZE, protocol.PIECE_BYTES,
+                                       protocol.PIECE_COMPRESSED)] == ["1" * 64, 3, 10, b"abc", False]
+    assert protocol.FACT_NAMES == (
+        "implementation", "version", "abi", "soabi", "extension_suffixes", "platform", "system",
+        "machine", "bits", "byteorder", "libc", "libc_version", "libpython", "free_threaded",
+        "executable", "top_level", "magic", "cache_tag")
 
 
 def test_a_package_listing_keeps_plain_names_of_known_kinds_only():
@@ -159,7 +177,7 @@ def test_handshake_and_control_messages_are_frozen():
         "run_name": "__main__", "argv": ["/s.py", "-v"], "output": True}
     assert protocol.output_frame(protocol.OUT, "text") == ("out", "text")
     assert protocol.output_frame(protocol.EXIT, 3) == ("exit", 3)
-    assert protocol.refusal(protocol.MISSING, 3, "a", "why") == {
+    assert protocol.not_served(protocol.MISSING, 3, "a", "why") == {
         "kind": "missing", "id": 3, "name": "a", "reason": "why"}
     assert protocol.enter("tests") == {"kind": "enter", "workdir": "tests"}
     assert protocol.entered("/w") == {"kind": "entered", "path": "/w", "reason": None}

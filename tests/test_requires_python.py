@@ -143,12 +143,14 @@ def test_doctor_gives_requires_python_its_own_verdict(site, slave_python, tmp_pa
 
 
 def test_the_metadata_index_is_read_once_per_version_of_the_listing(site):
-    from bridge._locate import DirectoryRoot, metadata_index
+    from bridge._caches import MasterCaches
+    from bridge._metadata import metadata_index
     settled = os.stat(site).st_mtime - 60  # as if the last install was a minute ago
     os.utime(site, (settled, settled))
-    root = DirectoryRoot(site)
+    caches = MasterCaches()  # every slave's search path gets the entry's root from it
+    root = caches.root(site)
     first = metadata_index(root)
-    assert metadata_index(DirectoryRoot(site)) is first  # every slave shares it
+    assert metadata_index(caches.root(site)) is first  # every slave shares it
     assert first.owner("newonly/core.py").requires_python == ">=3.8"
     write_tree(site, dist_info("later", ">=3.99", ["later.py"]))  # an install changes the listing
     write_tree(site, {"later.py": ""})

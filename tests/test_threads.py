@@ -128,7 +128,7 @@ channel.send([again, first, fleet.m0.VALUE])
 """
 
 METADATA_WAIT = """lambda: sys.modules["_execnet_bridge.hook"]._current["session"] \
-    .distribution_folders("nothing-here")"""
+    .distributions.folders("nothing-here")"""
 
 
 def test_an_import_waiting_for_the_master_holds_the_import_lock_on_python3(

@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 
-from .protocol import relative_path_problem
+from .files import inside, link_or_copy
 
 SESSION_PREFIX = "s-"
 
@@ -39,8 +39,9 @@ def remove_stale_sessions(cache_root):
                 shutil.rmtree(os.path.join(cache_root, name), ignore_errors=True)
 
 
-class Mirror(object):
-    """One session folder: a tree shaped like the master's search path entries."""
+class SessionFolder(object):
+    """One session's folder: the served metadata, shaped like the master's search path
+    entries."""
 
     def __init__(self, cache_root, root):
         self.cache_root = cache_root
@@ -54,17 +55,14 @@ class Mirror(object):
         return cls(cache_root, tempfile.mkdtemp(prefix=prefix, dir=cache_root))
 
     def path(self, relative):
-        """The local path of a mirror-relative path, refusing anything that escapes."""
-        problem = relative_path_problem(relative)
-        if problem:
-            raise ValueError(problem)
-        return os.path.join(self.root, *relative.split("/"))
+        """The local path of a folder-relative path, refusing anything that escapes."""
+        return inside(self.root, relative)
 
     def contains(self, path):
         """Is the local ``path`` inside this session's folder?"""
         return os.path.abspath(path).startswith(os.path.join(self.root, ""))
 
-    def in_cache(self, path):
+    def under_cache_root(self, path):
         """Is the local ``path`` in any session's folder (an earlier install's too)?"""
         return os.path.abspath(path).startswith(os.path.join(self.cache_root, ""))
 
@@ -76,7 +74,7 @@ class Mirror(object):
 
     def link_tree(self, relative, tree):
         """Place the folder ``relative`` of the tree ``tree`` here, file by file."""
-        source = os.path.join(tree, *relative.split("/"))
+        source = inside(tree, relative)
         self.make_dir(relative)
         for folder, _, names in os.walk(source):
             below = os.path.relpath(folder, tree).replace(os.sep, "/")
@@ -84,7 +82,8 @@ class Mirror(object):
                 self.place(below + "/" + name, os.path.join(folder, name), None)
 
     def place(self, relative, blob, sha):
-        """Put the verified ``blob`` at ``relative``: a hard link, else a copy.
+        """Put the verified ``blob`` at ``relative``: a hard link, else a copy, made
+        atomically (``link_or_copy``): the session folder is a path entry, read meanwhile.
 
         A path is placed once: glibc hands back the library already loaded
         from a path, so different bytes there would be silently ignored.
@@ -98,12 +97,6 @@ class Mirror(object):
         parent = os.path.dirname(target)
         if not os.path.isdir(parent):
             os.makedirs(parent)
-        try:
-            os.link(blob, target)
-        except OSError:  # another file system: copy, atomically
-            handle, temporary = tempfile.mkstemp(dir=parent, prefix=".part-")
-            os.close(handle)
-            shutil.copyfile(blob, temporary)
-            os.rename(temporary, target)
+        link_or_copy(blob, target, atomically=True)
         self.placed[target] = sha
         return target

@@ -1,0 +1,132 @@
+"""A FIND's reply without bodies, composed once and shared.
+
+The Composer builds the asked module's record and prefetches, into the same reply,
+the records of what the Planner says its import will bring along. A Composed reply
+is kept in memory and on disk under one ReplyKey: everything that decides it.
+"""
+import collections
+import json
+
+from ._disk import get_json, put_json
+from ._roots import OutsideRoot, Watch
+from ._planner import PREFETCH_MODULES
+from ._records import Composed, Refused, TooLarge
+from .compat.neutral import ensure_text
+
+PREFETCH_BYTES = 64 * 1024 * 1024  # bodies prefetched into one reply, at most
+
+ReplyKey = collections.namedtuple(
+    "ReplyKey", "name entries slave_kind policy local limit extensions followers")
+
+
+class Composer(object):
+    """Composes FIND replies for one slave from its RecordBuilder and Planner."""
+
+    def __init__(self, builder, planner, caches, slave_kind, max_reply_bytes):
+        self.builder = builder
+        self.planner = planner
+        self.caches = caches
+        self.slave_kind = slave_kind  # what decides a reply of the slave's facts
+        self.max_reply_bytes = max_reply_bytes
+
+    def composed(self, name, located, have=(), had=()):
+        """The Composed reply to a FIND of ``name``: worked out once per version of what
+        it read and shared by every slave of the same kind (each session is sent it
+        ``without`` what it ``had`` already). A master process that has not composed it
+        yet takes an earlier one's from its disk cache where the slave holds that reply's
+        tree (``have``): then no body is read, so none need be held."""
+        key = self._key(name)
+        with self.caches.composing.held(key):
+            kept = self.caches.replies.peek(key)
+            if kept is not None and kept.unchanged():
+                return kept
+            if kept is None and have:
+                kept = self._kept_lean(key, set(ensure_text(tree) for tree in have), had)
+                if kept is not None:
+                    return kept
+            return self._compose(name, located, key)
+
+    def _key(self, name):
+        builder = self.builder
+        return ReplyKey(name, tuple(builder.search_path.entries), self.slave_kind,
+                        builder.policy.key, self.planner.local, self.max_reply_bytes,
+                        builder.allow_extensions, tuple(self.planner.followers(name)))
+
+    def _compose(self, name, located, key):
+        composing = Composed(name)
+        with self.builder.search_path.watching() as watch:
+            record, size, companions = self.builder.record(name, located,
+                                                           self.max_reply_bytes, composing)
+            related, absent, refusals = self._prefetch(name, located, size, composing,
+                                                       companions)
+        composing.finish([record] + related, absent, refusals, watch)
+        if composing.reusable():
+            self.caches.replies.put(key, composing)
+            self._keep(key, composing)
+        return composing
+
+    def _prefetch(self, name, located, used, composing, companions=()):
+        """(records, absent names, refusals) of what importing ``name`` will import: from
+        its own top-level package, and from distributions the slave does not have itself;
+        ``companions`` (modules that must go with a record) first. Modules refused on the
+        way are named with their reason (not the too-large: alone, they may fit)."""
+        candidates, absent, plans = self.planner.candidates(name, located)
+        composing.plans.extend(plans)
+        budget = PREFETCH_BYTES if self.max_reply_bytes is None \
+            else min(PREFETCH_BYTES, self.max_reply_bytes - used)
+        pending = collections.deque(list(companions) + candidates)
+        records, refusals, done = [], [], set([name])
+        policy, search_path = self.builder.policy, self.builder.search_path
+        while pending and len(records) < PREFETCH_MODULES and budget > 0:
+            candidate = pending.popleft()
+            if candidate in done or policy.problem(candidate):
+                continue
+            done.add(candidate)
+            found = search_path.locate(candidate)
+            if found is None:
+                continue
+            try:
+                record, size, more = self.builder.record(candidate, found, budget, composing)
+            except TooLarge:
+                continue
+            except Refused as error:  # the slave can say why without asking
+                refusals.append((candidate, str(error)))
+                continue
+            except OutsideRoot:
+                continue  # asked for explicitly, it gets its reason then
+            budget -= size
+            records.append(record)
+            pending.extendleft(reversed(more))
+        return records, absent, refusals
+
+    @staticmethod
+    def _disk_key(key):
+        return json.dumps([key.name, list(key.entries), key.slave_kind, repr(key.policy),
+                           sorted(key.local), key.limit, key.extensions, list(key.followers)])
+
+    def _kept_lean(self, key, have, had):
+        """The Composed an earlier master process kept on disk for ``key`` (``_keep``),
+        if the slave holds its tree (less what this session ``had`` already) and every
+        folder and file it read is unchanged (one stat each); else None."""
+        data = get_json(self.caches.disk, "composed", self._disk_key(key))
+        if data is None:
+            return None
+        try:
+            kept = Composed(key.name)
+            kept.sizes = dict(data["sizes"])
+            kept.finish(data["records"], data["absent"], data["refusals"],
+                        Watch.from_data(data["watch"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+        if kept.tree != data["tree"] or kept.without(had, key.name).tree not in have \
+                or not kept.unchanged():
+            return None
+        return kept
+
+    def _keep(self, key, composed):
+        """Keep a reusable Composed on disk, without bodies (it serves lean replies)."""
+        watch = Watch.merged([composed.watch] + [plan.watch for plan in composed.plans])
+        put_json(self.caches.disk, "composed", self._disk_key(key), {
+            "tree": composed.tree, "records": composed.records, "absent": composed.absent,
+            "refusals": composed.refusals, "sizes": composed.sizes,
+            "watch": watch.as_data()})

@@ -1,0 +1,134 @@
+"""What one slave holds, and the bodies a reply carries to it.
+
+A body the slave holds travels as its hash alone; one it lacks goes in the reply
+(zlib-compressed where that saves time on the link) or, when large, in chunks
+ahead of it (Stream). A reply whose whole tree the slave holds goes lean: records
+without files.
+"""
+import six
+
+from ._stream import Stream
+from .compat import protocol
+from .compat.neutral import ensure_text
+
+FILES_KEY = six.text_type(protocol.FILES)
+
+
+class Filler(object):
+    """Owns what one slave holds: ``bodies`` (hashes it holds, or was sent), ``stored``
+    (of those, what it said it stored) and ``modules`` (names whose records this session
+    had)."""
+
+    def __init__(self, caches, stats, link, bodies=()):
+        self.caches = caches
+        self.stats = stats
+        self.link = link  # which bodies travel compressed
+        self.bodies = set(bodies)
+        self.stored = set(bodies)
+        self.modules = set()
+
+    def holds(self, sha):
+        return sha in self.bodies
+
+    def forget(self, hashes):
+        """Bodies the slave turned out not to hold (a hop could not pass them on)."""
+        self.bodies.difference_update(hashes)
+        self.stored.difference_update(hashes)
+
+    def note_request(self, msg):
+        """What the slave holds, from a request: the blobs of the trees it names in
+        ``have`` (where this master knows them), and those it ``holds``, less what it
+        says it ``lost``. A retry (``lost``) placed nothing of the last reply."""
+        for each in msg.get(protocol.LOST) or ():
+            self.forget(self.caches.trees.peek(ensure_text(each)) or (ensure_text(each),))
+        for tree in msg.get(protocol.HAVE) or ():
+            self._add(self.caches.trees.peek(ensure_text(tree)) or ())
+        self._add([ensure_text(sha) for sha in msg.get(protocol.HOLDS) or ()])
+        if msg.get(protocol.LOST):
+            self.modules.clear()
+
+    def _add(self, hashes):
+        self.bodies.update(hashes)
+        self.stored.update(hashes)
+
+    def holds_tree(self, msg, composed):
+        """Did the slave name ``composed``'s tree in ``have``? This master learns the
+        tree's hashes either way (a later ``have`` may name it)."""
+        self.caches.trees.get(composed.tree, lambda: frozenset(
+            sha for record in composed.records for _, sha, _ in record[protocol.FILES]))
+        return composed.tree in set(ensure_text(each) for each in msg.get(protocol.HAVE) or ())
+
+    def lean(self, composed):
+        """The records of a reply whose tree the slave holds: without files; counted as
+        files the slave already has."""
+        held = set(sha for record in composed.records for _, sha, _ in record[protocol.FILES])
+        self._add(held)
+        self.stats.add(files=sum(len(record[protocol.FILES]) for record in composed.records),
+                       bytes_cached=sum(composed.sizes[sha] for sha in held), lean=1)
+        return protocol.lean(composed.records)
+
+    def stream(self, request_id, send, report=None):
+        """The Stream of a reply, or None where every body goes in it (no ``send``)."""
+        if send is None:
+            return None
+        return Stream(request_id, send, self.link, self.caches.deflater, report)
+
+    def filled(self, composed, stream=None, upstream=None, retry=False):
+        """Copies of ``composed``'s records with the bodies the slave lacks, compressed
+        where that pays; counts them.
+
+        With a ``stream``, what the reply does not carry itself is sent ahead of it and
+        named with None, as held. Behind a hop (``upstream``), what the hop holds is named
+        AT_HOP instead, with None. A ``retry`` carries every body the slave has not said
+        it stored: one this master sent in another reply may not be stored yet by the
+        slave thread that got it (two imports at once), and would be lacked again."""
+        records, sent, cached, count, in_reply = [], 0, 0, 0, set()
+        held = self.stored if retry else self.bodies
+        for record in composed.records:
+            files, at_hop = [], []
+            for path, sha, _ in record[protocol.FILES]:
+                data, size = None, composed.sizes[sha]
+                if sha in held or sha in in_reply:
+                    cached += size
+                elif upstream is not None and upstream.holds(sha):
+                    at_hop.append(sha)
+                    sent += size
+                else:
+                    if stream is None or stream.carries(size):
+                        data = composed.read(sha)
+                    else:
+                        stream.add(path, sha, size, composed.chunks(sha))
+                    sent += size
+                    if upstream is not None:
+                        upstream.sent(sha)
+                in_reply.add(sha)
+                files.append([path, sha, data])
+            count += len(files)
+            copy = dict(record)
+            copy[FILES_KEY] = files
+            if at_hop:
+                protocol.mark_at_hop(copy, at_hop)
+            records.append(copy)
+        if stream is not None:
+            stream.flush()
+            self.stats.add(bytes_wire=stream.wire, streamed=stream.streamed)
+        self.bodies.update(in_reply)  # not what a record left out of the reply listed
+        self.stats.add(files=count, bytes_sent=sent, bytes_cached=cached)
+        return self._encoded(records)
+
+    def _encoded(self, records):
+        """``records`` with each body zlib-compressed where that saves time on this
+        link; counts the bytes that travel."""
+        entries = [entry for record in records for entry in record[protocol.FILES]
+                   if entry[protocol.FILE_BODY] is not None]
+        bodies = self.caches.deflater.wire_bodies(self.link, entries)
+        compressed = set()
+        for entry, body in zip(entries, bodies):
+            if body is not None:
+                entry[protocol.FILE_BODY] = body
+                compressed.add(entry[protocol.FILE_SHA])
+        for record in records:
+            protocol.mark_compressed(record, [sha for _, sha, data in record[protocol.FILES]
+                                              if data is not None and sha in compressed])
+        self.stats.add(bytes_wire=sum(len(entry[protocol.FILE_BODY]) for entry in entries))
+        return records
