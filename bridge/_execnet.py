@@ -28,9 +28,14 @@ def bootstrap(channel, group, spec):
     return gateway
 
 
+def group_of(gateway):
+    """The execnet Group that made ``gateway``, or None."""
+    return getattr(gateway, "_group", None)
+
+
 def in_its_group(gateway):
     """Is ``gateway`` still a member of the group that made it (not yet exited)?"""
-    group = getattr(gateway, "_group", None)
+    group = group_of(gateway)
     return group is not None and gateway in group
 
 

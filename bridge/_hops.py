@@ -196,6 +196,33 @@ def hop_of(gateway, bridge=None):
         return hop
 
 
+def unforwarded_problem(gateway, bridge_of):
+    """Why ``gateway`` may not be bridged as it is, or None: it was made ``via=`` a member
+    by execnet's own makegateway after that member was bridged (``bridge_of``: its
+    Bridge, which names the members its group had then), past the bridge's relay, so
+    every body would cross the hop's link again for it. A group made ``via=`` before it
+    was installed is bridged without forwarding (docs/hops.md)."""
+    spec = getattr(gateway, "spec", None)
+    via = getattr(spec, "via", None)
+    group = _execnet.group_of(gateway)
+    with _lock:
+        routed = gateway in _routes
+    if not via or routed or group is None or via not in group:
+        return None
+    hop = bridge_of(group[via])
+    if hop is None or gateway.id in hop.group_members:
+        return None
+    return ("gateway '%s' was made via='%s' by the group's own makegateway, after '%s' was "
+            "bridged: it would get no forwarding (every body crossing that hop's link again "
+            "for it). Make it with the install handle's makegateway: handle = "
+            "bridge.install(group); handle.makegateway('%s') (docs/hops.md)"
+            % (gateway.id, via, via, _spec_text(spec)))
+
+
+def _spec_text(spec):
+    return getattr(spec, "_spec", None) or "popen//via=%s" % spec.via
+
+
 def make_gateway(group, spec, install_hop):
     """``group.makegateway(spec)``; where ``spec`` goes ``via=`` a member, through the
     bridge's relay on that member, which ``install_hop(gateway)`` bridges first."""

@@ -24,7 +24,7 @@ from ._facts import Facts
 from ._responder import Responder, Stats
 from .compat import protocol
 from .compat.neutral import dotted
-from . import _hops, _wheelhouse
+from . import _execnet, _hops, _wheelhouse
 from ._environment import read_environment
 from .errors import BridgeError, EnvironmentMismatchWarning, HandshakeError
 
@@ -189,6 +189,8 @@ class Bridge(object):
         if cache_problem:  # someone else's folder on the slave's host: say so
             log.warning("%s: %s", gateway.id, cache_problem)
         self.wheelhouse = wheelhouse
+        group = _execnet.group_of(gateway)  # its members now: made before it was bridged
+        self.group_members = frozenset(member.id for member in group) if group else frozenset()
         self._requests = requests
         requests.reconfigure(py2str_as_py3str=False, py3str_as_py2str=False)
         requests.setcallback(self._on_request)
@@ -402,6 +404,9 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
     existing = _installed_on(gateway)
     if existing is not None:
         return existing
+    unforwarded = _hops.unforwarded_problem(gateway, _installed_on)
+    if unforwarded:
+        raise BridgeError(unforwarded)
     entries, environment = _served_environment(path, python, wheelhouse)
     MASTER_CACHES.disk.prepare()  # checked (thousands of entries) while the handshake runs
     with _install_lock(gateway):  # installs of other gateways go on meanwhile

@@ -7,6 +7,7 @@ bodies from the hop, and the master<->hop link carries none of them.
 import hashlib
 import os
 import platform
+import re
 import signal
 import sys
 import time
@@ -15,6 +16,7 @@ import execnet
 import pytest
 
 import bridge
+from bridge.errors import BridgeError
 from conftest import python_of, remote_value, write_tree
 import extensions
 
@@ -287,5 +289,31 @@ def test_a_group_made_by_plain_execnet_via_works_without_sharing(tmp_path, tree)
                                    cache_root=str(tmp_path / "cache-later"))
         check_demo(later)
         assert handle.hops["hop"]["bodies_upstream"] > 0
+    finally:
+        group.terminate(timeout=10)
+
+
+def test_a_leaf_made_via_a_bridged_hop_by_the_group_itself_is_refused_naming_the_handle(
+        tmp_path, tree):
+    """After install(group), the group's own makegateway(via=) goes past the bridge's
+    relay: no forwarding. Installing on such a leaf says to use handle.makegateway; the
+    group's other gateways go on serving."""
+    own = python_of("pypy3" if platform.python_implementation() == "PyPy"
+                    else "%d.%d" % sys.version_info[:2])
+    group = execnet.Group(["popen//id=hop//python=%s -E -S" % own])
+    try:
+        handle = bridge.install(group, path=[tree], cache_root=str(tmp_path / "cache"))
+        spec = "popen//id=late//via=hop//python=%s -E -S" % own
+        late = group.makegateway(spec)
+        expected = r"made via='hop' .* handle\.makegateway\('%s'\)" % re.escape(spec)
+        with pytest.raises(BridgeError, match=expected):
+            bridge.install(late, path=[tree], cache_root=str(tmp_path / "cache-late"))
+        with pytest.raises(BridgeError, match=expected):
+            handle.sync()
+        check_demo(group["hop"])
+        forwarded = handle.makegateway("popen//id=later//via=hop//python=%s -E -S" % own,
+                                       cache_root=str(tmp_path / "cache-later"))
+        check_demo(forwarded)
+        assert handle.hops["hop"]["bodies_from_hop"] > 0  # what the hop itself imported
     finally:
         group.terminate(timeout=10)
