@@ -125,7 +125,7 @@ class Composer(object):
 
     def _keep(self, key, composed):
         """Keep a reusable Composed on disk, without bodies (it serves lean replies)."""
-        watch = Watch.merged([composed.watch] + [plan.watch for plan in composed.plans])
+        watch = Watch.merged(composed.all_watches())
         put_json(self.caches.disk, "composed", self._disk_key(key), {
             "tree": composed.tree, "records": composed.records, "absent": composed.absent,
             "refusals": composed.refusals, "sizes": composed.sizes,

@@ -7,6 +7,7 @@ without files.
 """
 import six
 
+from ._disk import get_json, put_json
 from ._stream import Stream
 from .compat import protocol
 from .compat.neutral import ensure_text
@@ -52,11 +53,64 @@ class Filler(object):
         self.stored.update(hashes)
 
     def holds_tree(self, msg, composed):
-        """Did the slave name ``composed``'s tree in ``have``? This master learns the
-        tree's hashes either way (a later ``have`` may name it)."""
+        """Did the slave name ``composed``'s tree in ``have``? This master learns what the
+        tree holds either way (a later ``have`` may name it)."""
+        self._learn_tree(composed)
+        return composed.tree in set(ensure_text(each) for each in msg.get(protocol.HAVE) or ())
+
+    def _learn_tree(self, composed):
         self.caches.trees.get(composed.tree, lambda: frozenset(
             sha for record in composed.records for _, sha, _ in record[protocol.FILES]))
-        return composed.tree in set(ensure_text(each) for each in msg.get(protocol.HAVE) or ())
+        if not self._tree_records(composed.tree):
+            signatures = dict((record[protocol.NAME], protocol.record_signature(record))
+                              for record in composed.records)
+            self.caches.tree_records.put(composed.tree, signatures)
+            put_json(self.caches.disk, "tree", composed.tree, signatures)
+
+    def _tree_records(self, tree):
+        """{record name: signature} of the records ``tree`` holds, where this master, or
+        an earlier one (its disk cache), made that tree; else {}. A tree id names its
+        content, so what is known of it never goes stale."""
+        return self.caches.tree_records.get(
+            tree, lambda: get_json(self.caches.disk, "tree", tree) or {})
+
+    def held_records(self, msg, composed):
+        """({record name: the tree of ``have`` that holds its files just so}, the Composed
+        of the other records). A tree serves only if every record it holds is in this
+        reply just so: a package's ``__path__`` is its tree's folder, so a tree must not
+        hold a module this reply would serve otherwise (an edited one), nor one it
+        leaves out."""
+        trees = [ensure_text(tree) for tree in msg.get(protocol.HAVE) or ()]
+        kept = [(tree, self._tree_records(tree)) for tree in trees]
+        held = {}
+        if any(its_records for _, its_records in kept):
+            signatures = dict((record[protocol.NAME], protocol.record_signature(record))
+                              for record in composed.records)
+            for tree, its_records in kept:
+                if its_records and all(signatures.get(name) == signature
+                                       for name, signature in its_records.items()):
+                    for name in its_records:
+                        held.setdefault(name, tree)
+        if not held:
+            return held, composed
+        rest = composed.only([record for record in composed.records
+                              if record[protocol.NAME] not in held])
+        if rest.records:
+            self._learn_tree(rest)
+        return held, rest
+
+    def in_trees(self, composed, held):
+        """The records of ``composed`` named in ``held``, lean on their own; counted as
+        files the slave already has."""
+        records = [protocol.in_tree(record, held[record[protocol.NAME]])
+                   for record in composed.records if record[protocol.NAME] in held]
+        hashes = set(sha for record in composed.records if record[protocol.NAME] in held
+                     for _, sha, _ in record[protocol.FILES])
+        self._add(hashes)
+        self.stats.add(files=sum(len(record[protocol.FILES]) for record in composed.records
+                                 if record[protocol.NAME] in held),
+                       bytes_cached=sum(composed.sizes[sha] for sha in hashes))
+        return records
 
     def lean(self, composed):
         """The records of a reply whose tree the slave holds: without files; counted as

@@ -17,9 +17,9 @@ from .compat import protocol
 
 
 def file_hash(caches, root, path):
-    """(sha256, the bytes where hashing had to read them, else None, size): each version
-    of a file is hashed once per master, and bytes read for it are not read again to be
-    sent. A file larger than a frame is hashed a chunk at a time and not kept: it is sent
+    """(sha256, the bytes where hashing had to read them, else None, the file's stamp:
+    its size last): each version of a file is hashed once per master, and bytes read for
+    it are not read again to be sent. A file larger than a frame is hashed a chunk at a time and not kept: it is sent
     a chunk at a time too (Stream)."""
     read = []
     stamp = root.stamp(path)
@@ -34,7 +34,7 @@ def file_hash(caches, root, path):
         return hashlib.sha256(read[0]).hexdigest()
 
     sha = caches.digests.get(stamp, digest) if root.settled(stamp) else digest()
-    return sha, (read[0] if read else None), stamp[-1]
+    return sha, (read[0] if read else None), stamp
 
 
 class Refused(Exception):
@@ -52,6 +52,10 @@ class Body(object):
 
     def __init__(self, root, path, data):
         self.root, self.path, self._data = root, path, data
+
+    def kept(self):
+        """This Body as a cache keeps it: the file's bytes are read again when sent."""
+        return self if self.root is None else Body(self.root, self.path, None)
 
     def read(self):
         body = self._data  # once: sessions sharing a composed reply read it at once
@@ -76,6 +80,7 @@ class Composed(object):
         self.sizes = {}  # sha -> size of the body
         self._bodies = {}  # sha -> its Body
         self.plans = []  # the Plans it followed: they are part of what it read
+        self.watches = []  # the Watches of the records it took from the master's cache
         self.records, self.absent, self.refusals, self.watch = [], [], [], None
         self.names, self.tree = frozenset(), None
 
@@ -105,17 +110,24 @@ class Composed(object):
         the one ``asked`` for: what one session is sent of a reply every slave shares."""
         records = [record for record in self.records
                    if record[protocol.NAME] == asked or record[protocol.NAME] not in names]
-        if len(records) == len(self.records):
-            return self
+        return self if len(records) == len(self.records) else self.only(records)
+
+    def only(self, records):
+        """This reply with ``records`` (some of its own) alone."""
         part = Composed(self.name)
-        part.sizes, part._bodies, part.plans = self.sizes, self._bodies, self.plans
+        part.sizes, part._bodies = self.sizes, self._bodies
+        part.plans, part.watches = self.plans, self.watches
         return part.finish(records, self.absent, self.refusals, self.watch)
 
+    def all_watches(self):
+        """What it read: its own Watch, its Plans', its cached records'."""
+        return [self.watch] + [plan.watch for plan in self.plans] + self.watches
+
     def reusable(self):
-        return self.watch.settled and all(plan.watch.settled for plan in self.plans)
+        return all(watch.settled for watch in self.all_watches())
 
     def unchanged(self):
-        return self.watch.unchanged() and all(plan.watch.unchanged() for plan in self.plans)
+        return all(watch.unchanged() for watch in self.all_watches())
 
 
 REFUSED_BINARY = "refused binary"  # a verdict of RecordBuilder._module_beside
@@ -125,18 +137,59 @@ class RecordBuilder(object):
     """Builds module records for one slave: which file of a module it gets (a binary
     its tags allow, else the .py beside it), which package data, which bytecode."""
 
-    def __init__(self, search_path, facts, caches, policy, master, allow_extensions):
+    def __init__(self, search_path, facts, caches, policy, master, allow_extensions,
+                 slave_kind=""):
         self.search_path = search_path
         self.facts = Facts.of(facts)  # the slave's, from its HELLO
         self.caches = caches
         self.policy = policy
         self.master = master  # the master's own tags: what its binaries were built for
         self.allow_extensions = allow_extensions
+        # what decides a record besides the module: its slave's kind and these settings
+        self._kind = (slave_kind, repr(sorted(Facts.of(master).data.items())), policy.key,
+                      bool(allow_extensions))
 
     def record(self, name, located, budget, composing):
         """(record, its files' bytes, names of modules that must go with it) of one module,
         its files listed without bodies (the Filler adds them); Refused if it may not go
-        to this slave."""
+        to this slave. Built once per version of what it read, for every slave of a kind
+        (a second session's reply brings other modules together, the same records)."""
+        read = []  # a record built now: its bodies as hashing read them, sent unread
+
+        def build():
+            made, bodies = self._built(name, located)
+            read.extend(bodies)
+            return made
+
+        record, size, companions, bodies, watch = self.caches.records.get(
+            self._record_key(name, located), build,
+            valid=lambda made: made[4].settled and made[4].unchanged())
+        for sha, body_size, body in read or bodies:
+            composing.add(sha, body_size, body)
+        composing.watches.append(watch)
+        if budget is not None and size > budget:
+            raise TooLarge("'%s' is too large to send: %d bytes, the master's limit is %d"
+                           % (name, size, budget))
+        return record, size, companions
+
+    def _record_key(self, name, located):
+        places = tuple((root.path, folder) for root, folder in located.places)
+        return (name, located.type, located.root.path, located.path, places,
+                tuple(located.extensions), located.source) + self._kind
+
+    def _built(self, name, located):
+        """((record, size, companions, [(sha, size, Body)] as kept, the Watch of what it
+        read), [(sha, size, Body)] as read now). What changed in the last seconds is
+        built again next time (an unsettled Watch is not valid)."""
+        scratch = Composed(name)
+        with self.search_path.watching() as watch:
+            record, size, companions = self._build(name, located, scratch)
+        bodies = [(sha, body_size, scratch._bodies[sha])
+                  for sha, body_size in scratch.sizes.items()]
+        kept = [(sha, body_size, body.kept()) for sha, body_size, body in bodies]
+        return (record, size, companions, kept, watch), bodies
+
+    def _build(self, name, located, composing):
         if located.type == protocol.NAMESPACE and self.facts.python < (3, 3):
             raise Refused("'%s' is a namespace package (PEP 420), which Python %d.%d cannot "
                           "import" % ((name,) + self.facts.python[:2]))
@@ -156,9 +209,6 @@ class RecordBuilder(object):
         files, size = self.listed(root, paths, composing)
         if module_type in (protocol.SOURCE, protocol.PACKAGE) and _bytecode.fits(self.facts):
             size += self._add_bytecode(root, path, files, composing)
-        if budget is not None and size > budget:
-            raise TooLarge("'%s' is too large to send: %d bytes, the master's limit is %d"
-                           % (name, size, budget))
         children = self.search_path.children(located) if located.places else []
         record = protocol.module_record(name, module_type, path, files, dirs, children,
                                         root.local(path))
@@ -170,9 +220,11 @@ class RecordBuilder(object):
         """([[path, sha, None]], their bytes): each file's hash, and where to read it."""
         files, size = [], 0
         for path in paths:
-            sha, data, file_size = file_hash(self.caches, root, path)
-            if root.watch is not None:
+            sha, data, stamp = file_hash(self.caches, root, path)
+            file_size = stamp[-1]
+            if root.watch is not None:  # a file changed within a tick may change unseen
                 root.watch.file(root, path)
+                root.watch.settled = root.watch.settled and root.settled(stamp)
             composing.add(sha, file_size, Body(root, path, data))
             files.append([six.text_type(path), six.text_type(sha), None])
             size += file_size

@@ -68,13 +68,13 @@ class Responder(object):
         self.max_reply_bytes = max_reply_bytes
         self.progress = progress  # called (name, bytes of this reply, bytes so far)
         self.project = None  # the _project.Project this slave may ask for, if any
+        slave_kind = repr(sorted((key, repr(value)) for key, value in self.facts.data.items()
+                                 if key not in ("executable", "top_level")))
         self.builder = RecordBuilder(search_path, self.facts, self.caches, self.policy,
-                                     master or {}, allow_extensions)
+                                     master or {}, allow_extensions, slave_kind)
         local = frozenset(self.facts.top_level or ())  # what the slave has itself
         self.planner = Planner(search_path, self.caches, self.policy,
                                self.facts.python < (3,), local)
-        slave_kind = repr(sorted((key, repr(value)) for key, value in self.facts.data.items()
-                                 if key not in ("executable", "top_level")))
         self.composer = Composer(self.builder, self.planner, self.caches, slave_kind,
                                  max_reply_bytes)
         self.filler = Filler(self.caches, stats, link or Link(0.0, forced=False), known)
@@ -140,12 +140,20 @@ class Responder(object):
 
     def _deliver(self, msg, composed, label, send, upstream, report=False):
         """The reply of ``composed``: lean where the slave holds its tree (no body is
-        read to be dropped), else with the bodies it lacks, streamed where large."""
-        if self.filler.holds_tree(msg, composed):
-            records, tree, streamed = self.filler.lean(composed), composed.tree, 0
+        read to be dropped); else each record a tree it holds serves lean on its own, and
+        the others with the bodies it lacks, streamed where large."""
+        filler = self.filler
+        if filler.holds_tree(msg, composed):
+            records, tree, streamed = filler.lean(composed), composed.tree, 0
         else:
-            stream = self.filler.stream(msg[protocol.ID], send, self._reporter(label))
-            records = self.filler.filled(composed, stream, upstream, msg.get(protocol.LOST))
+            held, rest = filler.held_records(msg, composed)
+            if held and not rest.records:  # lean too, record by record
+                self.stats.add(lean=1)
+            stream = filler.stream(msg[protocol.ID], send, self._reporter(label))
+            filled = iter(filler.filled(rest, stream, upstream, msg.get(protocol.LOST)))
+            lean = iter(filler.in_trees(composed, held))
+            records = [next(lean) if record[protocol.NAME] in held else next(filled)
+                       for record in composed.records]  # the asked one first, as composed
             tree, streamed = None, (stream.streamed if stream else 0)
         if report and self.progress is not None:
             sent = sum(len(data) for each in records for _, _, data in each[protocol.FILES]

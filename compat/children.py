@@ -113,13 +113,13 @@ def answer_child(session, request):
 
 def _distributions_for_child(session, request_id, name):
     try:
-        reply, folder = session.exchange(
+        reply, placed = session.exchange(
             lambda lost: protocol.distributions_request(name, lost))
     except (BridgeUnavailable, NotIntact, ValueError) as error:
         return protocol.not_served(protocol.MISSING, request_id, name, str(error))
-    if folder is None:
+    if placed is None:
         return dict(reply, id=request_id)
-    return dict(lean_answer(reply, reply.get(protocol.MODULES) or [], folder),
+    return dict(lean_answer(reply, reply.get(protocol.MODULES) or [], placed),
                 id=request_id)
 
 

@@ -82,7 +82,7 @@ class ServedDistributions(object):
 
     def _ask(self, name, key):
         try:
-            reply, folder = self._session.exchange(
+            reply, placed = self._session.exchange(
                 lambda lost: protocol.distributions_request(name, lost))
         except (BridgeUnavailable, NotIntact):
             return
@@ -93,6 +93,7 @@ class ServedDistributions(object):
         for record in records:
             normalized = ensure_text(record[protocol.NAME])
             relative = ensure_text(record[protocol.PATH])
+            folder = placed[normalized]
             sources[normalized] = (folder, relative)
             if self.exposed:  # pkg_resources reads the session folder: place it there
                 self._place(record, folder)

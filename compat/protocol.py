@@ -33,7 +33,11 @@ The files of one reply make one *tree* (``tree_id``: their paths and hashes),
 which the slave keeps as an immutable folder and reuses in later sessions. A
 request's ``have`` names the trees the slave holds from earlier replies to the
 same request; when the reply's tree is one of them, the reply is *lean*: its
-``tree`` names it and its records carry no files. A slave that cannot use what a
+``tree`` names it and its records carry no files. Otherwise each record whose
+files a tree of ``have`` holds just so is lean on its own (``in_tree`` names
+that tree), and the records left make the reply's tree (``tree_id`` leaves the
+``in_tree`` ones out): a second session whose replies bring more together than
+the first's reuses the first's trees as they are. A slave that cannot use what a
 reply says it holds asks again with ``lost``, and the master then sends all. On a
 slow link (PING measures it during the handshake) bodies travel
 zlib-compressed where that pays; a record's ``compressed`` lists their hashes.
@@ -72,10 +76,10 @@ import zlib
 
 from .neutral import binary_type, ensure_text, integer_types, string_types, text_type
 
-PROTOCOL_VERSION = 9  # 2: EXTENSION; 3: records, blobs, children, prefetch; 4: DISTRIBUTIONS;
+PROTOCOL_VERSION = 10  # 2: EXTENSION; 3: records, blobs, children, prefetch; 4: DISTRIBUTIONS;
 # 5: the control channel (UNINSTALL, RUN); 6: trees (``have`` names trees, lean replies);
 # 7: BODIES frames ahead of a reply; 8: a package's ENTRIES, the SUBPROCESSES option;
-# 9: PROJECT (a folder of files the master offers, entered with ENTER)
+# 9: PROJECT (a folder of files the master offers, entered with ENTER); 10: IN_TREE records
 
 
 # Message kinds.
@@ -130,6 +134,7 @@ HAVE = "have"  # FIND, DISTRIBUTIONS: ids of trees the slave holds (earlier repl
 LOST = "lost"  # FIND, DISTRIBUTIONS: tree ids or hashes the slave could not use after all
 HOLDS = "holds"  # PROJECT: hashes of the files of the project trees the slave holds
 TREE = "tree"  # MODULE reply, lean: the slave's tree that holds every file of the records
+IN_TREE = "in_tree"  # a record, lean on its own: the slave's tree that holds its files
 ABSENT = "absent"  # MODULE reply: names it imports that neither side has
 REFUSALS = "refusals"  # MODULE reply: [[name, reason]] it imports that may not be served
 COMPRESSED = "compressed"  # MODULE records: hashes whose bodies travel zlib-compressed
@@ -364,9 +369,12 @@ def add_have(request, trees):
 
 def tree_id(records):
     """The id of the tree ``records``' files and folders make: a hash of their paths and
-    hashes, in any order, so master and slave compute it alike on 2.7 and 3.x."""
+    hashes, in any order, so master and slave compute it alike on 2.7 and 3.x. A record
+    ``in_tree`` another tree is not part of it."""
     lines = set()
     for record in records:
+        if record.get(IN_TREE):
+            continue
         for folder in record.get(DIRS) or ():
             lines.add(u"d " + ensure_text(folder))
         for path, sha, _ in record.get(FILES) or ():
@@ -384,6 +392,30 @@ def lean(records):
         stripped.append(record)
     return stripped
 
+
+def in_tree(record, tree):
+    """``record`` lean on its own: the slave's tree ``tree`` holds its files."""
+    lean_record = lean([record])[0]
+    lean_record[text_type(IN_TREE)] = text_type(tree)
+    return lean_record
+
+
+def tree_of(record):
+    """The tree a lean record names (``in_tree``), as text; None where it carries its
+    files; ValueError where it names no tree id."""
+    tree = record.get(IN_TREE)
+    if tree is None:
+        return None
+    tree = ensure_text(tree) if isinstance(tree, (text_type, binary_type)) else ""
+    if len(tree) != 64 or any(char not in "0123456789abcdef" for char in tree):
+        raise ValueError("a record names a tree that is no tree id: %r" % (tree,))
+    return tree
+
+
+def record_signature(record):
+    """What a tree holds of ``record``: its name and its files' and folders' paths and
+    hashes. Equal signatures: one tree serves both records."""
+    return tree_id([record]) + u" " + ensure_text(record.get(NAME) or "")
 
 def request_keys(msg):
     """What names a request across sessions, for the slave's ``have``: its kind and name

@@ -52,11 +52,29 @@ def version_mismatch(fullname, error, environment):
     return problem
 
 
-def lean_answer(reply, records, folder):
-    """A MODULE reply's lean form, naming the tree ``folder`` that holds its files."""
-    return protocol.module_reply(None, protocol.lean(records), reply.get(protocol.ABSENT) or (),
-                                 reply.get(protocol.REFUSALS) or (),
-                                 tree=os.path.basename(folder))
+def lean_answer(reply, records, placed):
+    """A MODULE reply's lean form: each record names the tree that holds its files
+    (``placed``: record name -> its tree's folder)."""
+    return protocol.module_reply(
+        None, [protocol.in_tree(record, os.path.basename(placed[ensure_text(
+            record[protocol.NAME])])) for record in records],
+        reply.get(protocol.ABSENT) or (), reply.get(protocol.REFUSALS) or ())
+
+
+def _by_tree(reply, records):
+    """({tree id: the records it holds}, the records that carry their files): a lean
+    reply's ``tree`` holds them all; a lean record names its own (ValueError: no id)."""
+    whole = reply.get(protocol.TREE)
+    if whole is not None:
+        return {ensure_text(whole): list(records)}, []
+    held, rest = {}, []
+    for record in records:
+        tree = protocol.tree_of(record)
+        if tree is None:
+            rest.append(record)
+        else:
+            held.setdefault(tree, []).append(record)
+    return held, rest
 
 
 def refusal_error(fullname, reason):
@@ -176,22 +194,23 @@ class ImportSession(object):
         return self.client.request(request), keys
 
     def exchange(self, request_for, lost=()):
-        """(reply, the tree folder of a MODULE reply's files, else None) for the request
-        ``request_for(lost)`` makes; what this cache lost is asked for once more. Raises
-        BridgeUnavailable, ValueError (bytes that do not match, a bad path) or NotIntact."""
+        """(reply, {record name: the tree folder of its files} of a MODULE reply, else
+        None) for the request ``request_for(lost)`` makes; what this cache lost is asked
+        for once more. Raises BridgeUnavailable, ValueError (bytes that do not match, a
+        bad path) or NotIntact."""
         reply, keys = self._request(request_for(lost), lost)
         if protocol.kind_of(reply) != protocol.MODULE:
             return reply, None
-        folder, lacking = self._tree_for(reply, reply.get(protocol.MODULES) or [], keys)
+        placed, lacking = self._trees_for(reply, reply.get(protocol.MODULES) or [], keys)
         if not lacking:
-            return reply, folder
+            return reply, placed
         if lost:
             raise NotIntact()
         return self.exchange(request_for, lacking)  # our cache lost what the master named
 
     def _ask(self, fullname):
         try:
-            reply, folder = self.exchange(lambda lost: protocol.find_request(fullname, lost))
+            reply, placed = self.exchange(lambda lost: protocol.find_request(fullname, lost))
         except BridgeUnavailable as error:
             raise import_error("execnet-bridge cannot import '%s': %s" % (fullname, error),
                                fullname, RemoteImportError)
@@ -203,9 +222,9 @@ class ImportSession(object):
         kind = protocol.kind_of(reply)
         if kind == protocol.MODULE:
             records = reply.get(protocol.MODULES) or []
-            answer = lean_answer(reply, records, folder)
+            answer = lean_answer(reply, records, placed)
             for record in records:
-                served = self._served(record, folder)
+                served = self._served(record, placed[ensure_text(record[protocol.NAME])])
                 self.served.setdefault(served.name, served)
                 self.answers.setdefault(served.name, answer)
             for name in reply.get(protocol.ABSENT) or ():  # no round trip for these later
@@ -231,18 +250,18 @@ class ImportSession(object):
             for tree in self.trees.recalled(key):
                 holds.extend(self.trees.hashes(tree))
         try:
-            reply, folder = self.exchange(
+            reply, placed = self.exchange(
                 lambda lost: protocol.project_request(lost, holds=() if lost else holds))
         except BridgeUnavailable as error:
             raise ValueError("execnet-bridge cannot fetch the project: %s" % error)
         except NotIntact:
             raise ValueError("execnet-bridge cannot fetch the project: what the master "
                              "sent did not arrive intact")
-        if folder is None:
+        if not placed:
             reason = reply.get(protocol.REASON) if isinstance(reply, dict) else None
             raise ValueError("execnet-bridge cannot fetch the project: %s"
                              % (ensure_text(reason) if reason else "malformed reply"))
-        return folder
+        return list(placed.values())[0]  # one FOLDER record
 
     def notice_fork(self):
         """Before 3.7 (no ``os.register_at_fork``) a forked child finds out here."""
@@ -257,35 +276,42 @@ class ImportSession(object):
         self._lock = threading.Lock()
         self._fetching = {}
 
-    def _tree_for(self, reply, records, keys):
-        """(the folder of the tree that holds ``records``' files, []), or (None, what this
-        cache lacks of what the reply says it holds: a tree id, or hashes).
+    def _trees_for(self, reply, records, keys):
+        """({record name: the folder of the tree that holds its files}, []), or (None,
+        what this cache lacks of what the reply says it holds: tree ids, or hashes).
 
-        A lean reply names a tree we hold: one ``lstat``. Otherwise the tree of the
-        records is used if it is there already, or built from the bodies that came and
-        the blobs we hold."""
+        A lean reply names a tree we hold, and a lean record its own: one ``lstat`` each.
+        The other records' tree is used if it is there already, or built from the bodies
+        that came and the blobs we hold."""
+        held, rest = _by_tree(reply, records)
+        placed, used = {}, []
         with self.blobs.in_use():  # no eviction between a check and its use
-            tree = reply.get(protocol.TREE)
-            if tree is not None:
-                tree = ensure_text(tree)
+            for tree in sorted(held):
                 folder, damaged = self.trees.open_intact(tree)
                 if folder is None:
                     return None, damaged or [tree]
-            else:
-                tree = protocol.tree_id(records)
+                used.append((tree, folder, held[tree]))
+            if rest:
+                tree = protocol.tree_id(rest)
                 folder, _ = self.trees.open_intact(tree)
                 if folder is None:
-                    bodies, missing = self.trees.received_bodies(records, self.intact)
+                    bodies, missing = self.trees.received_bodies(rest, self.intact)
                     if missing:
                         return None, missing
-                    folder = self.trees.build(tree, records, bodies, self._intact_blob)
-            self.trees.use(tree, self.session_folder.root)
+                    folder = self.trees.build(tree, rest, bodies, self._intact_blob)
+                used.append((tree, folder, rest))
+            for tree, folder, its_records in used:
+                self.trees.use(tree, self.session_folder.root)
+                placed.update((ensure_text(record[protocol.NAME]), folder)
+                              for record in its_records)
         for key in keys:
-            self.trees.remember(key, tree)
+            for tree, _, _ in used:  # the reply's own tree last: first in the next ``have``
+                self.trees.remember(key, tree)
         with self._lock:
-            if folder not in self.tree_folders:
-                self.tree_folders.append(folder)
-        return folder, []
+            for _, folder, _ in used:
+                if folder not in self.tree_folders:
+                    self.tree_folders.append(folder)
+        return placed, []
 
     def locate(self, relative):
         """The local path of a root-relative file in one of this session's trees, or

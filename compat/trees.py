@@ -30,7 +30,7 @@ FOLDER = "trees"
 REPLIES = "replies"  # per request: ids of the trees its last replies made, newest first
 USES = ".uses"  # in a session folder: an empty file per tree the session uses
 MANIFEST_SUFFIX = ".files"  # beside a tree: its files' hashes, for eviction
-RECALLED = 8  # trees named per request, at most
+RECALLED = 64  # trees named per request, at most (a reply may use many: IN_TREE)
 CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".so", ".pyd", ".dylib", ".dll", ".pyw")
 
 

@@ -54,6 +54,39 @@ def test_a_warm_gateway_uses_the_trees_an_earlier_one_built(slave_python, slave_
     assert built() == before
 
 
+IMPORT_SHOP_THEN_CART = """
+import shop
+import shop.cart
+channel.send([shop.cart.total(8), shop.__file__, shop.cart.__file__])
+"""
+
+
+def test_a_second_gateway_builds_no_tree_where_the_first_ones_hold_its_records(
+        slave_python, slave_cwd, tmp_path, cache_root):
+    """The first gateway's ``import shop`` and ``import shop.cart`` made two trees; the
+    master learned that shop.cart follows shop, so the second gateway's ``import shop``
+    brings both in one reply, another composition than either tree. Each record of it
+    names the tree that holds its files: nothing is built, linked, hashed or sent."""
+    entries = [shop_tree(tmp_path)]
+    trees = os.path.join(cache_root, "trees")
+
+    def built():
+        return sorted(name for name in os.listdir(trees) if not name.endswith(".files"))
+
+    first, first_stats = bridged_import(slave_python, slave_cwd, entries, cache_root,
+                                        IMPORT_SHOP_THEN_CART)
+    before = built()
+    second, stats = bridged_import(slave_python, slave_cwd, entries, cache_root,
+                                   IMPORT_SHOP_THEN_CART)
+    assert first_stats["requests"] == 2 and len(before) == 2
+    assert second[0] == first[0] == 10.0
+    assert stats["requests"] == 1 and stats["prefetched"] >= 1  # shop brought shop.cart
+    assert stats["bytes_sent"] == 0 and stats["bytes_cached"] > 0
+    assert built() == before
+    # each module is imported from the tree that first held it, as the first gateway did
+    assert second[1:] == first[1:]
+
+
 def test_a_corrupted_cache_entry_is_fetched_again_never_loaded(slave_python, slave_cwd,
                                                                tmp_path, cache_root):
     entries = [shop_tree(tmp_path)]

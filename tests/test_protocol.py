@@ -5,7 +5,7 @@ from bridge.compat import protocol
 
 
 def test_message_kinds_and_version_are_frozen():
-    assert protocol.PROTOCOL_VERSION == 9
+    assert protocol.PROTOCOL_VERSION == 10
     assert protocol.KINDS == ("config", "hello", "ready", "installed", "find", "distributions",
                               "module", "missing", "refused", "error", "uninstall",
                               "uninstalled", "run", "ping", "bodies", "project", "enter",
@@ -147,17 +147,17 @@ def test_well_formed_requests_pass(msg):
 
 def test_handshake_and_control_messages_are_frozen():
     """Every message either side builds, in its exact shape."""
-    assert protocol.config(5) == {"kind": "config", "protocol": 9,
+    assert protocol.config(5) == {"kind": "config", "protocol": 10,
                                   "options": {"timeout": 5.0, "cache_limit": 1024 ** 3,
                                               "subprocesses": False}}
     assert protocol.config(1.5, "/c", [2, 7, 18], 1000, True) == {
-        "kind": "config", "protocol": 9,
+        "kind": "config", "protocol": 10,
         "options": {"timeout": 1.5, "cache_root": "/c", "environment": [2, 7],
                     "cache_limit": 1000, "subprocesses": True}}
     assert protocol.option(protocol.config(5), protocol.CACHE_ROOT, "default") == "default"
     channel = object()  # an execnet channel, in a real handshake
     assert protocol.hello({"abi": "cp311"}, channel, "/c/s-1", "why") == {
-        "kind": "hello", "protocol": 9, "facts": {"abi": "cp311"}, "channel": channel,
+        "kind": "hello", "protocol": 10, "facts": {"abi": "cp311"}, "channel": channel,
         "cache_dir": "/c/s-1", "cache_problem": "why"}
     assert protocol.ready() == {"kind": "ready"}
     assert protocol.ping() == {"kind": "ping"}
