@@ -121,8 +121,7 @@ class MasterCaches(object):
         self.imports = BoundedCache(files)
         self.bytecode = BoundedCache(bodies)
         self.compressed = BoundedCache(bodies)
-        self.trees = BoundedCache(plans)  # a reply's tree id -> the hashes of its files
-        self.tree_records = BoundedCache(plans)  # tree id -> {record name: its signature}
+        self.trees = BoundedCache(plans)  # a reply's tree id -> its _filler.TreeFacts
         self.records = BoundedCache(files // 10)  # a module's record, per slave kind
         self.replies = BoundedCache(plans)  # a FIND's Composed reply, per slave kind
         self.composing = KeyedLocks()  # one thread composes a reply, the others take it

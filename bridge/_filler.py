@@ -15,6 +15,34 @@ from .compat.neutral import ensure_text
 FILES_KEY = six.text_type(protocol.FILES)
 
 
+class TreeFacts(object):
+    """What the master knows of one tree the slave may hold: the hashes of its files and,
+    per record it holds, the record's signature (``protocol.record_signature``)."""
+
+    __slots__ = ("hashes", "records")
+
+    def __init__(self, hashes=(), records=None):
+        self.hashes = frozenset(hashes)
+        self.records = records or {}
+
+    @classmethod
+    def of(cls, records):
+        return cls((sha for record in records for _, sha, _ in record[protocol.FILES]),
+                   dict((record[protocol.NAME], protocol.record_signature(record))
+                        for record in records))
+
+    def as_data(self):
+        return {"hashes": sorted(self.hashes), "records": self.records}
+
+    @classmethod
+    def from_data(cls, data):
+        """The TreeFacts ``as_data`` described; an empty one for None or what is not."""
+        try:
+            return cls(data["hashes"], dict(data["records"]))
+        except (KeyError, TypeError, ValueError):
+            return cls()
+
+
 class Filler(object):
     """Owns what one slave holds: ``bodies`` (hashes it holds, or was sent), ``stored``
     (of those, what it said it stored) and ``modules`` (names whose records this session
@@ -41,9 +69,10 @@ class Filler(object):
         ``have`` (where this master knows them), and those it ``holds``, less what it
         says it ``lost``. A retry (``lost``) placed nothing of the last reply."""
         for each in msg.get(protocol.LOST) or ():
-            self.forget(self.caches.trees.peek(ensure_text(each)) or (ensure_text(each),))
+            each = ensure_text(each)
+            self.forget(self._tree(each).hashes or (each,))
         for tree in msg.get(protocol.HAVE) or ():
-            self._add(self.caches.trees.peek(ensure_text(tree)) or ())
+            self._add(self._tree(ensure_text(tree)).hashes)
         self._add([ensure_text(sha) for sha in msg.get(protocol.HOLDS) or ()])
         if msg.get(protocol.LOST):
             self.modules.clear()
@@ -58,39 +87,38 @@ class Filler(object):
         self._learn_tree(composed)
         return composed.tree in set(ensure_text(each) for each in msg.get(protocol.HAVE) or ())
 
+    def _tree(self, tree):
+        """The TreeFacts of ``tree`` where this master, or an earlier one (its disk
+        cache), made it; else an empty one. A tree id names its content: what is known
+        of it never goes stale."""
+        return self.caches.trees.get(tree, lambda: TreeFacts.from_data(
+            get_json(self.caches.disk, "tree", tree)))
+
     def _learn_tree(self, composed):
-        self.caches.trees.get(composed.tree, lambda: frozenset(
-            sha for record in composed.records for _, sha, _ in record[protocol.FILES]))
-        if not self._tree_records(composed.tree):
-            signatures = dict((record[protocol.NAME], protocol.record_signature(record))
-                              for record in composed.records)
-            self.caches.tree_records.put(composed.tree, signatures)
-            put_json(self.caches.disk, "tree", composed.tree, signatures)
+        if self._tree(composed.tree).records:
+            return
+        facts = TreeFacts.of(composed.records)
+        self.caches.trees.put(composed.tree, facts)
+        put_json(self.caches.disk, "tree", composed.tree, facts.as_data())
 
-    def _tree_records(self, tree):
-        """{record name: signature} of the records ``tree`` holds, where this master, or
-        an earlier one (its disk cache), made that tree; else {}. A tree id names its
-        content, so what is known of it never goes stale."""
-        return self.caches.tree_records.get(
-            tree, lambda: get_json(self.caches.disk, "tree", tree) or {})
-
-    def held_records(self, msg, composed):
+    def held_records(self, msg, composed, whole):
         """({record name: the tree of ``have`` that holds its files just so}, the Composed
-        of the other records). A tree serves only if every record it holds is in this
-        reply just so: a package's ``__path__`` is its tree's folder, so a tree must not
-        hold a module this reply would serve otherwise (an edited one), nor one it
-        leaves out."""
-        trees = [ensure_text(tree) for tree in msg.get(protocol.HAVE) or ()]
-        kept = [(tree, self._tree_records(tree)) for tree in trees]
+        of the other records). A tree serves only if every record it holds is in the
+        ``whole`` reply (``composed`` and what the session had of it) just so: a package's
+        ``__path__`` is its tree's folder, so a tree must not hold a module this reply
+        would serve otherwise (an edited one), nor one it leaves out."""
+        kept = [(ensure_text(tree), self._tree(ensure_text(tree)).records)
+                for tree in msg.get(protocol.HAVE) or ()]
         held = {}
         if any(its_records for _, its_records in kept):
             signatures = dict((record[protocol.NAME], protocol.record_signature(record))
-                              for record in composed.records)
+                              for record in whole.records)
             for tree, its_records in kept:
                 if its_records and all(signatures.get(name) == signature
                                        for name, signature in its_records.items()):
                     for name in its_records:
-                        held.setdefault(name, tree)
+                        if name in composed.names:
+                            held.setdefault(name, tree)
         if not held:
             return held, composed
         rest = composed.only([record for record in composed.records

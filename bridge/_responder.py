@@ -132,21 +132,22 @@ class Responder(object):
                                               filler.modules)
         except (Refused, OutsideRoot) as error:
             return self._refuse(protocol.REFUSED, msg, str(error))
-        composed = composed.without(filler.modules, name)
+        sent = composed.without(filler.modules, name)
         self.planner.learn(name)
-        filler.modules.update(composed.names)
-        self.stats.add(modules=1, prefetched=len(composed.records) - 1)
-        return self._deliver(msg, composed, name, send, upstream, report=True)
+        filler.modules.update(sent.names)
+        self.stats.add(modules=1, prefetched=len(sent.records) - 1)
+        return self._deliver(msg, sent, name, send, upstream, report=True, whole=composed)
 
-    def _deliver(self, msg, composed, label, send, upstream, report=False):
+    def _deliver(self, msg, composed, label, send, upstream, report=False, whole=None):
         """The reply of ``composed``: lean where the slave holds its tree (no body is
         read to be dropped); else each record a tree it holds serves lean on its own, and
-        the others with the bodies it lacks, streamed where large."""
+        the others with the bodies it lacks, streamed where large. ``whole``: the reply
+        before the records the session had were left out, which a tree may hold too."""
         filler = self.filler
         if filler.holds_tree(msg, composed):
             records, tree, streamed = filler.lean(composed), composed.tree, 0
         else:
-            held, rest = filler.held_records(msg, composed)
+            held, rest = filler.held_records(msg, composed, whole or composed)
             if held and not rest.records:  # lean too, record by record
                 self.stats.add(lean=1)
             stream = filler.stream(msg[protocol.ID], send, self._reporter(label))

@@ -210,3 +210,41 @@ def test_a_process_trims_a_disk_cache_folder_once_however_often_it_opens_it(tmp_
     assert _disk.first_opening(root)
     assert not _disk.first_opening(root)
     assert _disk.first_opening(str(tmp_path / "another-root"))
+
+
+ORDER = {"order/__init__.py": "",
+         "order/common.py": "SHARED = 1\n",
+         "order/a.py": "from .common import SHARED\nA = SHARED + 1\n",
+         "order/b.py": "from .common import SHARED\nB = SHARED + 2\n"}
+
+IN_ORDER = MASTER.replace(
+    'channel = gateway.remote_exec("import shop.cart; channel.send(shop.cart.total(8))")\n'
+    'print(channel.receive(60))',
+    'channel = gateway.remote_exec("import order.FIRST, order.SECOND; "\n'
+    '                              "channel.send(order.a.A + order.b.B)")\n'
+    'stats = handle.stats\n'
+    'print("%%s %%d %%d" %% (channel.receive(60), stats.requests, stats.bytes_sent))')
+
+
+def in_order(first, second):
+    return IN_ORDER.replace("FIRST", first).replace("SECOND", second)
+
+
+def test_a_fresh_master_reuses_trees_record_by_record_whatever_the_import_order(tmp_path):
+    """A slave imported order.a, then order.b: the tree of order.a's reply holds order.a
+    and order.common, order.b's holds order.b alone. A later master process, asked in the
+    other order, finds order.b's record in the one tree and, once order.common came with
+    order.b, order.a's in the other (an earlier master made them: its disk cache says what
+    they hold). Only order.common, which order.b's reply now brings, makes a tree."""
+    folder, entry = str(tmp_path / "master-cache"), write_tree(tmp_path / "served", ORDER)
+    aged(entry, 3600)
+    slave_cache = str(tmp_path / "slave-cache")
+    trees = os.path.join(slave_cache, "trees")
+    first = run_master(folder, entry, slave_cache, in_order("a", "b")).split()
+    before = set(entries(trees))
+    again = run_master(folder, entry, slave_cache, in_order("b", "a")).split()
+    assert first[0] == again[0] == "5"
+    assert first[1] == again[1] == "3"  # order, then each module: a fresh master each time
+    assert again[2] == "0"  # nothing sent: every body is in the slave's cache
+    added = set(entries(trees)) - before
+    assert len([name for name in added if not name.endswith(".files")]) == 1, added
