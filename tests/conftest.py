@@ -278,9 +278,10 @@ def pid_alive(pid):
         return True
 
 
-def stall_master_then_collect(channel, seconds):
+def stall_master_then_collect(channel, seconds, timeout=30):
     """The slave's first message on ``channel`` blocks the master's receiver thread for
-    that gateway ``seconds`` long (as a busy master would); return its second message.
+    that gateway ``seconds`` long (as a busy master would); return its second message,
+    which must come within ``timeout`` seconds.
 
     The slave code waits for "go", sends once, then does what is measured and sends
     its result.
@@ -296,7 +297,7 @@ def stall_master_then_collect(channel, seconds):
 
     channel.setcallback(stall_then_collect)
     channel.send("go")
-    assert done.wait(30)
+    assert done.wait(timeout), "no result from the slave within %s s" % timeout
     return received[1]
 
 

@@ -196,8 +196,9 @@ queued = [threading.Thread(target=work, args=(package + "." + part,))
           for part in ["core", "sub.deep", "core", "sub", "util", "sub.leaf", "core", "sub"]]
 for thread in queued:
     thread.start()
+deadline = time.time() + 60  # the slave says which threads hung, within the master's wait
 for thread in [first] + queued:
-    thread.join(60)
+    thread.join(max(0.0, deadline - time.time()))
 channel.send({"waiting": waiting, "alive": first.is_alive(), "errors": errors, "values": sorted(set(values.values())),
               "hung": sum(thread.is_alive() for thread in [first] + queued)})
 """
@@ -211,8 +212,8 @@ def test_threads_queued_behind_a_reply_wake_after_the_package_is_in_sys_modules(
         package = "pkg%d" % index
         channel = gateway.remote_exec(QUEUED_BEHIND_A_REPLY)
         channel.send(package)
-        outcome = stall_master_then_collect(channel, 1.5)
-        assert outcome["hung"] == 0, package
+        outcome = stall_master_then_collect(channel, 1.5, timeout=90)
+        assert outcome["hung"] == 0, (package, outcome)
         if not outcome["waiting"]:
             # Under load a slow slave may start after the stall: the eight threads then
             # meet the first before its search began, CPython's own race (limits.md).
