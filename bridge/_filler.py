@@ -68,9 +68,10 @@ class Filler(object):
         """What the slave holds, from a request: the blobs of the trees it names in
         ``have`` (where this master knows them), and those it ``holds``, less what it
         says it ``lost``. A retry (``lost``) placed nothing of the last reply."""
-        for each in msg.get(protocol.LOST) or ():
+        for each in msg.get(protocol.LOST) or ():  # a tree this master named, or a hash
             each = ensure_text(each)
-            self.forget(self._tree(each).hashes or (each,))
+            known = self.caches.trees.peek(each)
+            self.forget(known.hashes if known is not None and known.hashes else (each,))
         for tree in msg.get(protocol.HAVE) or ():
             self._add(self._tree(ensure_text(tree)).hashes)
         self._add([ensure_text(sha) for sha in msg.get(protocol.HOLDS) or ()])
@@ -130,24 +131,23 @@ class Filler(object):
     def in_trees(self, composed, held):
         """The records of ``composed`` named in ``held``, lean on their own; counted as
         files the slave already has."""
-        records = [protocol.in_tree(record, held[record[protocol.NAME]])
-                   for record in composed.records if record[protocol.NAME] in held]
-        hashes = set(sha for record in composed.records if record[protocol.NAME] in held
-                     for _, sha, _ in record[protocol.FILES])
-        self._add(hashes)
-        self.stats.add(files=sum(len(record[protocol.FILES]) for record in composed.records
-                                 if record[protocol.NAME] in held),
-                       bytes_cached=sum(composed.sizes[sha] for sha in hashes))
-        return records
+        records = [record for record in composed.records if record[protocol.NAME] in held]
+        self._count_held(composed, records)
+        return [protocol.in_tree(record, held[record[protocol.NAME]]) for record in records]
 
     def lean(self, composed):
         """The records of a reply whose tree the slave holds: without files; counted as
         files the slave already has."""
-        held = set(sha for record in composed.records for _, sha, _ in record[protocol.FILES])
-        self._add(held)
-        self.stats.add(files=sum(len(record[protocol.FILES]) for record in composed.records),
-                       bytes_cached=sum(composed.sizes[sha] for sha in held), lean=1)
+        self._count_held(composed, composed.records)
+        self.stats.add(lean=1)
         return protocol.lean(composed.records)
+
+    def _count_held(self, composed, records):
+        """``records``' files, which the slave holds: known as held, counted as cached."""
+        held = set(sha for record in records for _, sha, _ in record[protocol.FILES])
+        self._add(held)
+        self.stats.add(files=sum(len(record[protocol.FILES]) for record in records),
+                       bytes_cached=sum(composed.sizes[sha] for sha in held))
 
     def stream(self, request_id, send, report=None):
         """The Stream of a reply, or None where every body goes in it (no ``send``)."""
