@@ -6,7 +6,9 @@ For each package, on a bare slave of one interpreter (a ``venv
 --without-pip`` of --python: nothing but the standard library, also for
 mitogen, whose bootstrap re-executes the interpreter without ``-E -S``),
 side by side in one run, at 0 ms (direct pipe) and 10 ms one-way delay (20 ms RTT,
-through benchmarks/relay.py, capped at --rate bytes/s, 1 Gbit/s, and at 100 Mbit/s):
+through benchmarks/relay.py, capped at --rate bytes/s, 1 Gbit/s, and at 100 Mbit/s),
+with the slave's cache root on this host's disk (the temporary folder) and, on the
+pipe, on a tmpfs (/dev/shm) too: what creating files costs is the difference:
 
 - local: the package installed on the slave's path (warm .pyc): the limit;
 - bridge cold: a new gateway and an empty slave cache, the master warm (one untimed
@@ -15,7 +17,9 @@ through benchmarks/relay.py, capped at --rate bytes/s, 1 Gbit/s, and at 100 Mbit
 - mitogen: its importer, a new local context (``router.local``).
 
 Seconds are medians of N runs of the import statement alone, timed on the
-slave. Requests are blocking round trips of the importing thread.
+slave, with their spread (largest minus smallest, ms). Trips are the blocking round
+trips of the importing thread (the median; a range when runs differ); files are what
+a cold run left in its empty cache root (blobs, tree entries, session records).
 """
 from __future__ import print_function
 
@@ -41,8 +45,10 @@ PACKAGES = [  # (label, import statement's module, needs extensions)
     ("sympy (hundreds of modules)", "sympy", False),
     ("numpy (extensions)", "numpy", True),
 ]
-LINKS = [  # (one-way delay, bytes/s or None for --rate, label)
-    (0.0, None, "pipe"), (0.010, None, "1G"), (0.010, 12.5e6, "100M")]
+LINKS = [  # (one-way delay, bytes/s or None for --rate, label, cache roots)
+    (0.0, None, "pipe", ("disk", "tmpfs")), (0.010, None, "1G", ("disk",)),
+    (0.010, 12.5e6, "100M", ("disk",))]
+TMPFS = "/dev/shm"
 TIMED = """
 import time
 started = time.perf_counter()
@@ -97,13 +103,39 @@ def with_mitogen(command, site, module):
         sys.path.remove(site)
 
 
+def tmpfs_root():
+    """/dev/shm when it is a tmpfs (the kernel says so), else None."""
+    with open("/proc/mounts") as mounts:
+        for line in mounts:
+            fields = line.split()
+            if fields[1] == TMPFS and fields[2] == "tmpfs":
+                return TMPFS
+    return None
+
+
+def files_in(folder):
+    return sum(len(names) for _, _, names in os.walk(folder))
+
+
+def spread(values):
+    numbers = [value for value in values if not isinstance(value, str)]
+    return "%5.0f" % ((max(numbers) - min(numbers)) * 1e3) if numbers else "    -"
+
+
+def trips(values):
+    low, high, middle = min(values), max(values), statistics.median(values)
+    return "%d" % middle if low == high else "%d-%d" % (low, high)
+
+
 def median(values):
     numbers = [value for value in values if not isinstance(value, str)]
     return statistics.median(numbers) if len(numbers) == len(values) else values[0]
 
 
-def measure(python, site, module, extensions, delay, rate, runs, use_mitogen):
-    row = {"local": median([local(python, site, module) for _ in range(runs)])}
+def measure(python, site, module, extensions, delay, rate, runs, use_mitogen, root):
+    """One row: local, then bridge cold and warm with caches in ``root``, then mitogen."""
+    locals_ = [local(python, site, module) for _ in range(runs)]
+    row = {"local": median(locals_), "local_spread": spread(locals_)}
     command = python_command(python, delay, rate)
     warm_up = tempfile.mkdtemp(prefix="bench-")
     try:  # the master is long-lived: its first reply of each package is not timed
@@ -112,12 +144,16 @@ def measure(python, site, module, extensions, delay, rate, runs, use_mitogen):
         shutil.rmtree(warm_up, ignore_errors=True)
     cold, warm = [], []
     for _ in range(runs):
-        cache = scratch.folder("bench-")  # removed at exit: benchmarks/scratch.py
+        cache = scratch.folder("bench-", root)  # removed at exit: benchmarks/scratch.py
         cold.append(bridged(command, site, module, cache, extensions))
+        row["files"] = files_in(cache)
         warm.append(bridged(command, site, module, cache, extensions))
     row["cold"] = median([each[0] for each in cold])
-    row["cold_requests"], row["cold_bytes"] = cold[-1][1], cold[-1][2]
+    row["cold_spread"] = spread([each[0] for each in cold])
+    row["cold_requests"] = trips([each[1] for each in cold])
+    row["cold_bytes"] = cold[-1][2]
     row["warm"] = median([each[0] for each in warm])
+    row["warm_spread"] = spread([each[0] for each in warm])
     row["warm_bytes"] = warm[-1][2]
     if use_mitogen:
         results = [with_mitogen(command, site, module) for _ in range(runs)]
@@ -132,6 +168,18 @@ def ratio(value, limit):
 
 def seconds(value):
     return "%7.3f" % value if not isinstance(value, str) else "%7s" % value[:7]
+
+
+def print_row(label, link, root_name, row):
+    print("%-22s %5s %5s %s %s | %s %s %s %5s %5d %7.2f | %s %s %s %6.2f | %s %s %5s" % (
+        label[:22], link, root_name, seconds(row["local"]), row["local_spread"],
+        seconds(row["cold"]), ratio(row["cold"], row["local"]), row["cold_spread"],
+        row["cold_requests"], row["files"], row["cold_bytes"] / 1e6,
+        seconds(row["warm"]), ratio(row["warm"], row["local"]), row["warm_spread"],
+        row["warm_bytes"] / 1e6, seconds(row.get("mitogen", "-")),
+        ratio(row.get("mitogen", "-"), row["local"]),
+        row.get("mitogen_requests") if row.get("mitogen_requests") is not None else "-"))
+    sys.stdout.flush()
 
 
 def bare_venv(python):
@@ -152,33 +200,37 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rate", type=float, default=125e6, help="bytes/s at 10 ms (1 Gbit)")
     parser.add_argument("--only", help="run only packages whose label contains this")
+    parser.add_argument("--link", help="run only this link: pipe, 1G or 100M")
     parser.add_argument("--no-mitogen", action="store_true")
     args = parser.parse_args()
     sys.path.insert(0, HERE)  # mitogen_probe, served to mitogen's child
     args.python = bare_venv(args.python)
-    print("slave %s, %d runs, medians; 'pipe': the gateway's own pipe; '1G', '100M': "
-          "relay, 20 ms RTT, capped at %.0f and 12.5 MB/s; MB: on the wire (compressed "
-          "where the link is slow)" % (args.python, args.runs, args.rate / 1e6))
-    print("%-28s %5s %7s | %7s %7s %5s %8s | %7s %7s %7s | %7s %7s %5s" % (
-        "package", "link", "local", "cold", "x", "trips", "MB", "warm", "x", "MB",
-        "mitogen", "x", "trips"))
+    roots = {"disk": None, "tmpfs": tmpfs_root()}
+    print("slave %s, %d runs, medians and their spread (ms); 'pipe': the gateway's own pipe; "
+          "'1G', '100M': relay, 20 ms RTT, capped at %.0f and 12.5 MB/s; MB: on the wire "
+          "(compressed where the link is slow); root: the slave's cache root, 'disk' %s, "
+          "'tmpfs' %s; files: left by a cold run" % (
+              args.python, args.runs, args.rate / 1e6, tempfile.gettempdir(),
+              roots["tmpfs"] or "(none here: not measured)"))
+    print("%-22s %5s %5s %7s %5s | %7s %7s %5s %5s %5s %7s | %7s %7s %5s %6s | %7s %7s %5s" % (
+        "package", "link", "root", "local", "sprd", "cold", "x", "sprd", "trips", "files", "MB",
+        "warm", "x", "sprd", "MB", "mitogen", "x", "trips"))
     for label, module, extensions in PACKAGES:
         if args.only and args.only not in label:
             continue
         site = args.numpy_site if extensions else args.site
         if not site:
             continue
-        for delay, rate, link in LINKS:
-            row = measure(args.python, site, module, extensions, delay, rate or args.rate,
-                          args.runs, not args.no_mitogen)
-            print("%-28s %5s %s | %s %s %5d %8.2f | %s %s %7.3f | %s %s %5s" % (
-                label[:28], link, seconds(row["local"]),
-                seconds(row["cold"]), ratio(row["cold"], row["local"]), row["cold_requests"],
-                row["cold_bytes"] / 1e6, seconds(row["warm"]), ratio(row["warm"], row["local"]),
-                row["warm_bytes"] / 1e6, seconds(row.get("mitogen", "-")),
-                ratio(row.get("mitogen", "-"), row["local"]),
-                row.get("mitogen_requests") if row.get("mitogen_requests") is not None else "-"))
-            sys.stdout.flush()
+        for delay, rate, link, root_names in LINKS:
+            if args.link and link != args.link:
+                continue
+            for root_name in root_names:
+                if root_name != "disk" and not roots[root_name]:
+                    continue
+                use_mitogen = not args.no_mitogen and root_name == "disk"
+                row = measure(args.python, site, module, extensions, delay, rate or args.rate,
+                              args.runs, use_mitogen, roots[root_name])
+                print_row(label, link, root_name, row)
     return 0
 
 

@@ -14,9 +14,9 @@ import tempfile
 _made = []
 
 
-def folder(prefix):
-    """A new empty folder, removed at exit."""
-    path = tempfile.mkdtemp(prefix=prefix)
+def folder(prefix, root=None):
+    """A new empty folder in ``root`` (the temporary folder by default), removed at exit."""
+    path = tempfile.mkdtemp(prefix=prefix, dir=root)
     _made.append(path)
     return path
 

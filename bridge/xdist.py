@@ -25,6 +25,7 @@ import six
 
 import bridge
 from ._facts import Facts
+from .errors import BridgeError
 from ._project import project_files
 from ._requires import python_problem
 
@@ -83,6 +84,12 @@ class Controller(object):
             _keep_arguments()
 
     def pytest_xdist_newgateway(self, gateway):
+        try:
+            self._set_up(gateway)
+        except BridgeError as error:  # a usage error, said once, not an INTERNALERROR
+            pytest.exit("execnet-bridge: worker %s: %s" % (gateway.id, error), returncode=4)
+
+    def _set_up(self, gateway):
         handle = bridge.install(gateway)
         problem = _undrivable(handle)
         if not problem and not _same_python(handle.slave):
@@ -119,6 +126,15 @@ class Worker(object):
         data = outcome.get_result()
         if isinstance(data, dict):
             outcome.force_result(_replaced(data, self.folder, self.root))
+
+    @pytest.hookimpl(tryfirst=True, optionalhook=True)
+    def pytest_warning_recorded(self, warning_message):
+        """Before xdist sends it on: the warning names the controller's file."""
+        _rename_warning(warning_message, self.folder, self.root)
+
+    @pytest.hookimpl(tryfirst=True, optionalhook=True)
+    def pytest_warning_captured(self, warning_message):  # pytest < 6.0
+        _rename_warning(warning_message, self.folder, self.root)
 
 
 def _undrivable(handle):
@@ -169,6 +185,12 @@ def _replaced(value, old, new):
     if isinstance(value, (list, tuple)):
         return type(value)(_replaced(item, old, new) for item in value)
     return value
+
+
+def _rename_warning(warning_message, old, new):
+    filename = getattr(warning_message, "filename", None)
+    if isinstance(filename, six.string_types):
+        warning_message.filename = _replaced(filename, old, new)
 
 
 def _relative_inside(path, root):

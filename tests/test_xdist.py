@@ -83,6 +83,7 @@ PROJECT = {
     "tests/test_calc.py": """\
         import os
         import sys
+        import warnings
         import pytest
         import calc
 
@@ -92,6 +93,7 @@ PROJECT = {
             assert calc.total(amount, region) == expected
 
         def test_limits_from_the_conftest(limits):
+            warnings.warn("limits come from a file")
             assert limits == [10, 20]
 
         @pytest.mark.skip(reason="not today")
@@ -221,6 +223,12 @@ def test_workers_that_cannot_see_the_project_run_its_suite(transport, project, t
         assert not [line for line in out.splitlines() if "test_calc.py" in line and
                     ("trees" in line or cache in line)], out
     assert os.path.join(project, "tests", "test_calc.py") in out, out
+    # So is a warning a test gives.
+    code, out, _ = run_pytest(project, *(remote_args + ["-k", "conftest"]))
+    warned = [line for line in out.splitlines() if "limits come from a file" in line]
+    assert code == 0 and warned, out
+    assert os.path.join(project, "tests", "test_calc.py:") in out, out
+    assert not [line for line in out.splitlines() if "trees" in line or cache in line], out
 
 
 def test_an_argument_naming_a_project_file_by_its_absolute_path(project, tmp_path):
@@ -233,6 +241,21 @@ def test_an_argument_naming_a_project_file_by_its_absolute_path(project, tmp_pat
          "--dist", "load", "--tx", "popen//python=%s" % worker, target],
         str(tmp_path), timeout=300, stderr=subprocess.STDOUT)  # run from outside it
     assert code == 0 and outcome(out) == {"passed": 3}, out
+
+
+def test_a_folder_that_does_not_travel_is_refused_as_a_usage_error(project, tmp_path):
+    """Run from a folder git ignores, the workers have no such folder to work in: pytest
+    ends with the bridge's reason, not an INTERNALERROR traceback."""
+    pytest.importorskip("xdist")
+    skip_without_invocation_params()
+    worker, _ = hiding_worker(tmp_path, project, base_python())
+    code, out, _ = run_bounded(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "bridge.xdist",
+         "--dist", "load", "--tx", "popen//python=%s" % worker, "../tests"],
+        os.path.join(project, "ignored"), timeout=300, stderr=subprocess.STDOUT)
+    assert code == 4, out
+    assert "execnet-bridge: worker gw0: cannot place %s" % project in out, out
+    assert "INTERNALERROR" not in out and "Traceback" not in out, out
 
 
 def pytest_pythons():
