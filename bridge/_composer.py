@@ -29,19 +29,22 @@ class Composer(object):
         self.slave_kind = slave_kind  # what decides a reply of the slave's facts
         self.max_reply_bytes = max_reply_bytes
 
-    def composed(self, name, located, have=(), had=()):
+    def composed(self, name, located, have=(), had=(), holds=None):
         """The Composed reply to a FIND of ``name``: worked out once per version of what
         it read and shared by every slave of the same kind (each session is sent it
         ``without`` what it ``had`` already). A master process that has not composed it
-        yet takes an earlier one's from its disk cache where the slave holds that reply's
-        tree (``have``): then no body is read, so none need be held."""
+        yet takes an earlier one's from its disk cache where the slave holds every record
+        of it (``holds(sent, whole)``; default: that reply's tree is in ``have``): then
+        no body is read, so none need be held."""
         key = self._key(name)
         with self.caches.composing.held(key):
             kept = self.caches.replies.peek(key)
             if kept is not None and kept.unchanged():
                 return kept
             if kept is None and have:
-                kept = self._kept_lean(key, set(ensure_text(tree) for tree in have), had)
+                have = set(ensure_text(tree) for tree in have)
+                kept = self._kept_lean(key, had, holds or (
+                    lambda sent, whole: sent.tree in have))
                 if kept is not None:
                     return kept
             return self._compose(name, located, key)
@@ -62,7 +65,8 @@ class Composer(object):
         composing.finish([record] + related, absent, refusals, watch)
         if composing.reusable():
             self.caches.replies.put(key, composing)
-            self._keep(key, composing)
+            if all(plan.whole for plan in composing.plans):
+                self._keep(key, composing)
         return composing
 
     def _prefetch(self, name, located, used, composing, companions=()):
@@ -104,10 +108,10 @@ class Composer(object):
         return json.dumps([key.name, list(key.entries), key.slave_kind, repr(key.policy),
                            sorted(key.local), key.limit, key.extensions, list(key.followers)])
 
-    def _kept_lean(self, key, have, had):
+    def _kept_lean(self, key, had, holds):
         """The Composed an earlier master process kept on disk for ``key`` (``_keep``),
-        if the slave holds its tree (less what this session ``had`` already) and every
-        folder and file it read is unchanged (one stat each); else None."""
+        if the slave holds it (less what this session ``had`` already) and every folder
+        and file it read is unchanged (one stat each); else None."""
         data = get_json(self.caches.disk, "composed", self._disk_key(key))
         if data is None:
             return None
@@ -118,7 +122,7 @@ class Composer(object):
                         Watch.from_data(data["watch"]))
         except (ValueError, KeyError, TypeError):
             return None
-        if kept.tree != data["tree"] or kept.without(had, key.name).tree not in have \
+        if kept.tree != data["tree"] or not holds(kept.without(had, key.name), kept) \
                 or not kept.unchanged():
             return None
         return kept

@@ -27,7 +27,8 @@ from .compat import cacheroot, files
 log = logging.getLogger("bridge.cache")
 
 LIMIT = 512 * 1024 * 1024
-FORMAT = "2"  # bump when what an entry holds changes meaning (2: package entries)
+FORMAT = "3"  # bump when what an entry holds changes meaning (2: package entries; 3: no
+# entry says "imports nothing" of a source its master could not parse)
 ENVIRONMENT = "EXECNET_BRIDGE_MASTER_CACHE"  # a folder; "" or "off": none
 
 

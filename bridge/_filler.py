@@ -108,6 +108,24 @@ class Filler(object):
         ``whole`` reply (``composed`` and what the session had of it) just so: a package's
         ``__path__`` is its tree's folder, so a tree must not hold a module this reply
         would serve otherwise (an edited one), nor one it leaves out."""
+        held = self._held(msg, composed, whole)
+        if not held:
+            return held, composed
+        rest = composed.only([record for record in composed.records
+                              if record[protocol.NAME] not in held])
+        if rest.records:
+            self._learn_tree(rest)
+        return held, rest
+
+    def holds_all(self, msg, composed, whole):
+        """Whether the slave holds every record of ``composed``: its tree, or each in a
+        tree of ``have`` (``held_records``). A reply kept without bodies serves then."""
+        if composed.tree in set(ensure_text(each) for each in msg.get(protocol.HAVE) or ()):
+            return True
+        held = self._held(msg, composed, whole)
+        return all(record[protocol.NAME] in held for record in composed.records)
+
+    def _held(self, msg, composed, whole):
         kept = [(ensure_text(tree), self._tree(ensure_text(tree)).records)
                 for tree in msg.get(protocol.HAVE) or ()]
         held = {}
@@ -120,13 +138,7 @@ class Filler(object):
                     for name in its_records:
                         if name in composed.names:
                             held.setdefault(name, tree)
-        if not held:
-            return held, composed
-        rest = composed.only([record for record in composed.records
-                              if record[protocol.NAME] not in held])
-        if rest.records:
-            self._learn_tree(rest)
-        return held, rest
+        return held
 
     def in_trees(self, composed, held):
         """The records of ``composed`` named in ``held``, lean on their own; counted as

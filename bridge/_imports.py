@@ -5,7 +5,8 @@ costs one round trip, not one per module. Only statements that run when the
 module is imported count: module level, including ``if``/``try``/``with``
 blocks and class bodies, but not function bodies (lazy imports stay lazy, so
 an optional heavy dependency is not dragged along). Source the master's
-Python cannot parse (2.7-only syntax on a 3.x master) gets no prefetch.
+Python cannot parse (2.7-only syntax on a 3.x master, 3.12 syntax on a 3.6 master)
+gets no prefetch, and no master keeps that as what it imports (``Planner``).
 """
 import ast
 
@@ -37,11 +38,12 @@ def _run_at_import(tree):
 
 def imported_names(source, name, is_package, implicit_relative=True):
     """Absolute dotted names ``name``'s source may import, in source order;
-    ``implicit_relative``: also Python 2's guesses (``import x`` in package ``p``: ``p.x``)."""
+    ``implicit_relative``: also Python 2's guesses (``import x`` in package ``p``: ``p.x``).
+    None where this Python cannot parse the source: unknown, not "nothing"."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, TypeError):
-        return []
+        return None
     package = _package_of(name, is_package)
     found = []
     for node in _run_at_import(tree):

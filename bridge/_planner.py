@@ -19,12 +19,14 @@ PREFETCH_MODULES = 2000  # records in one reply, at most
 class Plan(object):
     """What importing a module brings along: the modules its module-level imports reach
     (in the order a breadth-first walk met them), the names found nowhere, and the Watch
-    of what the walk read."""
+    of what the walk read. Not ``whole`` where this master could not parse a source the
+    walk met: then it is not kept on disk, where a master that can would take it."""
 
-    def __init__(self, found, absent, watch):
+    def __init__(self, found, absent, watch, whole=True):
         self.found = found
         self.absent = absent
         self.watch = watch
+        self.whole = whole
 
 
 class Planner(object):
@@ -90,7 +92,7 @@ class Planner(object):
 
     def _walked_plan(self, name, located, kept):
         plan = self._walk(name, located)
-        if plan.watch.settled:  # what changed in the last seconds is walked again
+        if plan.watch.settled and plan.whole:  # what changed lately is walked again
             put_json(self.caches.disk, "plans", kept, {
                 "found": plan.found, "absent": plan.absent, "watch": plan.watch.as_data()})
         return plan
@@ -99,7 +101,8 @@ class Planner(object):
         """Follow module-level imports from ``name`` (breadth first), recording what was
         read so the Plan can be checked later without walking again."""
         with self.search_path.watching() as watch:
-            queue = collections.deque(self._imports_of(name, located))
+            names, whole = self._imports_of(name, located)
+            queue = collections.deque(names)
             seen, found, absent = set([name]), [], []
             while queue and len(found) < PREFETCH_MODULES:
                 candidate = queue.popleft()
@@ -113,12 +116,15 @@ class Planner(object):
                     absent.append(candidate)
                     continue
                 found.append(candidate)
-                queue.extend(self._imports_of(candidate, module))
-        return Plan(found, absent, watch)
+                names, parsed = self._imports_of(candidate, module)
+                queue.extend(names)
+                whole = whole and parsed
+        return Plan(found, absent, watch, whole)
 
     def _imports_of(self, name, located):
+        """(names the module imports, whether this master could parse its source)."""
         if located.type not in (protocol.SOURCE, protocol.PACKAGE):
-            return []
+            return [], True
         root, path = located.root, located.path
         version = root.stamp(path)
         if root.watch is not None:
@@ -130,13 +136,15 @@ class Planner(object):
         def scan():
             names = imported_names(root.read(path) if data is None else data, name,
                                    located.type == protocol.PACKAGE, self.python2)
+            if names is None:  # this Python cannot parse it; another master may
+                return [], False
             self.caches.disk.put("imports", "%s %s %d" % key, "\n".join(names).encode("utf-8"))
-            return names
+            return names, True
 
         def kept():
             text = self.caches.disk.get("imports", "%s %s %d" % key)
             if text is None:
                 return scan()
-            return [each for each in text.decode("utf-8").split("\n") if each]
+            return [each for each in text.decode("utf-8").split("\n") if each], True
 
         return self.caches.imports.get(key, kept)

@@ -150,10 +150,12 @@ class RecordBuilder(object):
                       bool(allow_extensions))
 
     def record(self, name, located, budget, composing):
-        """(record, its files' bytes, names of modules that must go with it) of one module,
-        its files listed without bodies (the Filler adds them); Refused if it may not go
-        to this slave. Built once per version of what it read, for every slave of a kind
-        (a second session's reply brings other modules together, the same records)."""
+        """(record, the bytes of its files ``composing`` has not, names of modules that
+        must go with it) of one module, its files listed without bodies (the Filler adds
+        them); Refused if it may not go to this slave, TooLarge past ``budget`` (a body
+        two records share counts once: numpy's extensions share 28 MB of libraries).
+        Built once per version of what it read, for every slave of a kind (a second
+        session's reply brings other modules together, the same records)."""
         read = []  # a record built now: its bodies as hashing read them, sent unread
 
         def build():
@@ -161,15 +163,17 @@ class RecordBuilder(object):
             read.extend(bodies)
             return made
 
-        record, size, companions, bodies, watch = self.caches.records.get(
+        record, _, companions, bodies, watch = self.caches.records.get(
             self._record_key(name, located), build,
             valid=lambda made: made[4].settled and made[4].unchanged())
-        for sha, body_size, body in read or bodies:
-            composing.add(sha, body_size, body)
-        composing.watches.append(watch)
+        bodies = read or bodies
+        size = sum(body_size for sha, body_size, _ in bodies if sha not in composing.sizes)
         if budget is not None and size > budget:
             raise TooLarge("'%s' is too large to send: %d bytes, the master's limit is %d"
                            % (name, size, budget))
+        for sha, body_size, body in bodies:
+            composing.add(sha, body_size, body)
+        composing.watches.append(watch)
         return record, size, companions
 
     def _record_key(self, name, located):

@@ -128,8 +128,9 @@ class Responder(object):
                                 "search path" % name)
         filler = self.filler
         try:
-            composed = self.composer.composed(name, located, msg.get(protocol.HAVE) or (),
-                                              filler.modules)
+            composed = self.composer.composed(
+                name, located, msg.get(protocol.HAVE) or (), filler.modules,
+                lambda sent, whole: filler.holds_all(msg, sent, whole))
         except (Refused, OutsideRoot) as error:
             return self._refuse(protocol.REFUSED, msg, str(error))
         sent = composed.without(filler.modules, name)

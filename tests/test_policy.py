@@ -112,3 +112,19 @@ def test_a_module_left_out_of_a_reply_for_its_size_comes_whole_when_asked(gatewa
     assert remote_value(gateway, "import pkg; channel.send(pkg.a.A + pkg.b.B)") == 3
     assert handle.stats.requests == 2  # pkg (with pkg.a), then pkg.b
     assert handle.stats.bytes_sent >= 40000
+
+
+def test_a_body_two_modules_share_counts_once_against_the_limit(gateway, tmp_path,
+                                                               cache_root):
+    """``pkg.a`` and ``pkg.b`` each carry the same 20 kB data file (numpy's extensions
+    share their libraries): the reply to ``pkg`` sends it once, so both fit in a 30 kB
+    limit and the import costs one request, where counting it twice left ``pkg.b`` out."""
+    entry = write_tree(tmp_path / "shared", {
+        "pkg/__init__.py": "from . import a, b\n",
+        "pkg/a/__init__.py": "A = 1\n", "pkg/a/data.txt": "s" * 20000,
+        "pkg/b/__init__.py": "B = 2\n", "pkg/b/data.txt": "s" * 20000})
+    handle = bridge.install(gateway, path=[entry], cache_root=cache_root,
+                            max_reply_bytes=30000)
+    assert remote_value(gateway, "import pkg; channel.send(pkg.a.A + pkg.b.B)") == 3
+    assert handle.stats.requests == 1
+    assert 20000 <= handle.stats.bytes_sent < 30000
