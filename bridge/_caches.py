@@ -7,6 +7,7 @@ long-lived master serving many versions does not grow without end.
 """
 import collections
 import contextlib
+import hashlib
 import json
 import os
 import stat
@@ -58,6 +59,56 @@ class BoundedCache(object):
             while len(self._entries) > self.limit:
                 self._entries.popitem(last=False)
         return value
+
+
+class Tickets(object):
+    """Numbers in the order they are taken, from any thread: a request takes one when it
+    arrives, a check of a kept reply when it begins. A check that began after a request
+    arrived saw the files as they were then or later, so its verdict serves that request
+    too: sixteen slaves asking at once for one reply wait for one check, not sixteen in
+    a row (each a stat of every file the reply read)."""
+
+    def __init__(self):
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def take(self):
+        with self._lock:
+            self._next += 1
+            return self._next
+
+
+class RecentBodies(object):
+    """The bytes of bodies sent lately, by hash, bounded in bytes, least recently used
+    out first: a fleet asking for one package at once reads each file once, not once a
+    slave. Only bytes that match their hash are kept (a file may change between its
+    hashing and its reading), so what is kept never goes stale."""
+
+    def __init__(self, limit=32 * 1024 * 1024, largest=1024 * 1024):
+        self.limit = limit
+        self.largest = largest
+        self._entries = collections.OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def read(self, sha, size, read):
+        """The body ``sha`` of ``size`` bytes, kept or from ``read()``."""
+        if size > self.largest:
+            return read()
+        with self._lock:
+            data = self._entries.pop(sha, None)
+            if data is not None:
+                self._entries[sha] = data
+                return data
+        data = read()
+        if hashlib.sha256(data).hexdigest() == sha:
+            with self._lock:
+                if sha not in self._entries:
+                    self._entries[sha] = data
+                    self._size += len(data)
+                while self._size > self.limit:
+                    self._size -= len(self._entries.popitem(last=False)[1])
+        return data
 
 
 class KeyedLocks(object):
@@ -151,6 +202,8 @@ class MasterCaches(object):
         self.records = BoundedCache(files // 10)  # a module's record, per slave kind
         self.replies = BoundedCache(plans)  # a FIND's Composed reply, per slave kind
         self.composing = KeyedLocks()  # one thread composes a reply, the others take it
+        self.tickets = Tickets()  # one check of a kept reply serves the requests before it
+        self.recent = RecentBodies()  # bodies sent lately: a fleet reads each file once
         self.deflater = Deflater(self.compressed)  # and how well, how fast, it compresses
         self._own_facts = None
 

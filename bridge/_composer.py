@@ -36,10 +36,11 @@ class Composer(object):
         yet takes an earlier one's from its disk cache where the slave holds every record
         of it (``holds(sent, whole)``; default: that reply's tree is in ``have``): then
         no body is read, so none need be held."""
+        arrived = self.caches.tickets.take()
         key = self._key(name)
         with self.caches.composing.held(key):
             kept = self.caches.replies.peek(key)
-            if kept is not None and kept.unchanged():
+            if kept is not None and self._current(kept, arrived):
                 return kept
             if kept is None and have:
                 have = set(ensure_text(tree) for tree in have)
@@ -49,6 +50,17 @@ class Composer(object):
                     return kept
             return self._compose(name, located, key)
 
+    def _current(self, kept, arrived):
+        """Is the kept reply current for a request that ``arrived``? Yes if a check that
+        began since found it unchanged (``Tickets``), else checked now."""
+        if kept.checked > arrived:
+            return True
+        began = self.caches.tickets.take()
+        if not kept.unchanged():
+            return False
+        kept.checked = max(kept.checked, began)
+        return True
+
     def _key(self, name):
         builder = self.builder
         return ReplyKey(name, tuple(builder.search_path.entries), self.slave_kind,
@@ -57,6 +69,7 @@ class Composer(object):
 
     def _compose(self, name, located, key):
         composing = Composed(name)
+        composing.checked = self.caches.tickets.take()  # what it reads is read after this
         with self.builder.search_path.watching() as watch:
             record, size, companions = self.builder.record(name, located,
                                                            self.max_reply_bytes, composing)

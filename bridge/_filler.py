@@ -189,7 +189,9 @@ class Filler(object):
                     sent += size
                 else:
                     if stream is None or stream.carries(size):
-                        data = composed.read(sha)
+                        data = self._read(composed, sha, size)
+                    elif size <= protocol.CHUNK_BYTES:
+                        stream.add(path, sha, size, [self._read(composed, sha, size)])
                     else:
                         stream.add(path, sha, size, composed.chunks(sha))
                     sent += size
@@ -209,6 +211,9 @@ class Filler(object):
         self.bodies.update(in_reply)  # not what a record left out of the reply listed
         self.stats.add(files=count, bytes_sent=sent, bytes_cached=cached)
         return self._encoded(records)
+
+    def _read(self, composed, sha, size):
+        return self.caches.recent.read(sha, size, lambda: composed.read(sha))
 
     def _encoded(self, records):
         """``records`` with each body zlib-compressed where that saves time on this

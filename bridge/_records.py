@@ -83,6 +83,7 @@ class Composed(object):
         self.watches = []  # the Watches of the records it took from the master's cache
         self.records, self.absent, self.refusals, self.watch = [], [], [], None
         self.names, self.tree = frozenset(), None
+        self.checked = 0  # the Tickets number of the last check that found it unchanged
 
     def add(self, sha, size, body):
         self.sizes[sha] = size

@@ -296,3 +296,60 @@ def test_what_a_master_cannot_parse_is_not_kept_as_importing_nothing(tmp_path):
             sha = hashlib.sha256(stream.read()).hexdigest()
         kept = cache.get("imports", "%s %s %d" % (sha, name, python2))
         assert (kept is not None) == (name == "parsing.good"), (name, kept)
+
+
+def test_recent_bodies_keep_only_bytes_that_match_their_hash_within_their_bound():
+    from bridge._caches import RecentBodies
+    bodies = RecentBodies(limit=250, largest=100)
+    reads = []
+
+    def reader(data):
+        return lambda: reads.append(data) or data
+
+    one, two, three = b"1" * 100, b"2" * 100, b"3" * 100
+    sha = dict((data, hashlib.sha256(data).hexdigest()) for data in (one, two, three))
+    assert bodies.read(sha[one], 100, reader(one)) == one
+    assert bodies.read(sha[one], 100, reader(one)) == one and reads == [one]  # kept
+    # bytes read after the file changed are sent (the slave refuses them) but not kept
+    assert bodies.read(sha[two], 100, reader(three)) == three
+    assert bodies.read(sha[two], 100, reader(two)) == two and reads == [one, three, two]
+    bodies.read(sha[three], 100, reader(three))  # past 250 bytes: the oldest goes
+    assert bodies.read(sha[one], 100, reader(one)) == one and reads[-1] == one
+    big = b"b" * 101  # past ``largest``: read each time
+    bodies.read("x", 101, reader(big))
+    bodies.read("x", 101, reader(big))
+    assert reads[-2:] == [big, big]
+
+
+def test_one_check_of_a_kept_reply_serves_the_requests_that_came_before_it(tmp_path):
+    """Sixteen slaves ask at once for a reply the master keeps: the one check (a stat of
+    every file it read) that began after they asked serves them all. A request that
+    came after an edit is checked again and sees it."""
+    from bridge._responder import Responder, Stats
+    from bridge._roots import Watch
+    from bridge._locate import SearchPath
+    from bridge.compat import protocol
+    folder = write_tree(tmp_path / "served", {"pkg/__init__.py": "from . import a\n",
+                                                 "pkg/a.py": "A = 1\n"})
+    aged(folder, 3600)
+    responder = Responder(SearchPath([folder]), {"version": [3, 11, 0]}, Stats())
+    caches, composer = responder.caches, responder.composer
+    assert protocol.kind_of(responder.reply(
+        protocol.message(protocol.FIND, id=1, name="pkg"))) == protocol.MODULE
+    [kept] = [value for key, value in caches.replies._entries.items() if key.name == "pkg"]
+    checks = []
+    unchanged = Watch.unchanged
+
+    def counted(watch):
+        checks.append(watch)
+        return unchanged(watch)
+    Watch.unchanged = counted
+    try:
+        waiting = [caches.tickets.take() for _ in range(16)]  # asked, all before the check
+        assert all(composer._current(kept, arrived) for arrived in waiting)
+        assert 0 < len(checks) <= len(kept.all_watches())  # one check, not sixteen
+        with open(os.path.join(folder, "pkg", "a.py"), "w") as stream:
+            stream.write("A = 2\n")
+        assert not composer._current(kept, caches.tickets.take())  # asked after the edit
+    finally:
+        Watch.unchanged = unchanged
