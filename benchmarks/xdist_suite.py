@@ -20,8 +20,10 @@ clock, from start to exit:
   saw the project: the project travels too (the bridged rows keep it home with
   ``-o bridge_project=false``, their workers see it).
 
-Every run must pass all 40 tests. Seconds are medians of N runs; "x" is
-against local.
+Every run must pass all 40 tests. Seconds are medians of N runs with their spread
+(largest minus smallest); "x" is against local. A cold cache is a new folder,
+removed when the benchmark ends (benchmarks/scratch.py: a create right after a
+removal costs many times more on this host's disk).
 """
 from __future__ import print_function
 
@@ -33,6 +35,7 @@ import sys
 import tempfile
 import time
 
+import scratch
 from imports import bare_venv, median
 
 TESTS = {
@@ -281,24 +284,17 @@ def measure(python, site, suite, workers, runs, remote):
     finally:
         shutil.rmtree(primer, ignore_errors=True)
     for _ in range(runs):
-        cache = tempfile.mkdtemp(prefix="bench-xdist-")
-        try:
-            local, bridged = environments(site, cache)
-            rows["local"].append(pytest_run(suite, local_args, local))
-            rows["cold"].append(pytest_run(suite, bridged_args, bridged))
-            rows["warm"].append(pytest_run(suite, bridged_args, bridged))
-        finally:
-            shutil.rmtree(cache, ignore_errors=True)
+        local, bridged = environments(site, scratch.folder("bench-xdist-"))
+        rows["local"].append(pytest_run(suite, local_args, local))
+        rows["cold"].append(pytest_run(suite, bridged_args, bridged))
+        rows["warm"].append(pytest_run(suite, bridged_args, bridged))
         if remote is None:
             continue
-        cache = tempfile.mkdtemp(prefix="bench-xdist-")
-        try:
-            remote_environment = environments(site, cache)[1]
-            for kind in ("remote cold", "remote warm"):
-                rows[kind].append(pytest_run(suite, remote_args, remote_environment))
-        finally:
-            shutil.rmtree(cache, ignore_errors=True)
-    return dict((kind, median(values)) for kind, values in rows.items() if values)
+        remote_environment = environments(site, scratch.folder("bench-xdist-"))[1]
+        for kind in ("remote cold", "remote warm"):
+            rows[kind].append(pytest_run(suite, remote_args, remote_environment))
+    return dict((kind, (median(values), max(values) - min(values)))
+                for kind, values in rows.items() if values)
 
 
 def main():
@@ -320,7 +316,7 @@ def main():
         shutil.rmtree(scripts, ignore_errors=True)
     print("pytest-xdist: %d tests on %d workers, whole runs, wall seconds, medians of %d; "
           "bridged workers: bare %s" % (TEST_COUNT, args.workers, args.runs, python))
-    print("%-34s %8s %7s" % ("workers", "seconds", "x"))
+    print("%-34s %8s %7s %7s" % ("workers", "seconds", "x", "spread"))
     for kind, label in (("local", "local (packages on their path)"),
                         ("cold", "bridged, bare, cold cache"), ("warm", "bridged, bare, warm"),
                         ("remote cold", "remote (no project), cold cache"),
@@ -328,7 +324,8 @@ def main():
         if kind not in row:
             print("%-34s %8s  (a private mount namespace needs root)" % (label, "n/a"))
             continue
-        print("%-34s %8.3f %6.2fx" % (label, row[kind], row[kind] / row["local"]))
+        seconds, spread = row[kind]
+        print("%-34s %8.3f %6.2fx %7.3f" % (label, seconds, seconds / row["local"][0], spread))
     return 0
 
 
