@@ -201,6 +201,7 @@ class MasterCaches(object):
         self.trees = BoundedCache(plans)  # a reply's tree id -> its _filler.TreeFacts
         self.records = BoundedCache(files // 10)  # a module's record, per slave kind
         self.replies = BoundedCache(plans)  # a FIND's Composed reply, per slave kind
+        self.lean_replies = BoundedCache(plans)  # an earlier master's, bodiless (or None)
         self.composing = KeyedLocks()  # one thread composes a reply, the others take it
         self.tickets = Tickets()  # one check of a kept reply serves the requests before it
         self.recent = RecentBodies()  # bodies sent lately: a fleet reads each file once

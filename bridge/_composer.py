@@ -45,7 +45,7 @@ class Composer(object):
             if kept is None and have:
                 have = set(ensure_text(tree) for tree in have)
                 kept = self._kept_lean(key, had, holds or (
-                    lambda sent, whole: sent.tree in have))
+                    lambda sent, whole: sent.tree in have), arrived)
                 if kept is not None:
                     return kept
             return self._compose(name, located, key)
@@ -121,10 +121,21 @@ class Composer(object):
         return json.dumps([key.name, list(key.entries), key.slave_kind, repr(key.policy),
                            sorted(key.local), key.limit, key.extensions, list(key.followers)])
 
-    def _kept_lean(self, key, had, holds):
+    def _kept_lean(self, key, had, holds, arrived):
         """The Composed an earlier master process kept on disk for ``key`` (``_keep``),
         if the slave holds it (less what this session ``had`` already) and every folder
-        and file it read is unchanged (one stat each); else None."""
+        and file it read is unchanged (one stat each, ``_current``); else None. Read from
+        disk once a process: the next slave asking (a second xdist worker) takes it from
+        memory."""
+        kept = self.caches.lean_replies.get(key, lambda: self._read_kept(key))
+        if kept is None or not holds(kept.without(had, key.name), kept):
+            return None
+        if not self._current(kept, arrived):
+            self.caches.lean_replies.put(key, None)  # composed anew from now on
+            return None
+        return kept
+
+    def _read_kept(self, key):
         data = get_json(self.caches.disk, "composed", self._disk_key(key))
         if data is None:
             return None
@@ -135,10 +146,7 @@ class Composer(object):
                         Watch.from_data(data["watch"]))
         except (ValueError, KeyError, TypeError):
             return None
-        if kept.tree != data["tree"] or not holds(kept.without(had, key.name), kept) \
-                or not kept.unchanged():
-            return None
-        return kept
+        return kept if kept.tree == data["tree"] else None
 
     def _keep(self, key, composed):
         """Keep a reusable Composed on disk, without bodies (it serves lean replies)."""

@@ -353,3 +353,32 @@ def test_one_check_of_a_kept_reply_serves_the_requests_that_came_before_it(tmp_p
         assert not composer._current(kept, caches.tickets.take())  # asked after the edit
     finally:
         Watch.unchanged = unchanged
+
+
+TWO_SLAVES = """
+import sys, execnet, bridge
+import bridge._composer as composer
+reads = []
+get_json = composer.get_json
+composer.get_json = lambda disk, kind, key: reads.append(kind) or get_json(disk, kind, key)
+results = []
+for _ in range(2):
+    gateway = execnet.makegateway("popen//python=%s -E -S")
+    handle = bridge.install(gateway, path=[%r], cache_root=%r)
+    channel = gateway.remote_exec("import shop.cart; channel.send(shop.cart.total(8))")
+    results.append("%%s %%d" %% (channel.receive(60), handle.stats.lean))
+    gateway.exit()
+print(" ".join(results + [str(reads.count("composed"))]))
+"""
+
+
+def test_a_reply_an_earlier_master_kept_is_read_from_disk_once_for_every_slave(tmp_path):
+    """A pytest controller lives for one run and serves several workers on one host: the
+    reply an earlier run kept is read from disk (and parsed) for the first worker only."""
+    folder, entry = str(tmp_path / "master-cache"), shop_tree(tmp_path)
+    aged(entry, 3600)
+    slave_cache = str(tmp_path / "slave-cache")
+    for _ in range(3):  # the followers settle, then the reply is kept whole
+        run_master(folder, entry, slave_cache)
+    out = run_master(folder, entry, slave_cache, TWO_SLAVES).split()
+    assert out == ["10.0", "1", "10.0", "1", "1"], out
