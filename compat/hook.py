@@ -77,7 +77,8 @@ def handshake(channel, importer, sources, compiled=None):
     trim_cache(cache_root, limit)
     session_folder = SessionFolder.create(cache_root)
     requests = channel.gateway.newchannel()
-    channel.send(protocol.hello(tags.facts(), requests, session_folder.root, problem))
+    channel.send(protocol.hello(tags.facts(cache_root), requests, session_folder.root,
+                                problem))
     _answer_pings(channel, timeout)
     client = RequestClient(requests, timeout, Incoming(blobs, session_folder.root))
     session = ImportSession(client, session_folder, blobs,

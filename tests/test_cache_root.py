@@ -1,14 +1,18 @@
 """A cache root someone else could change is never used: the slave says why and
 imports from a private folder instead, leaving the hostile one untouched."""
+import glob
 import hashlib
+import json
 import logging
 import os
+import time
 from textwrap import dedent
 
+import execnet
 import pytest
 
 import bridge
-from conftest import remote, remote_value, wait_until
+from conftest import remote, remote_value, slave_spec, wait_until, write_tree
 from trees import SHOP, shop_tree
 
 HOSTILE_BYTES = b"RATE = 666\nraise SystemExit('imported from the hostile cache')\n"
@@ -145,3 +149,42 @@ def test_a_root_of_ours_in_a_sticky_folder_is_used(gateway, tmp_path):
     assert handle.cache_dir.startswith(os.path.join(root, ""))
     assert os.stat(root).st_mode & 0o777 == 0o700
     assert os.listdir(os.path.join(root, "blobs"))
+
+
+def _set_mtime(path, seconds_ago):
+    when = time.time() - seconds_ago
+    os.utime(path, (when, when))
+
+
+def test_a_slave_lists_its_path_once_until_a_folder_of_it_changes(slave_python, slave_cwd,
+                                                                   tmp_path, cache_root):
+    """The top-level names a slave reports (what it has itself) are most of a handshake's
+    work: kept in the cache root per interpreter and path, listed again when a folder of
+    the path changed."""
+    own = write_tree(tmp_path / "own", {"alpha.py": "A = 1\n"})
+    served = write_tree(tmp_path / "served", {"nothing.py": ""})
+    _set_mtime(own, 3600)
+    _set_mtime(slave_cwd, 3600)
+
+    def reported():
+        group = execnet.Group()
+        try:
+            gateway = group.makegateway(slave_spec(slave_python, slave_cwd))
+            remote_value(gateway, "import sys; sys.path.insert(0, %r); channel.send(1)" % own)
+            return bridge.install(gateway, path=[served],
+                                  cache_root=cache_root).slave["top_level"]
+        finally:
+            group.terminate(timeout=10)
+
+    assert "alpha" in reported()
+    [kept] = glob.glob(os.path.join(cache_root, "names", "*"))
+    with open(kept) as stream:
+        data = json.load(stream)
+    data["names"].append("kept_marker")  # what the next session reports, if it reads it
+    with open(kept, "w") as stream:
+        json.dump(data, stream)
+    assert "kept_marker" in reported()
+    write_tree(tmp_path / "own", {"beta.py": "B = 2\n"})
+    _set_mtime(own, 1800)  # changed, and settled again
+    names = reported()
+    assert "beta" in names and "alpha" in names and "kept_marker" not in names
