@@ -1,16 +1,20 @@
 """The entry point execnet runs on the slave (``gateway.remote_exec``).
 
-Its first message is the list of the bridge's slave modules as source. It
-materialises them as the private package ``_execnet_bridge``, picks the hook
-for this interpreter by feature (PEP 451 ``ModuleSpec`` exists from 3.4; 2.7
-gets the PEP 302 importer, whose module 3.x never needs, and vice versa) and
-hands the channel to ``hook.handshake``.
+Its first message is the list of the bridge's slave modules as source, the
+second the master's CONFIG. It materialises the modules as the private package
+``_execnet_bridge``: first those that open the cache root the CONFIG names,
+then the rest, from the code objects kept there when this interpreter compiled
+the same sources before (``codecache``). It picks the hook for this interpreter
+by feature (PEP 451 ``ModuleSpec`` exists from 3.4; 2.7 gets the PEP 302
+importer, whose module 3.x never needs, and vice versa) and hands the channel
+to ``hook.handshake``.
 """
 import linecache
 import sys
 import types
 
 PACKAGE = "_execnet_bridge"
+EARLY = ("neutral", "protocol", "files", "cacheroot", "codecache")  # open the cache root
 
 
 def importer_for_this_python():
@@ -21,17 +25,19 @@ def importer_for_this_python():
     return "importer3"
 
 
-def materialize(sources, skip, compiled=None):
+def materialize(sources, skip, compiled=None, package=None, only=None):
     """Create the package's modules from their sources, in the given order. ``compiled``:
     {name: code object} to run where it has one (a spawned child gets its slave's, which
-    saves compiling them); what is compiled here is added to it."""
-    package = types.ModuleType(PACKAGE)
-    package.__path__ = []
-    package.__package__ = PACKAGE
-    sys.modules[PACKAGE] = package
+    saves compiling them); what is compiled here is added to it. ``only``: these names
+    alone; ``package``: one made so, to complete."""
+    if package is None:
+        package = types.ModuleType(PACKAGE)
+        package.__path__ = []
+        package.__package__ = PACKAGE
+        sys.modules[PACKAGE] = package
     for name, source in sources:
         name = str(name)  # a native string: 2.7's ModuleType refuses unicode
-        if name in skip:
+        if name in skip or (only is not None and name not in only) or hasattr(package, name):
             continue
         fullname = "%s.%s" % (PACKAGE, name)
         filename = "<execnet-bridge %s.py>" % fullname
@@ -50,17 +56,27 @@ def materialize(sources, skip, compiled=None):
     return package
 
 
-def _materialize_for_this_python(sources, compiled):
+def _materialize_for_this_python(sources, compiled, package=None):
     importer = importer_for_this_python()
     other = {"importer2": "importer3", "importer3": "importer2"}[importer]
-    package = materialize(sources, (other, "bootstrap"), compiled)
+    package = materialize(sources, (other, "bootstrap"), compiled, package)
     return package, getattr(package, importer)
 
 
 def main(channel):
     sources, compiled = channel.receive(), {}
-    package, importer = _materialize_for_this_python(sources, compiled)
-    package.hook.handshake(channel, importer, sources, compiled)
+    config = channel.receive()  # CONFIG: the master sends it right behind the sources
+    early = materialize(sources, (), compiled, only=EARLY)
+    protocol = early.protocol
+    requested = protocol.option(config, protocol.CACHE_ROOT) \
+        if protocol.kind_of(config) == protocol.CONFIG else None
+    opened = early.cacheroot.open_root(requested)
+    kept = early.codecache.load(opened[0], sources)
+    compiled.update(kept)
+    package, importer = _materialize_for_this_python(sources, compiled, early)
+    if set(compiled) - set(kept):
+        early.codecache.keep(opened[0], sources, compiled)
+    package.hook.handshake(channel, importer, sources, compiled, config, opened)
 
 
 def child_main(sources, config, compiled=None):

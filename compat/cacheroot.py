@@ -23,6 +23,8 @@ import os
 import stat
 import tempfile
 
+from .neutral import ensure_text
+
 
 try:
     import fcntl
@@ -123,6 +125,22 @@ def private_file(info):
     uid = current_uid()
     return (stat.S_ISREG(info.st_mode) and not info.st_mode & OTHERS_WRITE
             and (uid is None or info.st_uid == uid))
+
+
+def open_root(requested):
+    """``(root, problem)``: the requested (or default) cache root once verified, else a
+    fresh private one for this session and why, which is logged here and told to the
+    master."""
+    requested = ensure_text(requested) if requested else default_cache_root()
+    root, problem = claim_root(requested)
+    if problem is None:
+        return root, None
+    root = private_root()
+    problem = ensure_text("execnet-bridge refused the cache root %s: %s; this session uses "
+                          "the private folder %s instead" % (requested, problem, root))
+    import logging  # only now: most slaves never need it
+    logging.getLogger("bridge.slave").warning(problem)
+    return root, problem
 
 
 def private_root():

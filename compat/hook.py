@@ -21,18 +21,6 @@ from .session import ImportSession
 from .trees import FOLDER as TREES_FOLDER, TreeStore, used_by_live_sessions
 
 
-
-def _expect(channel, kind, timeout):
-    try:
-        msg = channel.receive(timeout)
-    except channel.TimeoutError:
-        raise RuntimeError("execnet-bridge handshake: no %r from the master within %s s"
-                           % (kind, timeout))
-    if protocol.kind_of(msg) != kind:
-        raise RuntimeError("execnet-bridge handshake: expected %r, got %r" % (kind, msg))
-    return msg
-
-
 def _answer_pings(channel, timeout):
     """Echo the master's PINGs (it times the link with them) until READY."""
     while True:
@@ -58,20 +46,22 @@ def installed_finder():
     return None
 
 
-def handshake(channel, importer, sources, compiled=None):
+def handshake(channel, importer, sources, compiled, config, opened):
     """The slave's side of the handshake; installs ``importer``'s hook. ``sources``: the
     bootstrap frame, which the processes this slave starts materialise again (spawned
-    ones from ``compiled``, its code objects)."""
-    # CONFIG carries the timeout. The master sends it right behind the sources,
-    # before it waits for anything; if the master goes, execnet ends this wait.
-    config = _expect(channel, protocol.CONFIG, None)
+    ones from ``compiled``, its code objects). ``config``: the master's CONFIG, sent
+    right behind the sources; ``opened``: (the cache root, why not the one it names, or
+    None), which the bootstrap opened (``cacheroot.open_root``)."""
+    if protocol.kind_of(config) != protocol.CONFIG:
+        raise RuntimeError("execnet-bridge handshake: expected %r, got %r"
+                           % (protocol.CONFIG, config))
     if config.get(protocol.PROTOCOL) != protocol.PROTOCOL_VERSION:
         raise RuntimeError("execnet-bridge protocol mismatch: master %r, slave %r"
                            % (config.get(protocol.PROTOCOL), protocol.PROTOCOL_VERSION))
     if installed_finder() is not None:
         raise RuntimeError("execnet-bridge is already installed in this interpreter")
     timeout = protocol.option(config, protocol.TIMEOUT, 30.0)
-    cache_root, problem = open_cache_root(protocol.option(config, protocol.CACHE_ROOT))
+    cache_root, problem = opened
     limit = int(protocol.option(config, protocol.CACHE_LIMIT, protocol.DEFAULT_CACHE_LIMIT))
     blobs = BlobStore(cache_root)
     trim_cache(cache_root, limit)
@@ -129,22 +119,6 @@ def enter_project(msg):
     except (ValueError, OSError) as error:
         return protocol.entered(reason=str(error))
     return protocol.entered(folder)
-
-
-def open_cache_root(requested):
-    """``(root, problem)``: the requested (or default) cache root once verified, else a
-    fresh private one for this session and why, which is logged here and told to the
-    master."""
-    requested = ensure_text(requested) if requested else cacheroot.default_cache_root()
-    root, problem = cacheroot.claim_root(requested)
-    if problem is None:
-        return root, None
-    root = cacheroot.private_root()
-    problem = ensure_text("execnet-bridge refused the cache root %s: %s; this session uses "
-                          "the private folder %s instead" % (requested, problem, root))
-    import logging  # only now: most slaves never need it
-    logging.getLogger("bridge.slave").warning(problem)
-    return root, problem
 
 
 def trim_cache(cache_root, limit, always=False):

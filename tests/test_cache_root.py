@@ -188,3 +188,55 @@ def test_a_slave_lists_its_path_once_until_a_folder_of_it_changes(slave_python, 
     _set_mtime(own, 1800)  # changed, and settled again
     names = reported()
     assert "beta" in names and "alpha" in names and "kept_marker" not in names
+
+
+MARK_KEPT_CODE = """
+import glob, hashlib, marshal, os
+[path] = glob.glob(os.path.join(%r, "code", "*"))
+with open(path, "rb") as stream:
+    kept = stream.read()
+assert hashlib.sha256(kept[64:]).hexdigest().encode("ascii") == kept[:64]
+compiled = marshal.loads(kept[64:])
+compiled["tags"] = compile(%r + "\\nKEPT_MARKER = True\\n", "tags", "exec")
+payload = marshal.dumps(compiled)
+with open(path, "wb") as stream:
+    stream.write(hashlib.sha256(payload).hexdigest().encode("ascii") + payload)
+channel.send(sorted(compiled))
+"""
+
+KEPT_MARKER = """
+import sys
+channel.send(getattr(sys.modules["_execnet_bridge.tags"], "KEPT_MARKER", False))
+"""
+
+
+def test_the_bridge_modules_a_slave_compiled_are_kept_for_its_next_session(
+        slave_python, slave_cwd, tmp_path, cache_root):
+    """Compiling the bridge's own modules was most of a handshake: the slave keeps their
+    code objects in its cache root and runs them next time (a marker planted in them
+    shows); a file that does not match its hash is compiled again, never loaded."""
+    served = write_tree(tmp_path / "served", {"nothing.py": "VALUE = 1\n"})
+    with open(os.path.join(os.path.dirname(bridge.__file__), "compat", "tags.py")) as f:
+        tags = f.read()  # one compiled after the cache root is open (not bootstrap.EARLY)
+
+    def session(source):
+        group = execnet.Group()
+        try:
+            gateway = group.makegateway(slave_spec(slave_python, slave_cwd))
+            bridge.install(gateway, path=[served], cache_root=cache_root)
+            assert remote_value(gateway, "import nothing; channel.send(nothing.VALUE)") == 1
+            return remote_value(gateway, source)
+        finally:
+            group.terminate(timeout=10)
+
+    names = session(MARK_KEPT_CODE % (cache_root, tags))
+    assert "hook" in names and "bootstrap" not in names
+    assert session(KEPT_MARKER) is True  # the kept code ran, not a compile of the sources
+    [path] = glob.glob(os.path.join(cache_root, "code", "*"))
+    with open(path, "r+b") as stream:
+        stream.seek(100)
+        stream.write(b"\0\0\0\0")
+    assert session(KEPT_MARKER) is False  # damaged: compiled from the sources again
+    with open(path, "rb") as stream:
+        kept = stream.read()
+    assert hashlib.sha256(kept[64:]).hexdigest().encode("ascii") == kept[:64]
