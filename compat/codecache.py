@@ -12,9 +12,10 @@ import marshal
 import os
 import sys
 
-from .files import make_folder, write_atomically
+from .files import keep_newest, make_folder, write_atomically
 
 FOLDER = "code"
+KEPT = 8  # interpreter builds and versions of the bridge, most recently written
 
 
 def _path(root, sources):
@@ -46,9 +47,11 @@ def load(root, sources):
 def keep(root, sources, compiled):
     """Keep ``compiled`` for the next session; a full disk loses nothing."""
     payload = marshal.dumps(compiled)
+    folder = os.path.join(root, FOLDER)
     try:
-        make_folder(os.path.join(root, FOLDER))
+        make_folder(folder)
         write_atomically(_path(root, sources),
                          hashlib.sha256(payload).hexdigest().encode("ascii") + payload)
     except (IOError, OSError):
-        pass
+        return
+    keep_newest(folder, KEPT)

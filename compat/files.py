@@ -50,6 +50,20 @@ def write_atomically(path, data):
     os.rename(write_aside(os.path.dirname(path), data), path)
 
 
+def keep_newest(folder, count):
+    """Remove all but the ``count`` most recently written files of ``folder``: the few
+    versions a host's interpreters use, not one per upgrade for ever."""
+    try:
+        names = os.listdir(folder)
+        if len(names) <= count:
+            return
+        dated = sorted((os.lstat(os.path.join(folder, name)).st_mtime, name) for name in names)
+    except OSError:
+        return
+    for _, name in dated[:len(dated) - count]:
+        remove_file(os.path.join(folder, name))
+
+
 def link_or_copy(source, target, atomically=False):
     """Place the verified file ``source`` at the new path ``target``: a hard link where
     the file system allows, so a content is one inode, stored once, whose link count

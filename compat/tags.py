@@ -14,11 +14,12 @@ import sys
 import sysconfig
 import time
 
-from .files import make_folder, write_atomically
+from .files import keep_newest, make_folder, write_atomically
 from .neutral import ensure_text, text_type
 
 CS_GNU_LIBC_VERSION = 2  # os.confstr name, unknown to 2.7's os.confstr_names
 NAMES_FOLDER = "names"  # in the cache root: top-level names per interpreter and path
+NAMES_KEPT = 32  # interpreters and paths, most recently written
 SETTLED_SECONDS = 2.0  # a folder changed since may change again within its mtime's tick
 
 
@@ -94,7 +95,8 @@ def local_top_level_names(cache_root=None):
             write_atomically(kept_at, json.dumps({"stamps": stamps, "names": names})
                              .encode("utf-8"))
         except (IOError, OSError):  # a full disk loses nothing but the next listing
-            pass
+            return names
+        keep_newest(os.path.dirname(kept_at), NAMES_KEPT)
     return names
 
 

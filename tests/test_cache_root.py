@@ -240,3 +240,17 @@ def test_the_bridge_modules_a_slave_compiled_are_kept_for_its_next_session(
     with open(path, "rb") as stream:
         kept = stream.read()
     assert hashlib.sha256(kept[64:]).hexdigest().encode("ascii") == kept[:64]
+
+
+def test_the_kept_code_and_names_are_bounded_newest_first(tmp_path):
+    from bridge.compat.files import keep_newest
+    folder = str(tmp_path)
+    for index in range(10):
+        path = os.path.join(folder, "v%d" % index)
+        with open(path, "w") as stream:
+            stream.write("x")
+        os.utime(path, (1000 + index, 1000 + index))
+    keep_newest(folder, 8)
+    assert sorted(os.listdir(folder)) == ["v%d" % index for index in range(2, 10)]
+    keep_newest(folder, 8)  # nothing past the bound: nothing goes
+    assert len(os.listdir(folder)) == 8
