@@ -86,8 +86,10 @@ class Bench(object):
         try:
             group.makegateway("popen//id=hop//" + link_spec(self.python, self.delay,
                                                            self.rate))
-            handle = bridge.install(group, path=[self.site],
-                                    cache_root=os.path.join(folder, "hop"))
+            handle = None  # plain via: the hop only proxies (a bridged hop forwards)
+            if forwarding:
+                handle = bridge.install(group, path=[self.site],
+                                        cache_root=os.path.join(folder, "hop"))
             made = self._leaves(group, handle, folder, leaves, forwarding, "leaf")
             seconds = self._imports(made)
             row = self._row(handle, made, forwarding, seconds)
