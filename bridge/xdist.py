@@ -22,6 +22,7 @@ import sys
 
 import pytest
 import six
+from _pytest import hookspec
 
 import bridge
 from ._facts import Facts
@@ -132,9 +133,10 @@ class Worker(object):
         """Before xdist sends it on: the warning names the controller's file."""
         _rename_warning(warning_message, self.folder, self.root)
 
-    @pytest.hookimpl(tryfirst=True, optionalhook=True)
-    def pytest_warning_captured(self, warning_message):  # pytest < 6.0
-        _rename_warning(warning_message, self.folder, self.root)
+    if not hasattr(hookspec, "pytest_warning_recorded"):  # pytest < 6.0; 6 and 7 warn
+        @pytest.hookimpl(tryfirst=True, optionalhook=True)  # about an impl of the old one
+        def pytest_warning_captured(self, warning_message):
+            _rename_warning(warning_message, self.folder, self.root)
 
 
 def _undrivable(handle):
