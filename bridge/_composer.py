@@ -11,7 +11,6 @@ from ._disk import get_json, put_json
 from ._roots import OutsideRoot, Watch
 from ._planner import PREFETCH_MODULES
 from ._records import Composed, Refused, TooLarge
-from .compat.neutral import ensure_text
 
 PREFETCH_BYTES = 64 * 1024 * 1024  # bodies prefetched into one reply, at most
 
@@ -29,12 +28,12 @@ class Composer(object):
         self.slave_kind = slave_kind  # what decides a reply of the slave's facts
         self.max_reply_bytes = max_reply_bytes
 
-    def composed(self, name, located, have=(), had=(), holds=None):
+    def composed(self, name, located, have, had, holds):
         """The Composed reply to a FIND of ``name``: worked out once per version of what
         it read and shared by every slave of the same kind (each session is sent it
         ``without`` what it ``had`` already). A master process that has not composed it
         yet takes an earlier one's from its disk cache where the slave holds every record
-        of it (``holds(sent, whole)``; default: that reply's tree is in ``have``): then
+        of it (``holds(sent, whole)``, given the trees the slave named in ``have``): then
         no body is read, so none need be held."""
         arrived = self.caches.tickets.take()
         key = self._key(name)
@@ -43,9 +42,7 @@ class Composer(object):
             if kept is not None and self._current(kept, arrived):
                 return kept
             if kept is None and have:
-                have = set(ensure_text(tree) for tree in have)
-                kept = self._kept_lean(key, had, holds or (
-                    lambda sent, whole: sent.tree in have), arrived)
+                kept = self._kept_lean(key, had, holds, arrived)
                 if kept is not None:
                     return kept
             return self._compose(name, located, key)

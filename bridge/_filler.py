@@ -86,7 +86,7 @@ class Filler(object):
         """Did the slave name ``composed``'s tree in ``have``? This master learns what the
         tree holds either way (a later ``have`` may name it)."""
         self._learn_tree(composed)
-        return composed.tree in set(ensure_text(each) for each in msg.get(protocol.HAVE) or ())
+        return composed.tree in _named_trees(msg)
 
     def _tree(self, tree):
         """The TreeFacts of ``tree`` where this master, or an earlier one (its disk
@@ -120,7 +120,7 @@ class Filler(object):
     def holds_all(self, msg, composed, whole):
         """Whether the slave holds every record of ``composed``: its tree, or each in a
         tree of ``have`` (``held_records``). A reply kept without bodies serves then."""
-        if composed.tree in set(ensure_text(each) for each in msg.get(protocol.HAVE) or ()):
+        if composed.tree in _named_trees(msg):
             return True
         held = self._held(msg, composed, whole)
         return all(record[protocol.NAME] in held for record in composed.records)
@@ -231,3 +231,8 @@ class Filler(object):
                                               if data is not None and sha in compressed])
         self.stats.add(bytes_wire=sum(len(entry[protocol.FILE_BODY]) for entry in entries))
         return records
+
+
+def _named_trees(msg):
+    """The trees a request names in ``have``: the slave holds them."""
+    return set(ensure_text(tree) for tree in msg.get(protocol.HAVE) or ())
