@@ -25,6 +25,7 @@ import six
 from _pytest import hookspec
 
 import bridge
+from . import _execnet
 from ._facts import Facts
 from .errors import BridgeError
 from ._project import project_files
@@ -86,18 +87,21 @@ class Controller(object):
 
     def pytest_xdist_newgateway(self, gateway):
         try:
-            self._set_up(gateway)
-        except BridgeError as error:  # a usage error, said once, not an INTERNALERROR
-            pytest.exit("execnet-bridge: worker %s: %s" % (gateway.id, error), returncode=4)
+            problem = self._set_up(gateway)
+        except BridgeError as error:
+            problem = "worker %s: %s" % (gateway.id, error)
+        if problem:  # a usage error, said once, not an INTERNALERROR
+            _end_group(gateway)
+            pytest.exit("execnet-bridge: %s" % problem, returncode=4)
 
     def _set_up(self, gateway):
+        """Bridge ``gateway`` and place the project there; what stops it, else None."""
         handle = bridge.install(gateway)
         problem = _undrivable(handle)
         if not problem and not _same_python(handle.slave):
             problem = _unimportable(gateway, handle)
         if problem:
-            pytest.exit("execnet-bridge: this pytest cannot drive the worker %s: %s"
-                        % (gateway.id, problem), returncode=4)
+            return "this pytest cannot drive the worker %s: %s" % (gateway.id, problem)
         if not self.sends_project:
             return
         manager = getattr(self.config.pluginmanager.getplugin("dsession"), "nodemanager", None)
@@ -137,6 +141,14 @@ class Worker(object):
         @pytest.hookimpl(tryfirst=True, optionalhook=True)  # about an impl of the old one
         def pytest_warning_captured(self, warning_message):
             _rename_warning(warning_message, self.folder, self.root)
+
+
+def _end_group(gateway):
+    """End the gateways of xdist's group now: pytest.exit skips xdist's teardown, and
+    execnet's exit-time clean-up of what is left starts threads, which 3.12+ refuses then."""
+    group = _execnet.group_of(gateway)
+    if group is not None:
+        group.terminate(timeout=10.0)
 
 
 def _undrivable(handle):
