@@ -18,6 +18,7 @@ from __future__ import absolute_import  # 2.7: ``xdist`` is pytest-xdist, not th
 
 import os
 import platform
+import re
 import sys
 
 import pytest
@@ -76,6 +77,7 @@ class Controller(object):
         self.sends_project = config.getini("bridge_project")
         self.placed = {}  # gateway id -> the project's folder there
         self.files = None
+        self.tree_paths = TreePaths()
         here = str(getattr(config, "invocation_params", None) and
                    config.invocation_params.dir or os.getcwd())
         self.workdir = _relative_inside(here, self.root)
@@ -97,6 +99,7 @@ class Controller(object):
     def _set_up(self, gateway):
         """Bridge ``gateway`` and place the project there; what stops it, else None."""
         handle = bridge.install(gateway)
+        self.tree_paths.add(handle.search_path.entries)
         problem = _undrivable(handle)
         if not problem and not _same_python(handle.slave):
             problem = _unimportable(gateway, handle)
@@ -117,6 +120,22 @@ class Controller(object):
         folder = self.placed.get(node.gateway.id)
         if folder is not None:
             node.workerinput[WORKER_KEY] = [folder, self.root]
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_report_from_serializable(self, config, data):
+        """A report's frames in served modules name the controller's files."""
+        if isinstance(data, dict):
+            data.update(_rewritten(data, self.tree_paths.rewrite))
+        yield
+
+    @pytest.hookimpl(tryfirst=True, optionalhook=True)
+    def pytest_warning_recorded(self, warning_message):
+        _rewrite_warning(warning_message, self.tree_paths.rewrite)
+
+    if not hasattr(hookspec, "pytest_warning_recorded"):  # pytest < 6.0, as in Worker
+        @pytest.hookimpl(tryfirst=True, optionalhook=True)
+        def pytest_warning_captured(self, warning_message):
+            _rewrite_warning(warning_message, self.tree_paths.rewrite)
 
 
 class Worker(object):
@@ -192,19 +211,60 @@ def _unimportable(gateway, handle):
 
 def _replaced(value, old, new):
     """``value`` (plain data) with path ``old`` written as ``new`` in every string."""
+    return _rewritten(value, lambda text: text.replace(old, new) if old in text else text)
+
+
+def _rewritten(value, rewrite):
+    """``value`` (plain data) with ``rewrite`` applied to every string in it."""
     if isinstance(value, six.string_types):
-        return value.replace(old, new) if old in value else value
+        return rewrite(value)
     if isinstance(value, dict):
-        return dict((key, _replaced(item, old, new)) for key, item in value.items())
+        return dict((key, _rewritten(item, rewrite)) for key, item in value.items())
     if isinstance(value, (list, tuple)):
-        return type(value)(_replaced(item, old, new) for item in value)
+        return type(value)(_rewritten(item, rewrite) for item in value)
     return value
 
 
 def _rename_warning(warning_message, old, new):
+    _rewrite_warning(warning_message, lambda text: _replaced(text, old, new))
+
+
+def _rewrite_warning(warning_message, rewrite):
     filename = getattr(warning_message, "filename", None)
     if isinstance(filename, six.string_types):
-        warning_message.filename = _replaced(filename, old, new)
+        warning_message.filename = rewrite(filename)
+
+
+class TreePaths(object):
+    """A worker's path of a served module's file (``<cache root>/trees/<id>/<path>``, or
+    ``../<id>/<path>`` where pytest made it relative to the project's tree) written as the
+    controller's file it came from: the first entry of the search path the bridge serves
+    from that holds ``<path>``. Rewritten on the controller, which has the files; a path
+    it does not have is left as it is."""
+
+    PATTERN = re.compile(r"""(?:(?:[A-Za-z]:)?[\\/][^\s"'()<>]*?[\\/]trees[\\/]|"""
+                         r"""(?:\.\.[\\/])+)"""  # or relative to the project's folder
+                         r"""[0-9a-f]{64}[\\/]([^\s"'()<>:,]+)""")
+
+    def __init__(self):
+        self.entries = []
+        self._found = {}  # path in a tree -> the controller's file, or None
+
+    def add(self, entries):
+        self.entries.extend(entry for entry in entries if entry not in self.entries)
+
+    def rewrite(self, text):
+        if "trees" not in text and ".." not in text:
+            return text
+        return self.PATTERN.sub(lambda match: self._home(match.group(1)) or match.group(0),
+                                text)
+
+    def _home(self, path):
+        if path not in self._found:
+            parts = path.replace("\\", "/").split("/")
+            homes = (os.path.join(entry, *parts) for entry in self.entries)
+            self._found[path] = next((home for home in homes if os.path.isfile(home)), None)
+        return self._found[path]
 
 
 def _relative_inside(path, root):

@@ -25,7 +25,7 @@ import sys
 
 from . import protocol
 from .files import inside
-from .neutral import FileNotFoundError, NotADirectoryError
+from .neutral import FileNotFoundError, NotADirectoryError, native_path
 
 try:  # the suffixes a module file may have, as importlib names them
     from importlib.machinery import all_suffixes as _all_suffixes
@@ -222,7 +222,8 @@ class ServedTraversable(object):
         if stem is not None:
             served = self.session.fetch("%s.%s" % (self.package, stem))
             if served is not None:
-                path = os.path.join(os.path.dirname(served.filename), self.parts[0])
+                path = os.path.join(os.path.dirname(served.filename),
+                                    native_path(self.parts[0]))
                 if os.path.exists(path):
                     return path
         return None

@@ -36,6 +36,14 @@ def ensure_text(value, encoding="utf-8", errors="strict"):
     return value
 
 
+def native_path(path):
+    """``path`` as the native string a module's ``__file__`` is: 2.7's C code (warnings,
+    among others) takes a unicode ``__file__`` for no file at all."""
+    if PY2 and isinstance(path, text_type):
+        return path.encode(sys.getfilesystemencoding() or "utf-8")
+    return path
+
+
 def dotted(parts):
     """``[3, 11, 7]`` -> ``"3.11.7"``: how both worlds print versions (and glibc's)."""
     return ".".join(str(part) for part in parts)

@@ -11,7 +11,7 @@ from . import protocol
 from .files import inside
 from .client import BridgeUnavailable, ImportLockDuringWait, NotIntact
 from .distributions import ServedDistributions
-from .neutral import ModuleNotFoundError, dotted, ensure_text, import_error
+from .neutral import ModuleNotFoundError, dotted, ensure_text, import_error, native_path
 from .trees import TreeStore
 
 
@@ -88,8 +88,8 @@ class ServedModule(object):
     def __init__(self, name, module_type, directory, filename):
         self.name = name
         self.type = module_type
-        self.directory = directory  # the folder that holds the module's file or folder
-        self.filename = filename  # the module's file, or its folder for a namespace
+        self.directory = native_path(directory)  # the folder holding its file or folder
+        self.filename = native_path(filename)  # the module's file, its folder for a namespace
 
     @property
     def is_package(self):

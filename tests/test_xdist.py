@@ -40,6 +40,52 @@ def test_bare_xdist_workers_import_the_controllers_packages(tmp_path, project):
     assert "1 passed" in out
 
 
+SERVED_HELPER = """\
+import warnings
+
+
+def fail():
+    raise ValueError("raised in a served module")
+
+
+def warn():
+    warnings.warn("warned in a served module")
+"""
+USES_HELPER = """\
+import helper
+
+
+def test_fails_in_a_served_module():
+    helper.fail()
+
+
+def test_warns_in_a_served_module():
+    helper.warn()
+"""
+
+
+@pytest.mark.parametrize("style", ["long", "native"])
+def test_frames_and_warnings_of_served_modules_name_the_controllers_files(
+        tmp_path, monkeypatch, style):
+    """A dependency the worker was served lives in its cache (trees/<id>/...); the report
+    names the file it came from on the controller, where an editor can open it."""
+    pytest.importorskip("xdist")
+    deps = write_tree(tmp_path / "deps", {"helper.py": SERVED_HELPER})
+    write_tree(tmp_path / "inner", {"test_helper.py": USES_HELPER})
+    monkeypatch.setenv("PYTHONPATH", deps)  # the controller's path; a bare worker's not
+    code, out, _ = run_bounded(
+        [sys.executable, "-m", "pytest", "-p", "bridge.xdist", "--dist", "load", "--tx",
+         "popen//python=%s -E -S" % base_python(), "-p", "no:cacheprovider", "--tb", style,
+         "test_helper.py"], tmp_path / "inner", stderr=subprocess.STDOUT)
+    assert code == 1 and outcome(out) == {"failed": 1, "passed": 1}, out
+    home = os.path.join(deps, "helper.py")
+    frame = ('File "%s", line 5, in fail' % home if style == "native" else
+             "%s:5: ValueError" % home)
+    assert frame in out, out
+    assert "%s:9: UserWarning: warned in a served module" % home in out, out
+    assert not [line for line in out.splitlines() if "trees" in line], out
+
+
 # A small project as a user has it: a src/ layout package with package data, an ini file
 # with markers, a conftest with a fixture reading a data file beside it, a nested folder
 # with a conftest of its own, parametrized tests, a skip, an xfail; a git checkout whose
