@@ -2,7 +2,6 @@
 pipe on one host; a compressed body that arrives damaged is refused."""
 import hashlib
 import os
-import sys
 import zlib
 
 import execnet

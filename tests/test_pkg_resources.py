@@ -12,7 +12,7 @@ import sys
 import pytest
 
 import bridge
-from conftest import find_python, remote_value, write_tree
+from conftest import remote_value, write_tree
 
 MASTER = {
     "greeter/__init__.py": '''
