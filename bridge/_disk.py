@@ -27,8 +27,9 @@ from .compat import cacheroot, files
 log = logging.getLogger("bridge.cache")
 
 LIMIT = 512 * 1024 * 1024
-FORMAT = "3"  # bump when what an entry holds changes meaning (2: package entries; 3: no
-# entry says "imports nothing" of a source its master could not parse)
+FORMAT = "4"  # bump when what an entry holds changes meaning (2: package entries; 3: no
+# entry says "imports nothing" of a source its master could not parse; 4: a Watch's
+# probes, which a master that does not know them would not check)
 ENVIRONMENT = "EXECNET_BRIDGE_MASTER_CACHE"  # a folder; "" or "off": none
 
 

@@ -46,7 +46,7 @@ def _join(folder, name):
 
 def _extensions_in(root, folder, name):
     """Root-relative paths of compiled modules ``name``: ``name.so``, ``name.<tag>.so``."""
-    return sorted(_join(folder, entry) for entry in root.binaries(folder).get(name, ())
+    return sorted(_join(folder, entry) for entry in root.binaries(folder, name)
                   if root.isfile(_join(folder, entry)))
 
 

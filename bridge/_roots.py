@@ -81,40 +81,52 @@ class DirectoryRoot(Root):
             return None
         return status.st_mtime, status.st_ino, status.st_nlink
 
-    def _listing(self, relative):
-        """{name: DIR, FILE or None (neither, e.g. a broken link)} inside folder
-        ``relative``, or None if it is not a folder."""
-        known = self._listings.get(relative)  # [key, entries, request number, local path]
+    def _listed(self, relative):
+        """(local path, key, {name: DIR, FILE or None} or None where it is not a folder,
+        settled) of folder ``relative``: listed once per version of it, and once per
+        request while it may still change unseen (one request sees one listing)."""
+        known = self._listings.get(relative)  # [key, entries, request, local, settled]
         if known is not None and known[2] == self.request_number:
-            self._watched(known[3], known[0], True)  # the hot path of every walk
-            return known[1]
+            return known[3], known[0], known[1], known[4]  # the hot path of every walk
         local = self.local(relative)
         key = folder_key(local)
         if key is None:
-            self._watched(local, None, True)
-            return None
-        if known is not None and known[0] == key:
+            return local, None, None, True
+        if known is not None and known[4] and known[0] == key:
             known[2] = self.request_number
-            self._watched(local, key, True)
-            return known[1]
+            return local, key, known[1], True
         entries = _entries(local)
         settled = time.time() - key[0] > self.SETTLED
-        if settled:
-            self._listings[relative] = [key, entries, self.request_number, local]
-        self._watched(local, key, settled)
-        return entries
+        self._listings[relative] = [key, entries, self.request_number, local, settled]
+        return local, key, entries, settled
 
-    def _watched(self, local, key, settled):
+    def _listing(self, relative):
+        """The whole listing of folder ``relative`` (``_listed``), recorded as read whole."""
+        local, key, entries, settled = self._listed(relative)
         watch = self.watch
         if watch is not None:
             watch.folder(local, key, settled)
+        return entries
+
+    def _probed(self, relative, probe, answer):
+        """``answer`` to one question about folder ``relative``, recorded as asked."""
+        local, key, entries, settled = self._listed(relative)
+        found = answer(entries or {})
+        watch = self.watch
+        if watch is not None:
+            watch.probe(local, key, settled, probe, found)
+        return found
 
     def _kind(self, relative):
         if not relative:
             return DIR if os.path.isdir(self.path) else None
         folder, _, name = relative.rpartition("/")
-        listing = self._listing(folder)
-        return listing.get(name) if listing is not None else None
+        local, key, entries, settled = self._listed(folder)  # as _probed, inline: the
+        kind = entries.get(name) if entries is not None else None  # walks' hot path
+        watch = self.watch
+        if watch is not None:
+            watch.probe(local, key, settled, name, kind)
+        return kind
 
     def isdir(self, relative):
         return self._kind(relative) == DIR
@@ -167,13 +179,17 @@ class DirectoryRoot(Root):
         """Every name directly inside ``relative``."""
         return list(self._listing(relative) or ())
 
-    def binaries(self, relative):
-        """binaries_by_module of folder ``relative``, worked out once per listing."""
-        listing = self._listing(relative) or {}
+    def binaries(self, relative, module):
+        """The file names of compiled module ``module`` in folder ``relative``, sorted
+        (binaries_by_module, worked out once per listing)."""
+        return self._probed(relative, BINARIES_PROBE + module,
+                            lambda listing: self._binaries_of(relative, listing, module))
+
+    def _binaries_of(self, relative, listing, module):
         known = self._binaries.get(relative)
         if known is None or known[0] is not listing:
             known = self._binaries[relative] = (listing, binaries_by_module(listing))
-        return known[1]
+        return known[1].get(module, [])
 
     def listdir(self, relative):
         """(folders, files) directly inside ``relative``, each sorted."""
@@ -187,14 +203,31 @@ DIR, FILE = "dir", "file"
 EXTENSION_SUFFIX = ".so"
 
 
+BINARIES_PROBE = "/binaries/"  # a Watch's probe of a module's binaries: no file name
+
+
 def binaries_by_module(names):
-    """{module name: [file names]} of the compiled modules among ``names``
+    """{module name: [file names, sorted]} of the compiled modules among ``names``
     (``name.so``, ``name.<tag>.so``)."""
     found = {}
-    for entry in names:
+    for entry in sorted(names):
         if entry.endswith(EXTENSION_SUFFIX) and "/" not in entry:
             found.setdefault(entry.split(".")[0], []).append(entry)
     return found
+
+
+def answering(entries):
+    """What a probe (a name, or BINARIES_PROBE and a module) finds in ``entries``, as a
+    function of the probe."""
+    binaries = []
+
+    def answer(probe):
+        if not probe.startswith(BINARIES_PROBE):
+            return entries.get(probe)
+        if not binaries:
+            binaries.append(binaries_by_module(entries))
+        return binaries[0].get(probe[len(BINARIES_PROBE):], [])
+    return answer
 
 
 def folder_key(local):
@@ -220,16 +253,31 @@ def file_key(local):
 class Watch(object):
     """What one walk over the search path read: folder listings and files, each with the
     key of the version it saw, so a result built from them is reused only while all
-    of them are unchanged (one stat each)."""
+    of them are unchanged (one stat each).
+
+    Most questions a walk asks of a folder are whether one name is there (every search
+    path entry is asked about every candidate): those are kept as probes, with their
+    answers. A folder whose key changed, or that changed too recently to trust its key
+    (a script's folder, a project's root where tests write files), is listed again, and
+    what was asked of it is asked again: only a different answer makes the result stale."""
 
     def __init__(self):
-        self.folders = {}
+        self.folders = {}  # local path -> key: a listing used whole
+        self.probes = {}  # local path -> [key, settled, {probe: answer}]
         self.files = {}
         self.settled = True  # False: something changed too recently to trust times
 
     def folder(self, local, key, settled):
         self.folders[local] = key
         self.settled = self.settled and settled
+
+    def probe(self, local, key, settled, probe, answer):
+        known = self.probes.get(local)
+        if known is None:
+            known = self.probes[local] = [key, settled, {}]
+        elif known[0] != key or not settled:
+            known[1] = False  # listed again since: the key alone no longer vouches
+        known[2][probe] = answer
 
     def file(self, root, relative):
         """A file the walk read: for a zip, the archive is the version that counts."""
@@ -238,7 +286,9 @@ class Watch(object):
 
     def unchanged(self):
         return (all(folder_key(local) == key for local, key in self.folders.items())
-                and all(file_key(local) == stamp for local, stamp in self.files.items()))
+                and all(file_key(local) == stamp for local, stamp in self.files.items())
+                and all(_probes_hold(local, known) for local, known in
+                        list(self.probes.items())))
 
     @classmethod
     def merged(cls, watches):
@@ -248,12 +298,20 @@ class Watch(object):
             merged.folders.update(watch.folders)
             merged.files.update(watch.files)
             merged.settled = merged.settled and watch.settled
+            for local, (key, settled, answers) in watch.probes.items():
+                for probe, answer in answers.items():
+                    seen = merged.probes.get(local, (None, None, {}))[2]
+                    if probe in seen and seen[probe] != answer:
+                        answer = CONFLICTING
+                    merged.probe(local, key, settled, probe, answer)
         return merged
 
     def as_data(self):
         """What a later master process needs to check this Watch, as JSON data."""
         return {"folders": [[local, key and list(key)] for local, key in self.folders.items()],
-                "files": [[local, stamp and list(stamp)] for local, stamp in self.files.items()]}
+                "files": [[local, stamp and list(stamp)] for local, stamp in self.files.items()],
+                "probes": [[local, key and list(key), settled, answers]
+                           for local, (key, settled, answers) in self.probes.items()]}
 
     @classmethod
     def from_data(cls, data):
@@ -263,7 +321,34 @@ class Watch(object):
             watch.folders[local] = key and tuple(key)
         for local, stamp in data["files"]:
             watch.files[local] = stamp and tuple(stamp)
+        for local, key, settled, answers in data.get("probes", ()):
+            if not isinstance(answers, dict):
+                raise TypeError("probes of %r: %r" % (local, answers))
+            watch.probes[local] = [key and tuple(key), bool(settled), dict(answers)]
         return watch
+
+
+CONFLICTING = "<answered differently>"  # a merged probe two walks saw differently: stale
+
+
+def _probes_hold(local, known):
+    """Would what was asked of folder ``local`` be answered as it was? One stat where its
+    key vouches for it; else it is listed again (and, once it has settled, its key
+    vouches from then on)."""
+    key, settled, answers = known
+    current = folder_key(local)
+    if settled and current == key:
+        return True
+    try:
+        entries = _entries(local) if current is not None else {}
+    except OSError:
+        return False
+    answer_now = answering(entries)
+    if any(answer_now(probe) != answer for probe, answer in list(answers.items())):
+        return False
+    if current is not None and time.time() - current[0] > DirectoryRoot.SETTLED:
+        known[0], known[1] = current, True
+    return True
 
 
 def _entries(folder):
@@ -351,8 +436,8 @@ class ZipRoot(Root):
     def names(self, relative):
         return sum(self.listdir(relative), [])
 
-    def binaries(self, relative):
-        return binaries_by_module(self.names(relative))
+    def binaries(self, relative, module):
+        return binaries_by_module(self.names(relative)).get(module, [])
 
     def listdir(self, relative):
         start = relative + "/" if relative else ""

@@ -1,5 +1,6 @@
 """The master finds modules by reading files, in CPython's order, inside its path."""
 import os
+import time
 
 import pytest
 
@@ -203,6 +204,36 @@ def test_a_folder_changed_just_now_is_listed_again_every_time(tmp_path):
     os.utime(pkg, (os.stat(pkg).st_atime, os.stat(pkg).st_mtime))  # however close in time
     search_path.begin_request()
     assert search_path.locate("pkg.fresh") is not None
+
+
+def test_what_a_walk_asked_of_a_folder_is_asked_again_only_where_it_changed(tmp_path):
+    """A walk asks most folders only whether a name is there: a Watch keeps those answers
+    and, where the folder's key moved on or was too recent to vouch, asks again. A file
+    that answers no question changes nothing; a module, or a binary, that would be
+    found now makes the walk stale. Listings used whole (a package's entries) still
+    count whole."""
+    entry = write_tree(tmp_path / "entry", {"a.py": "", "pkg/__init__.py": ""})
+    search_path = SearchPath([entry])
+    search_path.begin_request()
+    with search_path.watching() as watch:
+        assert search_path.locate("a").path == "a.py" and search_path.locate("b") is None
+    assert watch.settled and not watch.folders and watch.unchanged()  # probes alone
+    write_tree(tmp_path / "entry", {"notes.txt": "", "b.txt": ""})
+    assert watch.unchanged()
+    write_tree(tmp_path / "entry", {"a.cpython-311-x86_64-linux-gnu.so": ""})
+    assert not watch.unchanged()  # the binary would be found before a.py
+    os.remove(os.path.join(entry, "a.cpython-311-x86_64-linux-gnu.so"))
+    assert watch.unchanged()
+    write_tree(tmp_path / "entry", {"b.py": ""})
+    assert not watch.unchanged()
+
+    search_path.begin_request()
+    with search_path.watching() as whole:
+        assert search_path.folder_entries(search_path.locate("pkg")) is not None
+    assert whole.folders and whole.unchanged()
+    time.sleep(0.05)  # past the kernel's clock tick: the folder's mtime moves on
+    write_tree(tmp_path / "entry", {"pkg/data.txt": ""})
+    assert not whole.unchanged()
 
 
 def test_record_paths_read_pep_376_csv_rows(tmp_path):

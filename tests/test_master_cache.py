@@ -177,6 +177,33 @@ def test_a_fresh_master_answers_a_warm_slave_with_what_an_earlier_one_composed(t
     assert changed[0] == "12.0" and int(changed[1]) > 0
 
 
+def test_a_folder_on_the_path_that_keeps_changing_does_not_stop_reuse(tmp_path):
+    """A folder every walk only asks whether a name is there (a script's folder, a
+    project's root where tests write files) changed a moment ago in every run: what was
+    asked of it is asked again, and the work of the folders that did not change is
+    reused as if it had not. A module that appears there is seen."""
+    folder, entry = str(tmp_path / "master-cache"), shop_tree(tmp_path)
+    aged(entry, 3600)
+    busy = str(tmp_path / "busy")
+    os.mkdir(busy)
+    program = COMPOSES.replace("path=[%r]", "path=[%r, %%r]" % busy)
+    slave_cache = str(tmp_path / "slave-cache")
+    runs = []
+    for number in range(3):
+        with open(os.path.join(busy, "run%d.log" % number), "w"):
+            pass
+        future = time.time() + 3600  # changed "just now" all through the run
+        os.utime(busy, (future, future))
+        runs.append(run_master(folder, entry, slave_cache, program).split())
+    first, again, third = runs
+    assert first[0] == again[0] == third[0] == "10.0"
+    assert first[1:] == ["2", "0"] and again[1:] == ["1", "1"] and third[1:] == ["0", "1"], runs
+    write_tree(busy, {"shop/__init__.py": "", "shop/cart.py": "def total(amount):\n"
+                      "    return 99.0\n"})
+    changed = run_master(folder, entry, slave_cache, program).split()
+    assert changed[0] == "99.0" and int(changed[1]) > 0, changed
+
+
 PLUGINS = {"plugins/__init__.py": """
     import importlib
     NAMES = ["plugins.p%d" % number for number in range(12)]
