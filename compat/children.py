@@ -34,7 +34,6 @@ import json
 import marshal
 import os
 import shutil
-import socket
 import struct
 import sys
 import tempfile
@@ -130,6 +129,7 @@ class ChildServer(object):
         self.session = session
         # A short path of its own: an AF_UNIX address has at most 107 bytes, and a folder
         # only this user can enter keeps other users' processes out.
+        import socket  # only now: most slaves start no child, and it costs a handshake 2 ms
         self.folder = tempfile.mkdtemp(prefix="xb-")
         self.address = os.path.join(self.folder, "s")
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -142,7 +142,7 @@ class ChildServer(object):
         while True:
             try:
                 connection = self._listener.accept()[0]
-            except (IOError, OSError, socket.error):  # closed
+            except (IOError, OSError):  # closed (socket.error is one on 2.7 too)
                 return
             _daemon(self._serve, connection)
 
@@ -153,7 +153,7 @@ class ChildServer(object):
                 if request is None:
                     return
                 send_frame(connection, answer_child(self.session, request))
-        except (IOError, OSError, socket.error, ValueError, EOFError, TypeError):
+        except (IOError, OSError, ValueError, EOFError, TypeError):
             return  # a child that went, or sent what is not a frame: its connection ends
         finally:
             connection.close()
@@ -190,6 +190,7 @@ class ParentClient(object):
 
     def request(self, msg):
         """Send ``msg`` to the slave and return its reply, or raise BridgeUnavailable."""
+        import socket
         with ImportLockDuringWait():  # 2.7: as a wait for the master would
             with self._lock:
                 if self._closed:
@@ -204,7 +205,7 @@ class ParentClient(object):
                     self._drop()
                     raise BridgeUnavailable("no reply from the slave that started this "
                                             "process within %s s" % self.timeout)
-                except (IOError, OSError, socket.error, ValueError, EOFError) as error:
+                except (IOError, OSError, ValueError, EOFError) as error:
                     self._drop()
                     raise BridgeUnavailable("the slave that started this process cannot be "
                                             "reached: %s" % (error,))
@@ -215,6 +216,7 @@ class ParentClient(object):
 
     def _connected(self):
         if self._socket is None:
+            import socket
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(self.timeout)
             sock.connect(self.address)

@@ -8,7 +8,6 @@ mismatched binary may load and crash later.
 import hashlib
 import json
 import os
-import platform
 import struct
 import sys
 import sysconfig
@@ -24,7 +23,21 @@ SETTLED_SECONDS = 2.0  # a folder changed since may change again within its mtim
 
 
 def implementation():
+    """"cpython", "pypy": what platform.python_implementation() says, without importing
+    platform (a handshake's millisecond) where sys.implementation says it (3.3+)."""
+    name = getattr(getattr(sys, "implementation", None), "name", None)
+    if name:
+        return name.lower()
+    import platform
     return platform.python_implementation().lower()
+
+
+def machine():
+    """platform.machine(), from os.uname where there is one, as platform does."""
+    if hasattr(os, "uname"):
+        return os.uname()[4]
+    import platform
+    return platform.machine()
 
 
 def abi_tag():
@@ -161,7 +174,7 @@ def facts(cache_root=None):
         "extension_suffixes": extension_suffixes(),
         "platform": sysconfig.get_platform(),
         "system": sys.platform,
-        "machine": platform.machine(),
+        "machine": machine(),
         "bits": struct.calcsize("P") * 8,
         "byteorder": sys.byteorder,
         "libc": family,
