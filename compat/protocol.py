@@ -407,7 +407,7 @@ def tree_of(record):
     if tree is None:
         return None
     tree = ensure_text(tree) if isinstance(tree, (text_type, binary_type)) else ""
-    if len(tree) != 64 or any(char not in "0123456789abcdef" for char in tree):
+    if len(tree) != 64 or tree.strip("0123456789abcdef"):
         raise ValueError("a record names a tree that is no tree id: %r" % (tree,))
     return tree
 

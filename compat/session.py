@@ -304,9 +304,9 @@ class ImportSession(object):
                 self.trees.use(tree, self.session_folder.root)
                 placed.update((ensure_text(record[protocol.NAME]), folder)
                               for record in its_records)
-        for key in keys:
-            for tree, _, _ in used:  # the reply's own tree last: first in the next ``have``
-                self.trees.remember(key, tree)
+        newest_first = [tree for tree, _, _ in reversed(used)]  # the reply's own tree
+        for key in keys:  # (used last) first in the next ``have``
+            self.trees.remember(key, newest_first)
         with self._lock:
             for _, folder, _ in used:
                 if folder not in self.tree_folders:

@@ -35,7 +35,7 @@ CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".so", ".pyd", ".dylib", ".dll", ".pyw")
 
 
 def _is_id(name):
-    return len(name) == 64 and all(char in "0123456789abcdef" for char in name)
+    return len(name) == 64 and not name.strip("0123456789abcdef")
 
 
 class TreeStore(object):
@@ -187,12 +187,13 @@ class TreeStore(object):
             return []
         return [tree for tree in trees if _is_id(tree) and os.path.isdir(self.path(tree))]
 
-    def remember(self, request, tree):
-        """Put ``tree`` first among those kept for ``request``."""
+    def remember(self, request, trees):
+        """Put ``trees`` first, in this order, among those kept for ``request``: written
+        only where that changes what is kept (a warm session's replies change nothing)."""
         recalled = self.recalled(request)
-        if recalled[:1] == [tree]:
+        kept = list(trees) + [each for each in recalled if each not in trees]
+        if kept[:RECALLED] == recalled[:RECALLED]:
             return
-        kept = [tree] + [each for each in recalled if each != tree]
         files.make_folder(os.path.join(self.cache_root, REPLIES))
         files.write_atomically(self._reply_file(request),
                                    u"\n".join(kept[:RECALLED]).encode("utf-8"))
