@@ -22,6 +22,7 @@ import errno
 import os
 import stat
 import tempfile
+import time
 
 from .neutral import ensure_text
 
@@ -167,6 +168,33 @@ def shared_lock(root):
         yield
     finally:
         os.close(descriptor)
+
+
+LOCK_POLL = 0.01  # seconds between tries of a busy request lock
+
+
+def wait_for_lock(path, seconds):
+    """A descriptor holding an exclusive ``flock`` on ``path`` (made if need be), taken
+    within ``seconds`` (tried every LOCK_POLL), else None: busy all that time, or no locks
+    here. Closing it releases the lock; so does the end of its process, however it ends."""
+    if fcntl is None:
+        return None
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
+                             0o600)
+    except (IOError, OSError):
+        return None
+    deadline = time.time() + seconds
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return descriptor
+        except (IOError, OSError) as error:
+            if (error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK)
+                    or time.time() >= deadline):
+                os.close(descriptor)
+                return None
+        time.sleep(LOCK_POLL)
 
 
 def exclusive_lock(root):

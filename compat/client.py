@@ -146,6 +146,8 @@ class _Waiter(object):
 class RequestClient(object):
     """Sends protocol messages on the request channel and waits for replies."""
 
+    asks_a_master = True  # a child's ParentClient asks its slave instead
+
     def __init__(self, channel, timeout, incoming=None):
         self._channel = channel
         self.timeout = timeout

@@ -3,11 +3,12 @@
 Shared by the 2.7 and 3.x importers: they differ in how the import system
 calls them, not in when to ask or how a reply becomes files in the cache.
 """
+import contextlib
 import os
 import sys
 import threading
 
-from . import protocol
+from . import cacheroot, protocol
 from .files import inside
 from .client import BridgeUnavailable, ImportLockDuringWait, NotIntact
 from .distributions import ServedDistributions
@@ -23,6 +24,11 @@ OTHER_PLATFORMS = frozenset([
     "winsound", "_wmi", "_scproxy", "org", "java", "riscos", "riscosenviron", "ce", "os2",
     "vms_lib", "MacOS",
 ])
+
+# A session waits this long at most for another session of its cache root to finish asking
+# the same request (``ImportSession.alone``), then asks anyway: a hung slave costs the
+# others this, never their import.
+ALONE_SECONDS = 60.0
 
 
 def never_served(name):
@@ -209,6 +215,30 @@ class ImportSession(object):
         return self.exchange(request_for, lacking)  # our cache lost what the master named
 
     def _ask(self, fullname):
+        with self.alone(protocol.find_request(fullname)):
+            return self._asked(fullname)
+
+    @contextlib.contextmanager
+    def alone(self, request):
+        """Ask ``request`` of the master while no other session of this cache root does:
+        slaves on one host share its default root, and those that start together (xdist
+        workers, a fleet) would each be sent every body of the same reply, and hash and
+        write it. The next one asks once the first has placed its tree, and is answered
+        lean. Waited for at most ALONE_SECONDS, import locks let go as in any wait (a
+        thread that keeps one another needs does not wait); a child asks its slave, which
+        takes the lock itself."""
+        descriptor = None
+        if getattr(self.client, "asks_a_master", False):
+            path = self.trees.request_lock(protocol.request_keys(request)[0])
+            with ImportLockDuringWait() as may_wait:
+                descriptor = cacheroot.wait_for_lock(path, ALONE_SECONDS if may_wait else 0)
+        try:
+            yield
+        finally:
+            if descriptor is not None:
+                os.close(descriptor)
+
+    def _asked(self, fullname):
         try:
             reply, placed = self.exchange(lambda lost: protocol.find_request(fullname, lost))
         except BridgeUnavailable as error:

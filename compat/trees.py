@@ -30,6 +30,7 @@ FOLDER = "trees"
 REPLIES = "replies"  # per request: ids of the trees its last replies made, newest first
 USES = ".uses"  # in a session folder: an empty file per tree the session uses
 MANIFEST_SUFFIX = ".files"  # beside a tree: its files' hashes, for eviction
+LOCK_SUFFIX = ".lock"  # beside a request's tree ids: held while one session asks it
 RECALLED = 64  # trees named per request, at most (a reply may use many: IN_TREE)
 CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".so", ".pyd", ".dylib", ".dll", ".pyw")
 
@@ -197,6 +198,12 @@ class TreeStore(object):
         files.make_folder(os.path.join(self.cache_root, REPLIES))
         files.write_atomically(self._reply_file(request),
                                    u"\n".join(kept[:RECALLED]).encode("utf-8"))
+
+    def request_lock(self, request):
+        """The path of the lock the sessions of this cache root take, one at a time, to
+        ask ``request`` (text naming it) of a master (``ImportSession.alone``)."""
+        files.make_folder(os.path.join(self.cache_root, REPLIES))
+        return self._reply_file(request) + LOCK_SUFFIX
 
     def _reply_file(self, request):
         return os.path.join(self.cache_root, REPLIES, digest(request.encode("utf-8")))

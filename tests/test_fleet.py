@@ -1,11 +1,14 @@
 """Many threads on one slave, many slaves on one master, gateways that come later."""
 
+import os
+
 import execnet
 import pytest
 
 import bridge
-from conftest import MATRIX, execnet_cannot_start, find_python, remote_value, slave_spec
-from trees import fleet_tree
+from conftest import (MATRIX, execnet_cannot_start, find_python, remote_value, slave_spec,
+                      write_tree)
+from trees import fleet_tree, shop_tree
 
 THREADS = """
 import sys, threading
@@ -83,3 +86,52 @@ def test_gateways_added_later_through_the_group_handle(tmp_path, cache_root):
         assert [channel.receive(60) for channel in channels] == [2, 2, 2]
     finally:
         group.terminate(timeout=30)
+
+
+HEAVY_BYTES = 8 * 1024 * 1024
+
+
+def test_slaves_that_share_a_cache_root_are_sent_a_reply_once(slave_python, tmp_path):
+    """Slaves on one host share its default cache root. Started together and asking the
+    same, one is sent the bodies; the others wait until its tree is in place and are
+    answered lean (each would otherwise receive, hash and write every body)."""
+    master = write_tree(tmp_path / "master", {"heavy/__init__.py": (
+        "import os\n"
+        "SIZE = os.path.getsize(os.path.join(os.path.dirname(__file__), 'data.bin'))\n")})
+    with open(os.path.join(master, "heavy", "data.bin"), "wb") as stream:
+        stream.write(os.urandom(HEAVY_BYTES))  # incompressible
+    group = execnet.Group()
+    try:
+        for index in range(3):
+            folder = tmp_path / ("cwd-%d" % index)
+            folder.mkdir()
+            group.makegateway(slave_spec(slave_python, str(folder)))
+        handle = bridge.install(group, path=[master], cache_root=str(tmp_path / "shared"))
+        channels = group.remote_exec("import heavy; channel.send(heavy.SIZE)")
+        sizes = [channel.receive(120) for channel in channels]
+    finally:
+        group.terminate(timeout=10)
+    assert sizes == [HEAVY_BYTES] * 3
+    sent = sorted(one.stats.bytes_sent for one in handle.bridges)
+    assert sent[-1] >= HEAVY_BYTES and sum(sent[:-1]) < HEAVY_BYTES / 8, sent
+
+
+def test_a_request_lock_held_elsewhere_delays_an_import_but_never_stops_it(
+        gateway, tmp_path, cache_root):
+    """A session that keeps its cache root's lock on a request (a slave hung mid-request)
+    costs another the wait (ALONE_SECONDS, shortened here), never its import."""
+    fcntl = pytest.importorskip("fcntl")
+    from bridge.compat.blobs import digest
+    bridge.install(gateway, path=[shop_tree(tmp_path)], cache_root=cache_root)
+    replies = os.path.join(cache_root, "replies")
+    os.makedirs(replies)
+    with open(os.path.join(replies, digest(b"find shop") + ".lock"), "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        total, waited = remote_value(gateway, """
+            import sys, time
+            sys.modules["_execnet_bridge.session"].ALONE_SECONDS = 1.0
+            started = time.time()
+            import shop
+            channel.send([shop.total(4), time.time() - started])
+        """)
+    assert total == 5.0 and waited >= 0.9
