@@ -400,6 +400,11 @@ def in_tree(record, tree):
     return lean_record
 
 
+def is_sha256_hex(text):
+    """Is ``text`` (text) a sha256 in lowercase hex, as blob names and tree ids are?"""
+    return len(text) == 64 and not text.strip("0123456789abcdef")
+
+
 def tree_of(record):
     """The tree a lean record names (``in_tree``), as text; None where it carries its
     files; ValueError where it names no tree id."""
@@ -407,7 +412,7 @@ def tree_of(record):
     if tree is None:
         return None
     tree = ensure_text(tree) if isinstance(tree, (text_type, binary_type)) else ""
-    if len(tree) != 64 or tree.strip("0123456789abcdef"):
+    if not is_sha256_hex(tree):
         raise ValueError("a record names a tree that is no tree id: %r" % (tree,))
     return tree
 
@@ -512,8 +517,7 @@ def piece_problem(each):
     if not (isinstance(each, list) and len(each) == 5):
         return "a piece must be [sha256, offset, size, bytes, compressed]"
     sha, offset, size, data, compressed = each
-    if not (isinstance(sha, string_types) and len(sha) == 64 and all(
-            char in "0123456789abcdef" for char in ensure_text(sha))):
+    if not (isinstance(sha, string_types) and is_sha256_hex(ensure_text(sha))):
         return "a piece must name a sha256 in hex"
     if not all(isinstance(number, integer_types) and not isinstance(number, bool)
                for number in (offset, size)) or not 0 <= offset <= size <= MAX_BODY_BYTES:

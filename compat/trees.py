@@ -24,7 +24,7 @@ from . import cacheroot, files
 from .blobs import digest
 from .files import PART_PREFIX, inside
 from .neutral import ensure_text
-from .protocol import COMPRESSED, DIRS, FILES, inflated
+from .protocol import COMPRESSED, DIRS, FILES, inflated, is_sha256_hex
 
 FOLDER = "trees"
 REPLIES = "replies"  # per request: ids of the trees its last replies made, newest first
@@ -33,10 +33,6 @@ MANIFEST_SUFFIX = ".files"  # beside a tree: its files' hashes, for eviction
 LOCK_SUFFIX = ".lock"  # beside a request's tree ids: held while one session asks it
 RECALLED = 64  # trees named per request, at most (a reply may use many: IN_TREE)
 CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".so", ".pyd", ".dylib", ".dll", ".pyw")
-
-
-def _is_id(name):
-    return len(name) == 64 and not name.strip("0123456789abcdef")
 
 
 class TreeStore(object):
@@ -53,7 +49,7 @@ class TreeStore(object):
     def open(self, tree):
         """The tree's folder if it is there, marked used now; else None. One ``lstat``:
         the cache root is verified private, and a tree changes only by being removed."""
-        if not _is_id(tree):
+        if not is_sha256_hex(tree):
             return None
         folder = self.path(tree)
         try:
@@ -186,7 +182,8 @@ class TreeStore(object):
                 trees = stream.read().split()
         except (IOError, OSError):
             return []
-        return [tree for tree in trees if _is_id(tree) and os.path.isdir(self.path(tree))]
+        return [tree for tree in trees
+                if is_sha256_hex(tree) and os.path.isdir(self.path(tree))]
 
     def remember(self, request, trees):
         """Put ``trees`` first, in this order, among those kept for ``request``: written
@@ -214,7 +211,7 @@ class TreeStore(object):
         each, so the trees' sizes add up to the bytes they hold."""
         found = []
         for name in os.listdir(self.root) if os.path.isdir(self.root) else ():
-            if not _is_id(name):
+            if not is_sha256_hex(name):
                 continue
             try:
                 last_used = os.lstat(self.path(name)).st_mtime
