@@ -11,6 +11,7 @@ from ._disk import get_json, put_json
 from ._roots import OutsideRoot, Watch
 from ._planner import PREFETCH_MODULES
 from ._records import Composed, Refused, TooLarge
+from .compat import protocol
 
 PREFETCH_BYTES = 64 * 1024 * 1024  # bodies prefetched into one reply, at most
 
@@ -136,14 +137,15 @@ class Composer(object):
         data = get_json(self.caches.disk, "composed", self._disk_key(key))
         if data is None:
             return None
-        try:
+        try:  # the entry's checksum vouches for its tree id (_disk)
+            if not protocol.is_sha256_hex(data["tree"]):
+                return None
             kept = Composed(key.name)
             kept.sizes = dict(data["sizes"])
-            kept.finish(data["records"], data["absent"], data["refusals"],
-                        Watch.from_data(data["watch"]))
-        except (ValueError, KeyError, TypeError):
+            return kept.finish(data["records"], data["absent"], data["refusals"],
+                               Watch.from_data(data["watch"]), data["tree"])
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
-        return kept if kept.tree == data["tree"] else None
 
     def _keep(self, key, composed):
         """Keep a reusable Composed on disk, without bodies (it serves lean replies)."""

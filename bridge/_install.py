@@ -210,7 +210,7 @@ class Bridge(object):
         reply = self.responder.reply(msg, self._requests.send, upstream)
         if reply is None:  # the slave went away while the reply's frames were sent
             return
-        self._requests.send(reply)
+        self._requests.send(protocol.packed(reply))
         if upstream is not None:
             upstream.delivered(reply)
 

@@ -25,12 +25,9 @@ import pytest
 import six
 from _pytest import hookspec
 
-import bridge
-from . import _execnet
+import bridge  # its master side is imported on first use (3.7+): a worker needs none
 from ._facts import Facts
 from .errors import BridgeError
-from ._project import project_files
-from ._requires import python_problem
 
 WORKER_KEY = "bridge_project"  # workerinput: [the project's folder there, the controller's]
 
@@ -111,6 +108,7 @@ class Controller(object):
         if manager is not None:  # no rsync: the bridge serves pytest, and the project
             manager.roots = []
         if self.files is None:
+            from ._project import project_files
             self.files = project_files(self.root, self.config.getini("bridge_include"),
                                        self.config.getini("bridge_exclude"))
         self.placed[gateway.id] = handle.place_project(self.root, self.files,
@@ -165,6 +163,7 @@ class Worker(object):
 def _end_group(gateway):
     """End the gateways of xdist's group now: pytest.exit skips xdist's teardown, and
     execnet's exit-time clean-up of what is left starts threads, which 3.12+ refuses then."""
+    from . import _execnet
     group = _execnet.group_of(gateway)
     if group is not None:
         group.terminate(timeout=10.0)
@@ -173,6 +172,7 @@ def _end_group(gateway):
 def _undrivable(handle):
     """Why a worker cannot run the controller's pytest or xdist (their Requires-Python
     excludes its Python), or None: said before any test runs, not as an import error."""
+    from ._requires import python_problem
     responder = handle.responder
     for name in ("pytest", "xdist", "execnet"):
         located = responder.search_path.locate(name)

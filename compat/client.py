@@ -181,7 +181,10 @@ class RequestClient(object):
             raise BridgeUnavailable("no reply from the master within %s s" % self.timeout)
         if waiter.reply is None:
             raise BridgeUnavailable(self._closed or "the request channel closed")
-        return waiter.reply
+        try:
+            return protocol.unpacked(waiter.reply)
+        except ValueError as error:
+            raise BridgeUnavailable("a malformed reply from the master: %s" % (error,))
 
     def _receive(self, msg):
         """Runs on execnet's receiver thread: hand the reply to its waiter.

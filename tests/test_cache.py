@@ -169,6 +169,43 @@ def test_one_round_trip_brings_other_distributions_and_absent_names(gateway, tmp
     assert handle.stats.requests == 2  # the function-level import was not prefetched
 
 
+def test_a_reply_names_absent_only_what_the_slave_would_ask(gateway, tmp_path, cache_root):
+    """``from package import name`` looks like a submodule to the master's walk; the
+    package's record lists its children, so the slave answers those names itself."""
+    from conftest import write_tree
+    from bridge._locate import SearchPath
+    from bridge._responder import Responder, Stats
+    from bridge.compat import protocol
+    entry = write_tree(tmp_path / "apps", {
+        "app/__init__.py": '''
+            from app.tools import helper, CONSTANT
+            try:
+                import optional_speedup
+            except ImportError:
+                optional_speedup = None
+            ''',
+        "app/tools.py": "CONSTANT = 3\n\ndef helper():\n    return CONSTANT\n",
+    })
+    responder = Responder(SearchPath([entry]), {}, Stats())
+    reply = responder.reply(dict(protocol.find_request("app"), id=1))
+    assert sorted(record[protocol.NAME] for record in reply[protocol.MODULES]) == \
+        ["app", "app.tools"]
+    assert reply[protocol.ABSENT] == ["optional_speedup"]  # not app.tools.helper, ...
+    handle = bridge.install(gateway, path=[entry], cache_root=cache_root)
+    assert remote_value(gateway, """
+        from app.tools import helper
+        import app
+        errors = []
+        for name in ("app.tools.helper", "app.CONSTANT", "optional_speedup"):
+            try:
+                __import__(name)
+            except ImportError:
+                errors.append(name)
+        channel.send([helper(), app.optional_speedup, errors])
+    """) == [3, None, ["app.tools.helper", "app.CONSTANT", "optional_speedup"]]
+    assert handle.stats.requests == 1
+
+
 def test_bytecode_is_shipped_only_where_the_magic_number_matches(gateway, slave_label,
                                                                  tmp_path, cache_root):
     import platform

@@ -5,7 +5,7 @@ from bridge.compat import protocol
 
 
 def test_message_kinds_and_version_are_frozen():
-    assert protocol.PROTOCOL_VERSION == 10
+    assert protocol.PROTOCOL_VERSION == 11
     assert protocol.KINDS == ("config", "hello", "ready", "installed", "find", "distributions",
                               "module", "missing", "refused", "error", "uninstall",
                               "uninstalled", "run", "ping", "bodies", "project", "enter",
@@ -147,17 +147,17 @@ def test_well_formed_requests_pass(msg):
 
 def test_handshake_and_control_messages_are_frozen():
     """Every message either side builds, in its exact shape."""
-    assert protocol.config(5) == {"kind": "config", "protocol": 10,
+    assert protocol.config(5) == {"kind": "config", "protocol": 11,
                                   "options": {"timeout": 5.0, "cache_limit": 1024 ** 3,
                                               "subprocesses": False}}
     assert protocol.config(1.5, "/c", [2, 7, 18], 1000, True) == {
-        "kind": "config", "protocol": 10,
+        "kind": "config", "protocol": 11,
         "options": {"timeout": 1.5, "cache_root": "/c", "environment": [2, 7],
                     "cache_limit": 1000, "subprocesses": True}}
     assert protocol.option(protocol.config(5), protocol.CACHE_ROOT, "default") == "default"
     channel = object()  # an execnet channel, in a real handshake
     assert protocol.hello({"abi": "cp311"}, channel, "/c/s-1", "why") == {
-        "kind": "hello", "protocol": 10, "facts": {"abi": "cp311"}, "channel": channel,
+        "kind": "hello", "protocol": 11, "facts": {"abi": "cp311"}, "channel": channel,
         "cache_dir": "/c/s-1", "cache_problem": "why"}
     assert protocol.ready() == {"kind": "ready"}
     assert protocol.ping() == {"kind": "ping"}
@@ -238,3 +238,29 @@ def test_bodies_frames_carry_pieces_of_bodies():
     ["a" * 64, 0, 10, u"text", False], ["a" * 64, 0, 10, b"x", 1], ["a" * 64, "0", 10, b"x", False]])
 def test_malformed_pieces_are_named(piece):
     assert protocol.piece_problem(piece)
+
+
+def test_records_without_files_travel_packed_and_come_back_the_same():
+    record = protocol.module_record("a.b", protocol.SOURCE, "a/b.py", [], [], [], "/m/a/b.py")
+    protocol.add_entries(record, [["caf\u00e9.txt", "file"]])
+    reply = protocol.module_reply(7, [record], ["gone"], [["no", "why"]], tree="e" * 64)
+    travelling = protocol.packed(reply)
+    assert "modules" not in travelling and isinstance(travelling["packed"], bytes)
+    assert protocol.unpacked(travelling) == reply
+    assert protocol.unpacked(reply) is reply  # as it came
+
+
+def test_records_with_files_travel_as_they_are():
+    files = [["a/b.py", "0" * 64, b"x = 1\n"]]
+    for held in (files, [["a/b.py", "0" * 64, None]]):
+        record = protocol.module_record("a.b", protocol.SOURCE, "a/b.py", held, [], [], "/m")
+        reply = protocol.module_reply(7, [record])
+        assert protocol.packed(reply) is reply
+    missing = protocol.not_served(protocol.MISSING, 3, "x", "none")
+    assert protocol.packed(missing) is missing
+
+
+@pytest.mark.parametrize("data", [b"{", b"{}", b"[1]", u"[]", None])
+def test_malformed_packed_records_are_a_value_error(data):
+    with pytest.raises(ValueError):
+        protocol.unpacked({"kind": "module", "id": 1, "packed": data})
