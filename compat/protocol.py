@@ -41,9 +41,10 @@ the first's reuses the first's trees as they are. A slave that cannot use what a
 reply says it holds asks again with ``lost``, and the master then sends all. On a
 slow link (PING measures it during the handshake) bodies travel
 zlib-compressed where that pays; a record's ``compressed`` lists their hashes.
-A reply whose records carry no files (lean) sends them ``packed``: one JSON text
-(UTF-8 bytes) in place of ``modules``, as execnet's serializer is pure Python and
-costs about as much per object as per kilobyte (sympy's lean reply: 486 records).
+A MODULE reply sends its records ``packed``: one JSON text (UTF-8 bytes) in place
+of ``modules``, each body in them named by its index in ``packed_bodies``, as
+execnet's serializer is pure Python and costs per object (sympy's reply: 486
+records, 976 files); not where a hop is to fill bodies in (``at_hop``).
 
 A MODULE reply carries at most INLINE_BYTES of bodies itself. The rest, and any
 body larger than CHUNK_BYTES, travel ahead of it, in BODIES frames with the
@@ -135,7 +136,8 @@ CHILDREN = "children"  # a package's submodule names, all of them
 ENTRIES = "entries"  # PACKAGE records: [[name, ENTRY_*]] of its folders' files and folders
 ORIGIN = "origin"  # where the master found it, for messages only
 MODULES = "modules"  # MODULE reply: the records, the requested one first
-PACKED = "packed"  # MODULE reply instead of MODULES where no record carries files: JSON bytes
+PACKED = "packed"  # MODULE reply instead of MODULES: its records as JSON bytes
+PACKED_BODIES = "packed_bodies"  # beside PACKED: the bodies its records name by index
 HAVE = "have"  # FIND, DISTRIBUTIONS: ids of trees the slave holds (earlier replies')
 LOST = "lost"  # FIND, DISTRIBUTIONS: tree ids or hashes the slave could not use after all
 HOLDS = "holds"  # PROJECT: hashes of the files of the project trees the slave holds
@@ -576,35 +578,62 @@ def module_reply(request_id, records, absent=(), refusals=(), tree=None):
 
 
 def packed(reply):
-    """``reply`` as it travels: a MODULE reply whose records carry no files (a warm
-    session's) sends them as one JSON text; anything else as it is."""
+    """``reply`` as it travels: a MODULE reply's records as one JSON text, each body in
+    them (bytes) named by its index in ``packed_bodies``. As it is where a hop is to fill
+    bodies in (relay.py reads those records) or a 2.7 master's str is not UTF-8."""
     records = reply.get(MODULES) if kind_of(reply) == MODULE else None
-    if not records or any(record.get(FILES) or record.get(DIRS) for record in records):
+    if not records or any(record.get(AT_HOP) for record in records):
         return reply
+    bodies, plain = [], []
+    for record in records:
+        if any(entry[FILE_BODY] is not None for entry in record.get(FILES) or ()):
+            record = dict(record)
+            record[text_type(FILES)] = [_indexed(entry, bodies) for entry in record[FILES]]
+        plain.append(record)
     try:
-        text = json.dumps(records, separators=(",", ":"))
-    except (TypeError, ValueError):  # a 2.7 master's str that is not UTF-8
+        text = json.dumps(plain, separators=(",", ":"))
+    except (TypeError, ValueError):
         return reply
     travelling = dict(reply)
     del travelling[MODULES]
     travelling[text_type(PACKED)] = text if isinstance(text, binary_type) \
         else text.encode("ascii")
+    if bodies:
+        travelling[text_type(PACKED_BODIES)] = bodies
     return travelling
+
+
+def _indexed(entry, bodies):
+    if entry[FILE_BODY] is None:
+        return entry
+    bodies.append(entry[FILE_BODY])
+    return [entry[FILE_PATH], entry[FILE_SHA], len(bodies) - 1]
 
 
 def unpacked(reply):
     """``reply`` with its records in ``modules``, however they travelled; ValueError
-    where packed records are not a JSON list of objects."""
+    where packed records are not a JSON list of objects, or name bodies that did not
+    come."""
     if not isinstance(reply, dict) or PACKED not in reply:
         return reply
-    data = reply[PACKED]
-    if not isinstance(data, binary_type):
-        raise ValueError("packed records must be bytes")
+    data, bodies = reply[PACKED], reply.get(PACKED_BODIES) or []
+    if not isinstance(data, binary_type) or not isinstance(bodies, list):
+        raise ValueError("packed records must be bytes, their bodies a list")
     records = json.loads(data.decode("utf-8"))
     if not isinstance(records, list) or not all(isinstance(each, dict) for each in records):
         raise ValueError("packed records must be a list of records")
+    for record in records:
+        for entry in record.get(FILES) or ():
+            index = entry[FILE_BODY] if isinstance(entry, list) and len(entry) == 3 else None
+            if index is None:
+                continue
+            if not isinstance(index, integer_types) or isinstance(index, bool) or \
+                    not 0 <= index < len(bodies) or not isinstance(bodies[index], binary_type):
+                raise ValueError("a packed record names a body that did not come")
+            entry[FILE_BODY] = bodies[index]
     received = dict(reply)
     del received[PACKED]
+    received.pop(PACKED_BODIES, None)
     received[text_type(MODULES)] = records
     return received
 

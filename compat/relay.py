@@ -192,8 +192,13 @@ def send_reports(reports):
 
 
 def bodies_of(reply):
-    """[(sha, data as sent, compressed?)] of the bodies in a MODULE reply."""
+    """[(sha, data as sent, compressed?)] of the bodies in a MODULE reply (packed or
+    not; none where it is malformed: the leaf says so)."""
     bodies = []
+    try:
+        reply = protocol.unpacked(reply)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return bodies
     for record in reply.get(protocol.MODULES) or ():
         compressed = set(ensure_text(sha) for sha in record.get(protocol.COMPRESSED) or ())
         for _, sha, data in record.get(protocol.FILES) or ():

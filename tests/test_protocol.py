@@ -250,14 +250,31 @@ def test_records_without_files_travel_packed_and_come_back_the_same():
     assert protocol.unpacked(reply) is reply  # as it came
 
 
-def test_records_with_files_travel_as_they_are():
-    files = [["a/b.py", "0" * 64, b"x = 1\n"]]
-    for held in (files, [["a/b.py", "0" * 64, None]]):
-        record = protocol.module_record("a.b", protocol.SOURCE, "a/b.py", held, [], [], "/m")
-        reply = protocol.module_reply(7, [record])
-        assert protocol.packed(reply) is reply
+def test_bodies_travel_beside_the_packed_records():
+    """Bodies (bytes) travel beside the JSON, named by index; records a hop is to fill
+    in (relay.py reads them) travel as they are."""
+    record = protocol.module_record("a.b", protocol.PACKAGE, "a/b/__init__.py",
+                                    [["a/b/__init__.py", "0" * 64, b"x = 1\n"],
+                                     ["a/b/c.py", "1" * 64, None],
+                                     ["a/b/d.py", "2" * 64, b"\xff\x00"]], ["a/b"], [], "/m")
+    reply = protocol.module_reply(7, [record], tree=None)
+    travelling = protocol.packed(reply)
+    assert travelling["packed_bodies"] == [b"x = 1\n", b"\xff\x00"]
+    assert b"x = 1" not in travelling["packed"]
+    assert protocol.unpacked(travelling) == reply
+    assert record["files"][0][2] == b"x = 1\n"  # the master's record is left as it was
+    protocol.mark_at_hop(record, ["1" * 64])
+    assert protocol.packed(reply) is reply
     missing = protocol.not_served(protocol.MISSING, 3, "x", "none")
     assert protocol.packed(missing) is missing
+
+
+@pytest.mark.parametrize("body", [5, -1, True])
+def test_packed_records_naming_bodies_that_did_not_come_are_a_value_error(body):
+    text = b'[{"name": "a", "files": [["a.py", "%s", %s]]}]' % (b"0" * 64, str(body).lower().encode())
+    with pytest.raises(ValueError):
+        protocol.unpacked({"kind": "module", "id": 1, "packed": text,
+                           "packed_bodies": [b"only one"] if body != -1 else []})
 
 
 @pytest.mark.parametrize("data", [b"{", b"{}", b"[1]", u"[]", None])
