@@ -10,7 +10,7 @@ import json
 from ._disk import get_json, put_json
 from ._roots import OutsideRoot, Watch
 from ._planner import PREFETCH_MODULES
-from ._records import Composed, Refused, TooLarge
+from ._records import Composed, Refused, TooLarge, would_ask
 from .compat import protocol
 
 PREFETCH_BYTES = 64 * 1024 * 1024  # bodies prefetched into one reply, at most
@@ -73,7 +73,8 @@ class Composer(object):
                                                            self.max_reply_bytes, composing)
             related, absent, refusals = self._prefetch(name, located, size, composing,
                                                        companions)
-        composing.finish([record] + related, absent, refusals, watch)
+        records = [record] + related
+        composing.finish(records, would_ask(absent, records), refusals, watch)
         if composing.reusable():
             self.caches.replies.put(key, composing)
             if all(plan.whole for plan in composing.plans):
@@ -142,7 +143,8 @@ class Composer(object):
                 return None
             kept = Composed(key.name)
             kept.sizes = dict(data["sizes"])
-            return kept.finish(data["records"], data["absent"], data["refusals"],
+            records = data["records"]  # entries kept before would_ask name more absent
+            return kept.finish(records, would_ask(data["absent"], records), data["refusals"],
                                Watch.from_data(data["watch"]), data["tree"])
         except (ValueError, KeyError, TypeError, AttributeError):
             return None

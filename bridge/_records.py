@@ -113,9 +113,9 @@ class Composed(object):
         return self._bodies[sha].chunks(protocol.CHUNK_BYTES)
 
     def finish(self, records, absent=(), refusals=(), watch=None, tree=None):
-        """``tree``: the records' tree id where it is known (kept on disk, checked)."""
-        self.records, self.refusals = records, list(refusals)
-        self.absent = would_ask(absent, records)
+        """``absent``: the names a slave would ask for (``would_ask``); ``tree``: the
+        records' tree id where it is known (kept on disk, checked)."""
+        self.records, self.absent, self.refusals = records, list(absent), list(refusals)
         self.watch = watch
         self.names = frozenset(record[protocol.NAME] for record in records)
         self.tree = tree or protocol.tree_id(records)
@@ -133,7 +133,8 @@ class Composed(object):
         return self if len(records) == len(self.records) else self.only(records)
 
     def only(self, records):
-        """This reply with ``records`` (some of its own) alone."""
+        """This reply with ``records`` (some of its own) alone. Its absent names stay:
+        a package whose record it drops is one the session had, with its children."""
         part = Composed(self.name)
         part.sizes, part._bodies = self.sizes, self._bodies
         part.plans, part.watches = self.plans, self.watches

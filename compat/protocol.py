@@ -586,9 +586,11 @@ def packed(reply):
         return reply
     bodies, plain = [], []
     for record in records:
-        if any(entry[FILE_BODY] is not None for entry in record.get(FILES) or ()):
+        held = len(bodies)
+        entries = [_indexed(entry, bodies) for entry in record.get(FILES) or ()]
+        if len(bodies) > held:  # a copy: the master's record keeps its bodies
             record = dict(record)
-            record[text_type(FILES)] = [_indexed(entry, bodies) for entry in record[FILES]]
+            record[text_type(FILES)] = entries
         plain.append(record)
     try:
         text = json.dumps(plain, separators=(",", ":"))
@@ -623,6 +625,8 @@ def unpacked(reply):
     if not isinstance(records, list) or not all(isinstance(each, dict) for each in records):
         raise ValueError("packed records must be a list of records")
     for record in records:
+        if not isinstance(record.get(FILES) or [], list):
+            raise ValueError("a packed record's files must be a list")
         for entry in record.get(FILES) or ():
             index = entry[FILE_BODY] if isinstance(entry, list) and len(entry) == 3 else None
             if index is None:

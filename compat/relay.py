@@ -197,7 +197,7 @@ def bodies_of(reply):
     bodies = []
     try:
         reply = protocol.unpacked(reply)
-    except (ValueError, TypeError, UnicodeDecodeError):
+    except ValueError:
         return bodies
     for record in reply.get(protocol.MODULES) or ():
         compressed = set(ensure_text(sha) for sha in record.get(protocol.COMPRESSED) or ())

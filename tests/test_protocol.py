@@ -277,7 +277,8 @@ def test_packed_records_naming_bodies_that_did_not_come_are_a_value_error(body):
                            "packed_bodies": [b"only one"] if body != -1 else []})
 
 
-@pytest.mark.parametrize("data", [b"{", b"{}", b"[1]", u"[]", None])
+@pytest.mark.parametrize("data", [b"{", b"{}", b"[1]", u"[]", None, b"\xff",
+                                  b'[{"files": 5}]'])
 def test_malformed_packed_records_are_a_value_error(data):
     with pytest.raises(ValueError):
         protocol.unpacked({"kind": "module", "id": 1, "packed": data})
