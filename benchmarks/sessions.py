@@ -48,7 +48,7 @@ def trees_in(cache):
     folder = os.path.join(cache, "trees")
     if not os.path.isdir(folder):
         return 0
-    return len([name for name in os.listdir(folder) if not name.endswith(".files")])
+    return len([name for name in os.listdir(folder) if "." not in name])  # tree ids alone
 
 
 def series(python, site, module, use, sessions):

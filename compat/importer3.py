@@ -161,10 +161,19 @@ class EndsHold(object):
 
 
 class ServedSourceLoader(EndsHold, SourceFileLoader):
-    """CPython's source loader, except that a module which does not parse because it was
-    made for another Python fails with an ImportError that says so."""
+    """CPython's source loader, except that the master's bytecode comes from the tree's
+    pack, and a module which does not parse because it was made for another Python
+    fails with an ImportError that says so."""
 
     environment = None  # [major, minor] of the served environment: see loader_details()
+
+    def get_data(self, path):
+        """What ``get_code`` reads: the master's .pyc from the tree's pack (packs.py)."""
+        if path.endswith(".pyc"):
+            data = self.session.bytecode(path)
+            if data is not None:
+                return data
+        return SourceFileLoader.get_data(self, path)
 
     def source_to_code(self, data, path, *args, **kwargs):
         """PEP 302's InspectLoader step that ``get_code`` calls: compile, or say why not."""

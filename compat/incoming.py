@@ -11,21 +11,32 @@ finds it lacking and asks again (``lost``).
 import hashlib
 import os
 import tempfile
+import threading
 
 from . import files, protocol
+from .blobs import digest
 from .neutral import ensure_text
 
+try:
+    from importlib.util import MAGIC_NUMBER
+except ImportError:  # Python 2.7: it is never sent bytecode
+    MAGIC_NUMBER = None
+
 PREFIX = ".incoming-"  # a body being written, in the session folder
+BYTECODE_HELD_BYTES = 32 * 1024 * 1024  # .pyc kept in memory for a tree's pack, at most
 
 
 class Incoming(object):
     """Writes the pieces of one session's BODIES frames; ``intact``: the hashes of the
     bodies it stored whole and checked (the session trusts them without reading)."""
 
-    def __init__(self, blobs, folder):
+    def __init__(self, blobs, folder, hold_bytecode=True):
         self.blobs = blobs
         self.folder = folder  # the session folder: eviction never touches a live one
         self.intact = set()
+        # sha -> checked bytes of a whole .pyc of this Python's: it goes to a tree's pack
+        # (packs.py), not the blob store; up to BYTECODE_HELD_BYTES (a hop's keep none)
+        self.bytecode = _HeldBytes(BYTECODE_HELD_BYTES if hold_bytecode else 0)
         self._partial = {}  # (request id, sha) -> Partial
         self.failed = []  # why pieces were dropped, newest last (for messages and tests)
 
@@ -57,9 +68,15 @@ class Incoming(object):
         key = (request_id, sha)
         if protocol.is_whole(offset, size, len(data)):
             self._drop(request_id, sha)
-            if not os.path.exists(self.blobs.path(sha)):  # else the session checks that one
+            if sha in self.bytecode or os.path.exists(self.blobs.path(sha)):
+                return  # the session checks the blob
+            if self.bytecode.keeps(data):
+                if digest(data) != sha:
+                    raise ValueError("received bytes do not match their sha256 %s" % sha)
+                self.bytecode.add(sha, data)
+            else:
                 self.blobs.put(sha, data)
-                self.intact.add(sha)
+            self.intact.add(sha)
             return
         if offset == 0:
             self._drop(request_id, sha)
@@ -78,6 +95,33 @@ class Incoming(object):
         partial = self._partial.pop((request_id, sha), None)
         if partial is not None:
             partial.discard()
+
+
+class _HeldBytes(dict):
+    """{sha: bytes} of .pyc held until a tree takes them (``pop``), within a budget."""
+
+    def __init__(self, budget):
+        dict.__init__(self)
+        self.budget = budget
+        self._lock = threading.Lock()  # added on the receiver thread, taken on another
+        self._size = 0
+
+    def keeps(self, data):
+        """Whether ``data`` is a .pyc of this Python that fits in what is left."""
+        return (MAGIC_NUMBER is not None and data[:4] == MAGIC_NUMBER
+                and self._size + len(data) <= self.budget)
+
+    def add(self, sha, data):
+        with self._lock:
+            if sha not in self:
+                self[sha] = data
+                self._size += len(data)
+
+    def pop(self, sha):
+        with self._lock:
+            data = dict.pop(self, sha)
+            self._size -= len(data)
+            return data
 
 
 class Partial(object):

@@ -96,7 +96,8 @@ class Relay(object):
         self.store = hop_store(self.blobs, self.loads) if session is not None else None
         self.incoming = None  # writes the bodies streamed to this leaf into the store
         if self.store is not None:
-            self.incoming = Incoming(self.blobs, session.session_folder.root)
+            self.incoming = Incoming(self.blobs, session.session_folder.root,
+                                     hold_bytecode=False)  # its leaves read the blob store
         self.outgoing = queue.Queue()  # (frame, fill it?) for the leaf, in order; None: end
         writer = threading.Thread(target=self._write_out)
         writer.daemon = True
@@ -298,12 +299,15 @@ class HopStore(object):
 
     def body(self, sha):
         """(bytes, compressed?) of body ``sha`` from memory, or verified from the blob
-        store (a bad blob is removed), or None."""
+        store (a bad blob is removed) or a pack of the hop's own trees, or None."""
         with self._changed:
             held = self._bodies.get(sha)
         if held is not None:
             return held[0], held[1]
         data = self.blobs.read_verified(sha)
+        if data is None:  # a .pyc the hop imported itself is in its tree's pack
+            session = hop_session()
+            data = session.bytecode_body(sha) if session is not None else None
         return None if data is None else (data, False)
 
     def _store_when_quiet(self):

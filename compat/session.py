@@ -123,6 +123,8 @@ class ImportSession(object):
         # hashes whose blobs were checked (or written) in this session: the bodies that
         # came ahead of replies, and those checked since
         self.intact = client.incoming.intact if client.incoming is not None else set()
+        # bodies of .pyc that came ahead of replies, kept in memory for the tree's pack
+        self.held_bytecode = client.incoming.bytecode if client.incoming is not None else {}
         self.distributions = ServedDistributions(self)
         self._lock = threading.Lock()
         self._fetching = {}
@@ -325,7 +327,8 @@ class ImportSession(object):
                 tree = protocol.tree_id(rest)
                 folder, _ = self.trees.open_intact(tree)
                 if folder is None:
-                    bodies, missing = self.trees.received_bodies(rest, self.intact)
+                    bodies, missing = self.trees.received_bodies(
+                        rest, self.intact, self.held_bytecode, self._nearby_trees(tree, keys))
                     if missing:
                         return None, missing
                     folder = self.trees.build(tree, rest, bodies, self._intact_blob)
@@ -342,6 +345,33 @@ class ImportSession(object):
                 if folder not in self.tree_folders:
                     self.tree_folders.append(folder)
         return placed, []
+
+    def _nearby_trees(self, tree, keys):
+        """Ids of the trees whose packs may hold the .pyc the new tree ``tree`` needs: its
+        own (set aside, damaged, it left its pack), those the request named as held (the
+        master sent no body for what they hold), this session's."""
+        nearby = [tree] + [each for key in keys for each in self.trees.named(key)]
+        with self._lock:
+            nearby.extend(os.path.basename(folder) for folder in self.tree_folders)
+        return nearby
+
+    def bytecode_body(self, sha):
+        """The checked bytes of the .pyc ``sha`` from a pack of this session's trees, or
+        None: a hop fills a leaf's reply with what the master sent the hop itself."""
+        with self._lock:
+            trees = [os.path.basename(folder) for folder in self.tree_folders]
+        return self.trees.checked_bytecode(sha, (), trees)
+
+    def bytecode(self, path):
+        """The master's .pyc at ``path``, in one of this session's trees, from the tree's
+        pack (packs.py); None where it has none (the source is compiled)."""
+        with self._lock:
+            folders = list(self.tree_folders)
+        for folder in folders:
+            if path.startswith(folder + os.sep):
+                relative = path[len(folder) + 1:].replace(os.sep, "/")
+                return self.trees.pack(os.path.basename(folder)).read(relative)
+        return None
 
     def locate(self, relative):
         """The local path of a root-relative file in one of this session's trees, or

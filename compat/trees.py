@@ -20,7 +20,7 @@ import shutil
 import stat
 import tempfile
 
-from . import cacheroot, files
+from . import cacheroot, files, packs
 from .blobs import digest
 from .files import PART_PREFIX, inside
 from .neutral import ensure_text
@@ -30,6 +30,7 @@ FOLDER = "trees"
 REPLIES = "replies"  # per request: ids of the trees its last replies made, newest first
 USES = ".uses"  # in a session folder: an empty file per tree the session uses
 MANIFEST_SUFFIX = ".files"  # beside a tree: its files' hashes, for eviction
+PACKED = u"pack:"  # before a manifest stamp: the file is in the tree's pack (packs.py)
 LOCK_SUFFIX = ".lock"  # beside a request's tree ids: held while one session asks it
 RECALLED = 64  # trees named per request, at most (a reply may use many: IN_TREE)
 CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".so", ".pyd", ".dylib", ".dll", ".pyw")
@@ -42,6 +43,7 @@ class TreeStore(object):
         self.cache_root = cache_root
         self.blobs = blobs
         self.root = os.path.join(cache_root, FOLDER)
+        self._packs = {}  # tree id -> its Pack
 
     def path(self, tree):
         return os.path.join(self.root, tree)
@@ -68,19 +70,26 @@ class TreeStore(object):
     def build(self, tree, records, bodies, blob_of):
         """Build tree ``tree`` from ``records``' folders and files: ``bodies`` {sha: bytes}
         are written there (then linked into the blob store), other files are links of
-        the verified blob ``blob_of(sha)``; its folder. Whole or not at all: built aside,
-        then renamed; where another slave renamed the same tree first, that one is used."""
+        the verified blob ``blob_of(sha)``; the master's .pyc go in the tree's pack, from
+        ``bodies`` (``received_bodies`` puts them all there). Its folder. Whole or not
+        at all: built aside, then renamed; where another slave renamed the same tree
+        first, that one is used."""
         files.make_folder(self.root)
         files.make_folder(self.blobs.root)
         building = tempfile.mkdtemp(dir=self.root, prefix=PART_PREFIX)
+        pack = None
         try:
-            lines, placed, folders = set(), {}, set([building])
+            lines, placed, folders, packed = set(), {}, set([building]), {}
             for record in records:
                 for folder in record.get(DIRS) or ():
                     _make_dirs(inside(building, ensure_text(folder)), folders)
                 for path, sha, _ in record.get(FILES) or ():
                     sha, path = ensure_text(sha), ensure_text(path)
                     target = inside(building, path)
+                    if packs.is_shipped_bytecode(path):
+                        if packed.setdefault(path, (sha, bodies[sha]))[0] != sha:
+                            raise ValueError("refusing two bodies for %s" % target)
+                        continue
                     _make_dirs(os.path.dirname(target), folders)
                     if sha in placed:
                         _link(placed[sha], target)
@@ -91,18 +100,35 @@ class TreeStore(object):
                         _link(blob_of(sha), target)
                     placed.setdefault(sha, target)
                     lines.add(u"%s %s %s" % (sha, _stamp(os.lstat(target)), path))
+            if packed:
+                pack = building + packs.SUFFIX
+                packs.write(pack, packed)
+                stamp = PACKED + _stamp(os.lstat(pack))
+                lines.update(u"%s %s %s" % (sha, stamp, path)
+                             for path, (sha, _) in packed.items())
             try:
                 os.rename(building, self.path(tree))
             except OSError:  # another slave's is in place: its manifest is the one
                 if self.open(tree) is None:
                     raise
             else:
+                if pack is not None:
+                    os.rename(pack, self.path(tree) + packs.SUFFIX)
                 files.write_atomically(self.path(tree) + MANIFEST_SUFFIX,
                                            u"\n".join(sorted(lines)).encode("utf-8"))
         finally:
             if os.path.isdir(building):
                 shutil.rmtree(building, True)
+            if pack is not None:
+                files.remove_file(pack)
         return self.path(tree)
+
+    def pack(self, tree):
+        """The Pack of ``tree`` (packs.py), its index read once a session."""
+        found = self._packs.get(tree)
+        if found is None:
+            found = self._packs[tree] = packs.Pack(self.path(tree) + packs.SUFFIX)
+        return found
 
     def open_intact(self, tree):
         """(the tree's folder, []) if it is here and intact; else (None, the hashes of
@@ -118,14 +144,18 @@ class TreeStore(object):
             self.blobs.remove(sha)
         return None, damaged
 
-    def received_bodies(self, records, intact):
+    def received_bodies(self, records, intact, held=None, nearby=()):
         """({sha: bytes} of the bodies that came in ``records``, checked against their
         hashes; the hashes we were sent no body for and lack). ``intact``: hashes whose
-        blobs were checked in this session; those found intact now join it."""
+        blobs were checked in this session; those found intact now join it. ``held``:
+        {sha: checked bytes} that came ahead and were kept in memory (``Incoming``),
+        taken from it. The master's .pyc go in the tree's pack: their bytes are read
+        from the blob store, or the pack of a tree of ``nearby`` (ids) that has them."""
         bodies, missing = {}, []
+        held = {} if held is None else held
         for record in records:
             compressed = set(ensure_text(sha) for sha in record.get(COMPRESSED) or ())
-            for _, sha, data in record.get(FILES) or ():
+            for path, sha, data in record.get(FILES) or ():
                 sha = ensure_text(sha)
                 if data is not None:
                     if sha not in bodies:
@@ -134,12 +164,44 @@ class TreeStore(object):
                             raise ValueError("received bytes do not match their sha256 %s"
                                              % sha)
                         bodies[sha] = data
-                elif sha not in intact and sha not in bodies:
+                elif sha in bodies:
+                    continue
+                elif sha in held:  # in no blob: taken, it is intact no more
+                    bodies[sha] = held.pop(sha)
+                    intact.discard(sha)
+                elif packs.is_shipped_bytecode(ensure_text(path)):
+                    data = self.checked_bytecode(sha, intact, nearby)
+                    if data is None:
+                        missing.append(sha)
+                    else:
+                        bodies[sha] = data
+                elif sha not in intact:
                     if self.blobs.verified(sha) is None:
                         missing.append(sha)
                     else:
                         intact.add(sha)
         return bodies, missing
+
+    def checked_bytecode(self, sha, intact, nearby):
+        """The bytes of the .pyc ``sha`` from the blob store (written ahead of the reply
+        beyond what memory holds, or by a cache of before packs) or a pack of ``nearby``
+        trees, checked against their hash; or None."""
+        data = None
+        if sha in intact:  # checked in this session
+            try:
+                with open(self.blobs.path(sha), "rb") as stream:
+                    data = stream.read()
+            except (IOError, OSError):
+                pass
+        if data is None:
+            data = self.blobs.read_verified(sha)
+        for tree in nearby:
+            if data is not None:
+                return data
+            data = self.pack(tree).read_sha(sha)
+            if data is not None and digest(data) != sha:
+                data = None
+        return data
 
     def damaged(self, tree):
         """Hashes of the tree's code files (what an import executes or loads) that changed
@@ -150,7 +212,11 @@ class TreeStore(object):
             if not path.endswith(CODE_SUFFIXES) and ".so." not in path:
                 continue
             try:
-                if _stamp(os.lstat(inside(folder, path))) != stamp:
+                if stamp.startswith(PACKED):
+                    stamp, where = stamp[len(PACKED):], folder + packs.SUFFIX
+                else:
+                    where = inside(folder, path)
+                if _stamp(os.lstat(where)) != stamp:
                     bad.append(sha)
             except (OSError, ValueError):
                 bad.append(sha)
@@ -177,13 +243,17 @@ class TreeStore(object):
     def recalled(self, request):
         """Ids of the trees the last replies to ``request`` (text naming it) made that are
         still there, newest first: the request's ``have``."""
+        return [tree for tree in self.named(request) if os.path.isdir(self.path(tree))]
+
+    def named(self, request):
+        """Ids of the trees the last replies to ``request`` made, newest first, whether
+        there or not (a tree set aside leaves its pack: ``checked_bytecode`` reads it)."""
         try:
             with open(self._reply_file(request)) as stream:
                 trees = stream.read().split()
         except (IOError, OSError):
             return []
-        return [tree for tree in trees
-                if is_sha256_hex(tree) and os.path.isdir(self.path(tree))]
+        return [tree for tree in trees if is_sha256_hex(tree)]
 
     def remember(self, request, trees):
         """Put ``trees`` first, in this order, among those kept for ``request``: written
@@ -217,7 +287,7 @@ class TreeStore(object):
                 last_used = os.lstat(self.path(name)).st_mtime
             except OSError:
                 continue
-            size = 0
+            size = _size(self.path(name) + packs.SUFFIX)
             for sha in self.hashes(name):
                 try:
                     info = os.lstat(self.blobs.path(sha))
@@ -232,6 +302,8 @@ class TreeStore(object):
         hashes = self.hashes(tree)
         shutil.rmtree(self.path(tree), True)
         files.remove_file(self.path(tree) + MANIFEST_SUFFIX)
+        files.remove_file(self.path(tree) + packs.SUFFIX)
+        self._packs.pop(tree, None)
         for sha in hashes:
             try:
                 if os.lstat(self.blobs.path(sha)).st_nlink == 1:
@@ -303,6 +375,13 @@ def _link(blob, target):
             return
         raise ValueError("refusing two bodies for %s" % target)
     files.link_or_copy(blob, target)
+
+
+def _size(path):
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0
 
 
 def _stamp(info):

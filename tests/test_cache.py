@@ -41,7 +41,7 @@ def test_a_warm_gateway_uses_the_trees_an_earlier_one_built(slave_python, slave_
     trees = os.path.join(cache_root, "trees")
 
     def built():
-        return sorted(name for name in os.listdir(trees) if not name.endswith(".files"))
+        return sorted(name for name in os.listdir(trees) if "." not in name)  # no .files, .pack
 
     runs = [bridged_import(slave_python, slave_cwd, entries, cache_root, IMPORT_BOTH)
             for _ in range(2)]
@@ -71,7 +71,7 @@ def test_a_second_gateway_builds_no_tree_where_the_first_ones_hold_its_records(
     trees = os.path.join(cache_root, "trees")
 
     def built():
-        return sorted(name for name in os.listdir(trees) if not name.endswith(".files"))
+        return sorted(name for name in os.listdir(trees) if "." not in name)  # no .files, .pack
 
     first, first_stats = bridged_import(slave_python, slave_cwd, entries, cache_root,
                                         IMPORT_SHOP_THEN_CART)
@@ -106,6 +106,41 @@ def test_a_corrupted_cache_entry_is_fetched_again_never_loaded(slave_python, sla
     rate, stats = bridged_import(slave_python, slave_cwd, entries, cache_root, source)
     assert rate == 0.25
     assert stats["bytes_sent"] == len(b"RATE = 0.25\n")  # only the bad body moved again
+
+
+def test_the_masters_bytecode_lands_in_one_pack_and_a_rewritten_one_moves_again(
+        slave_python, slave_cwd, tmp_path, cache_root):
+    """Each module's .pyc travels as a body of its own but lands in its tree's pack: no
+    .pyc file is created (compat/packs.py). A pack rewritten in the cache fails its
+    tree's check: its bodies are fetched again, never loaded."""
+    from bridge._bytecode import fits
+    entries = [shop_tree(tmp_path)]
+    source = "import shop.tax\nchannel.send(shop.tax.RATE)"
+    gateway = execnet.makegateway(slave_spec(slave_python, slave_cwd))
+    try:
+        handle = bridge.install(gateway, path=entries, cache_root=cache_root)
+        assert remote_value(gateway, source) == 0.25
+        shipped = fits(handle.slave)
+    finally:
+        gateway.exit()
+    trees = os.path.join(cache_root, "trees")
+    packs = [os.path.join(trees, name) for name in os.listdir(trees) if name.endswith(".pack")]
+    if not shipped:  # another bytecode: the slave compiles the sources itself
+        assert packs == []
+        return
+    assert len(packs) == 1
+    assert not [name for _, _, names in os.walk(trees) for name in names
+                if name.endswith(".pyc")]
+    with open(packs[0], "rb") as stream:
+        size = len(stream.read())
+    with open(packs[0], "wb") as stream:
+        stream.write(b"\0" * size)
+    os.utime(packs[0], (1000000000, 1000000000))
+    rate, stats = bridged_import(slave_python, slave_cwd, entries, cache_root, source)
+    assert rate == 0.25
+    assert 0 < stats["bytes_sent"] < size  # the .pyc again, not the sources
+    with open(packs[0], "rb") as stream:
+        assert stream.read(len(b"execnet-bridge pack")) == b"execnet-bridge pack"
 
 
 def test_the_listing_answers_no_such_submodule_without_asking(gateway, tmp_path, cache_root):
@@ -217,19 +252,23 @@ def test_bytecode_is_shipped_only_where_the_magic_number_matches(gateway, slave_
         import shop.prices
         spec = getattr(shop.prices, "__spec__", None)  # 3.15 sets no __cached__
         pyc = getattr(spec, "cached", None) or getattr(shop.prices, "__cached__", None)
+        from_pack = False
+        if pyc is not None and not os.path.exists(pyc):  # not a file: from the tree's pack
+            from importlib.util import MAGIC_NUMBER
+            from_pack = spec.loader.get_data(pyc)[:4] == MAGIC_NUMBER
         try:
             shop.prices.total(None)
         except TypeError:
             lines = traceback.format_exc()
-        channel.send([pyc is not None and os.path.exists(pyc) and os.stat(pyc).st_nlink > 1,
+        channel.send([from_pack, os.path.exists(shop.prices.__file__),
                       "return round(amount * (1 + RATE), 2)" in lines])
     """)
     same = (sys.version_info >= (3, 7)  # hash-based .pyc (PEP 552) on the master
             and handle.slave["implementation"] == platform.python_implementation().lower()
             and tuple(handle.slave["version"][:2]) == sys.version_info[:2])
-    placed_pyc, traceback_shows_source = result
-    assert placed_pyc == same  # a hard link to a cached blob: the master's .pyc
-    assert traceback_shows_source
+    from_pack, source_is_a_file, traceback_shows_source = result
+    assert from_pack == same  # the master's .pyc, in the tree's pack
+    assert source_is_a_file and traceback_shows_source
 
 
 def test_a_file_edited_in_place_is_served_fresh_to_the_next_gateway(slave_python, slave_cwd,
