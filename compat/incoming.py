@@ -1,12 +1,15 @@
-"""Bodies that travel ahead of a reply, in BODIES frames, written as they come.
+"""Bodies that travel ahead of a reply, in BODIES frames, kept or written as they come.
 
-A large reply never sits whole in the slave's memory: each piece is written to
-the session folder as it arrives (on execnet's receiver thread, so a slow disk
-slows the sender instead of filling memory), hashed on the way, and the body is
-renamed into the blob store once it is whole and matches its hash. The reply
-that follows names it with None; the session finds it among ``intact``.
-Nothing here raises: a bad piece drops its body, and the reply's check then
-finds it lacking and asks again (``lost``).
+A whole body (one piece) is checked against its hash and kept in memory, up to
+HELD_BYTES, for the tree the reply will build: it is created once, there, rather than
+written to the flat blob store and linked from it (sympy's cold import on this disk:
+0.41 -> 0.38 s). Past that, and for a body in pieces, a large reply never sits whole
+in the slave's memory: each piece is written to the session folder as it arrives (on
+execnet's receiver thread, so a slow disk slows the sender instead of filling memory),
+hashed on the way, and the body is renamed into the blob store once it is whole and
+matches its hash. The reply that follows names it with None; the session finds it
+among ``held`` or ``intact``. Nothing here raises: a bad piece drops its body, and the
+reply's check then finds it lacking and asks again (``lost``).
 """
 import hashlib
 import os
@@ -17,26 +20,21 @@ from . import files, protocol
 from .blobs import digest
 from .neutral import ensure_text
 
-try:
-    from importlib.util import MAGIC_NUMBER
-except ImportError:  # Python 2.7: it is never sent bytecode
-    MAGIC_NUMBER = None
-
 PREFIX = ".incoming-"  # a body being written, in the session folder
-BYTECODE_HELD_BYTES = 32 * 1024 * 1024  # .pyc kept in memory for a tree's pack, at most
+HELD_BYTES = 32 * 1024 * 1024  # whole bodies kept in memory for the reply's tree, at most
 
 
 class Incoming(object):
     """Writes the pieces of one session's BODIES frames; ``intact``: the hashes of the
     bodies it stored whole and checked (the session trusts them without reading)."""
 
-    def __init__(self, blobs, folder, hold_bytecode=True):
+    def __init__(self, blobs, folder, hold=True):
         self.blobs = blobs
         self.folder = folder  # the session folder: eviction never touches a live one
-        self.intact = set()
-        # sha -> checked bytes of a whole .pyc of this Python's: it goes to a tree's pack
-        # (packs.py), not the blob store; up to BYTECODE_HELD_BYTES (a hop's keep none)
-        self.bytecode = _HeldBytes(BYTECODE_HELD_BYTES if hold_bytecode else 0)
+        self.intact = set()  # of the bodies in the blob store, and those ``held``
+        # sha -> checked bytes of a whole body, until the reply's tree takes it (a hop's
+        # relay keeps none: its leaves read the blob store)
+        self.held = _HeldBytes(HELD_BYTES if hold else 0)
         self._partial = {}  # (request id, sha) -> Partial
         self.failed = []  # why pieces were dropped, newest last (for messages and tests)
 
@@ -68,12 +66,12 @@ class Incoming(object):
         key = (request_id, sha)
         if protocol.is_whole(offset, size, len(data)):
             self._drop(request_id, sha)
-            if sha in self.bytecode or os.path.exists(self.blobs.path(sha)):
+            if sha in self.held or os.path.exists(self.blobs.path(sha)):
                 return  # the session checks the blob
-            if self.bytecode.keeps(data):
+            if self.held.fits(data):
                 if digest(data) != sha:
                     raise ValueError("received bytes do not match their sha256 %s" % sha)
-                self.bytecode.add(sha, data)
+                self.held.add(sha, data)
             else:
                 self.blobs.put(sha, data)
             self.intact.add(sha)
@@ -98,7 +96,7 @@ class Incoming(object):
 
 
 class _HeldBytes(dict):
-    """{sha: bytes} of .pyc held until a tree takes them (``pop``), within a budget."""
+    """{sha: bytes} held until a tree takes them (``pop``), within a budget."""
 
     def __init__(self, budget):
         dict.__init__(self)
@@ -106,10 +104,8 @@ class _HeldBytes(dict):
         self._lock = threading.Lock()  # added on the receiver thread, taken on another
         self._size = 0
 
-    def keeps(self, data):
-        """Whether ``data`` is a .pyc of this Python that fits in what is left."""
-        return (MAGIC_NUMBER is not None and data[:4] == MAGIC_NUMBER
-                and self._size + len(data) <= self.budget)
+    def fits(self, data):
+        return self._size + len(data) <= self.budget
 
     def add(self, sha, data):
         with self._lock:

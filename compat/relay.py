@@ -97,7 +97,7 @@ class Relay(object):
         self.incoming = None  # writes the bodies streamed to this leaf into the store
         if self.store is not None:
             self.incoming = Incoming(self.blobs, session.session_folder.root,
-                                     hold_bytecode=False)  # its leaves read the blob store
+                                     hold=False)  # its leaves read the blob store
         self.outgoing = queue.Queue()  # (frame, fill it?) for the leaf, in order; None: end
         writer = threading.Thread(target=self._write_out)
         writer.daemon = True

@@ -123,8 +123,8 @@ class ImportSession(object):
         # hashes whose blobs were checked (or written) in this session: the bodies that
         # came ahead of replies, and those checked since
         self.intact = client.incoming.intact if client.incoming is not None else set()
-        # bodies of .pyc that came ahead of replies, kept in memory for the tree's pack
-        self.held_bytecode = client.incoming.bytecode if client.incoming is not None else {}
+        # bodies that came ahead of replies, kept in memory for the reply's tree
+        self.held = client.incoming.held if client.incoming is not None else {}
         self.distributions = ServedDistributions(self)
         self._lock = threading.Lock()
         self._fetching = {}
@@ -328,7 +328,7 @@ class ImportSession(object):
                 folder, _ = self.trees.open_intact(tree)
                 if folder is None:
                     bodies, missing = self.trees.received_bodies(
-                        rest, self.intact, self.held_bytecode, self._nearby_trees(tree, keys))
+                        rest, self.intact, self.held, self._nearby_trees(tree, keys))
                     if missing:
                         return None, missing
                     folder = self.trees.build(tree, rest, bodies, self._intact_blob)
