@@ -50,13 +50,22 @@ class Pack(object):
         self._paths = None  # sha -> a tree path of it
 
     def index(self):
+        """Read once it is there: a Pack may be asked before its tree is built."""
         if self._index is None:
-            self._index = self._read_index()
+            index = self._read_index()
+            if index is None:
+                return {}
+            self._index = index
         return self._index
 
     def _read_index(self):
+        """The index, {} where the pack is malformed, None where there is none (yet)."""
         try:
-            with open(self.path, "rb") as stream:
+            stream = open(self.path, "rb")
+        except (IOError, OSError):
+            return None
+        try:
+            with stream:
                 if stream.read(len(HEADER)) != HEADER:
                     return {}
                 head = stream.read(int(stream.readline()))

@@ -114,6 +114,7 @@ class TreeStore(object):
             else:
                 if pack is not None:
                     os.rename(pack, self.path(tree) + packs.SUFFIX)
+                    self._packs.pop(tree, None)  # read before: the one set aside, or none
                 files.write_atomically(self.path(tree) + MANIFEST_SUFFIX,
                                            u"\n".join(sorted(lines)).encode("utf-8"))
         finally:

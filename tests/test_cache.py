@@ -52,6 +52,16 @@ def test_a_warm_gateway_uses_the_trees_an_earlier_one_built(slave_python, slave_
     # every reply named a tree the cache held: no file listed, sent, read or linked again
     assert stats["lean"] == stats["requests"] == 2 and stats["bytes_sent"] == 0
     assert built() == before
+    assert_no_bytecode_compiled_where_it_came(trees)
+
+
+def assert_no_bytecode_compiled_where_it_came(trees):
+    """Where the master's bytecode came (a pack), the slave read every module's from it:
+    a .pyc file in a tree is one the slave compiled (a pack it could not read)."""
+    names = os.listdir(trees)
+    if any(name.endswith(".pack") for name in names):
+        assert not [name for _, _, files in os.walk(trees) for name in files
+                    if name.endswith(".pyc")]
 
 
 IMPORT_SHOP_THEN_CART = """
@@ -79,6 +89,7 @@ def test_a_second_gateway_builds_no_tree_where_the_first_ones_hold_its_records(
     second, stats = bridged_import(slave_python, slave_cwd, entries, cache_root,
                                    IMPORT_SHOP_THEN_CART)
     assert first_stats["requests"] == 2 and len(before) == 2
+    assert_no_bytecode_compiled_where_it_came(trees)
     assert second[0] == first[0] == 10.0
     assert stats["requests"] == 1 and stats["prefetched"] >= 1  # shop brought shop.cart
     assert stats["bytes_sent"] == 0 and stats["bytes_cached"] > 0
@@ -141,6 +152,7 @@ def test_the_masters_bytecode_lands_in_one_pack_and_a_rewritten_one_moves_again(
     assert 0 < stats["bytes_sent"] < size  # the .pyc again, not the sources
     with open(packs[0], "rb") as stream:
         assert stream.read(len(b"execnet-bridge pack")) == b"execnet-bridge pack"
+    assert_no_bytecode_compiled_where_it_came(trees)
 
 
 def test_the_listing_answers_no_such_submodule_without_asking(gateway, tmp_path, cache_root):
@@ -289,6 +301,7 @@ def test_a_file_edited_in_place_is_served_fresh_to_the_next_gateway(slave_python
     else:  # a 2.7 master
         os.utime(path, (before.st_atime, before.st_mtime))
     assert bridged_import(slave_python, slave_cwd, [entry], cache_root, source)[0] == 2
+    assert_no_bytecode_compiled_where_it_came(os.path.join(cache_root, "trees"))
 
 
 def test_what_is_refused_along_the_way_is_said_in_the_same_reply(gateway, tmp_path, cache_root):
