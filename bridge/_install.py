@@ -37,9 +37,9 @@ log.addHandler(logging.NullHandler())  # 2.7 prints "No handlers could be found"
 
 # The slave modules, in dependency order: compat names, protocol, the rest, the hook.
 SLAVE_MODULES = ("neutral", "protocol", "files", "tags", "cacheroot", "codecache", "blobs",
-                 "packs", "trees", "session_folder", "incoming", "client", "distributions", "session",
-                 "metadata", "listing", "working_set", "importer2", "importer3", "children",
-                 "run", "hook", "relay", "bootstrap")
+                 "packs", "trees", "session_folder", "incoming", "client", "distributions",
+                 "session", "metadata", "listing", "working_set", "importer2", "importer3",
+                 "children", "run", "hook", "relay", "bootstrap")
 
 MASTER_CACHES = MasterCaches()  # this master's work per file version, shared by every slave
 
