@@ -21,6 +21,12 @@ def digest(data):
     return hashlib.sha256(data).hexdigest()
 
 
+def check(sha, data):
+    """Refuse (ValueError) received ``data`` that is not the body ``sha``."""
+    if digest(data) != sha:
+        raise ValueError("received bytes do not match their sha256 %s" % sha)
+
+
 class BlobStore(object):
     """One flat folder of ``<sha256>`` files. Flat: a folder per hash prefix would cost a
     mkdir per new prefix, slow next to a write, in a cold import.
@@ -42,8 +48,7 @@ class BlobStore(object):
 
     def put(self, sha, data):
         """Store ``data`` under ``sha``, refusing bytes that do not match it."""
-        if digest(data) != sha:
-            raise ValueError("received bytes do not match their sha256 %s" % sha)
+        check(sha, data)
         target = self.path(sha)
         if os.path.exists(target):
             return target

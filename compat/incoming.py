@@ -17,7 +17,7 @@ import tempfile
 import threading
 
 from . import files, protocol
-from .blobs import digest
+from .blobs import check
 from .neutral import ensure_text
 
 PREFIX = ".incoming-"  # a body being written, in the session folder
@@ -67,10 +67,9 @@ class Incoming(object):
         if protocol.is_whole(offset, size, len(data)):
             self._drop(request_id, sha)
             if sha in self.held or os.path.exists(self.blobs.path(sha)):
-                return  # the session checks the blob
+                return  # had: the session checks a blob it did not write
             if self.held.fits(data):
-                if digest(data) != sha:
-                    raise ValueError("received bytes do not match their sha256 %s" % sha)
+                check(sha, data)
                 self.held.add(sha, data)
             else:
                 self.blobs.put(sha, data)

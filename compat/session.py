@@ -350,17 +350,17 @@ class ImportSession(object):
         """Ids of the trees whose packs may hold the .pyc the new tree ``tree`` needs: its
         own (set aside, damaged, it left its pack), those the request named as held (the
         master sent no body for what they hold), this session's."""
-        nearby = [tree] + [each for key in keys for each in self.trees.named(key)]
+        return [tree] + [each for key in keys for each in self.trees.named(key)] + \
+            self._tree_ids()
+
+    def _tree_ids(self):
         with self._lock:
-            nearby.extend(os.path.basename(folder) for folder in self.tree_folders)
-        return nearby
+            return [os.path.basename(folder) for folder in self.tree_folders]
 
     def bytecode_body(self, sha):
         """The checked bytes of the .pyc ``sha`` from a pack of this session's trees, or
         None: a hop fills a leaf's reply with what the master sent the hop itself."""
-        with self._lock:
-            trees = [os.path.basename(folder) for folder in self.tree_folders]
-        return self.trees.checked_bytecode(sha, (), trees)
+        return self.trees.checked_bytecode(sha, (), self._tree_ids())
 
     def bytecode(self, path):
         """The master's .pyc at ``path``, in one of this session's trees, from the tree's

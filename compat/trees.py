@@ -21,7 +21,7 @@ import stat
 import tempfile
 
 from . import cacheroot, files, packs
-from .blobs import digest
+from .blobs import check, digest
 from .files import PART_PREFIX, inside
 from .neutral import ensure_text
 from .protocol import COMPRESSED, DIRS, FILES, inflated, is_sha256_hex
@@ -161,9 +161,7 @@ class TreeStore(object):
                 if data is not None:
                     if sha not in bodies:
                         data = inflated(data, sha) if sha in compressed else data
-                        if digest(data) != sha:
-                            raise ValueError("received bytes do not match their sha256 %s"
-                                             % sha)
+                        check(sha, data)
                         bodies[sha] = data
                 elif sha in bodies:
                     continue
@@ -196,28 +194,30 @@ class TreeStore(object):
                 pass
         if data is None:
             data = self.blobs.read_verified(sha)
+        if data is not None:
+            return data
         for tree in nearby:
-            if data is not None:
-                return data
             data = self.pack(tree).read_sha(sha)
-            if data is not None and digest(data) != sha:
-                data = None
-        return data
+            if data is not None and digest(data) == sha:
+                return data
+        return None
 
     def damaged(self, tree):
         """Hashes of the tree's code files (what an import executes or loads) that changed
         since it was built: an ``lstat`` each, against the inode, size and mtime it had.
         Data files were checked when the tree was built, and are not read at import."""
-        folder, bad = self.path(tree), []
+        folder, bad, pack = self.path(tree), [], []  # pack: its stamp, taken once
         for sha, stamp, path in self._manifest(tree):
             if not path.endswith(CODE_SUFFIXES) and ".so." not in path:
                 continue
             try:
                 if stamp.startswith(PACKED):
-                    stamp, where = stamp[len(PACKED):], folder + packs.SUFFIX
+                    if not pack:
+                        pack.append(_stamp(os.lstat(folder + packs.SUFFIX)))
+                    stamp, now = stamp[len(PACKED):], pack[0]
                 else:
-                    where = inside(folder, path)
-                if _stamp(os.lstat(where)) != stamp:
+                    now = _stamp(os.lstat(inside(folder, path)))
+                if now != stamp:
                     bad.append(sha)
             except (OSError, ValueError):
                 bad.append(sha)
