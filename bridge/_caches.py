@@ -16,6 +16,7 @@ import threading
 import six
 
 from ._deflate import Deflater
+from ._notices import Notices
 
 
 _MISSING = object()
@@ -204,6 +205,7 @@ class MasterCaches(object):
         self.lean_replies = BoundedCache(plans)  # an earlier master's, bodiless (or None)
         self.composing = KeyedLocks()  # one thread composes a reply, the others take it
         self.tickets = Tickets()  # one check of a kept reply serves the requests before it
+        self.notices = Notices()  # or, while no change is noted in its folders, none
         self.recent = RecentBodies()  # bodies sent lately: a fleet reads each file once
         self.deflater = Deflater(self.compressed)  # and how well, how fast, it compresses
         self._own_facts = None

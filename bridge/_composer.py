@@ -50,13 +50,21 @@ class Composer(object):
 
     def _current(self, kept, arrived):
         """Is the kept reply current for a request that ``arrived``? Yes if a check that
-        began since found it unchanged (``Tickets``), else checked now."""
+        began since found it unchanged (``Tickets``), or if no change was noted in its
+        folders since one did (``_notices``), else checked now."""
         if kept.checked > arrived:
             return True
         began = self.caches.tickets.take()
+        notice = kept.notice
+        if notice and notice.vouches():  # no change noted in its folders since checked
+            kept.checked = max(kept.checked, began)
+            return True
+        if notice:
+            notice.arm()  # a change from now on: seen by this check or noted for the next
         if not kept.unchanged():
             return False
         kept.checked = max(kept.checked, began)
+        self.caches.notices.later(kept)
         return True
 
     def _key(self, name):
@@ -77,6 +85,7 @@ class Composer(object):
         composing.finish(records, would_ask(absent, records), refusals, watch)
         if composing.reusable():
             self.caches.replies.put(key, composing)
+            self.caches.notices.later(composing)
             if all(plan.whole for plan in composing.plans):
                 self._keep(key, composing)
         return composing

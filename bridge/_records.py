@@ -101,6 +101,7 @@ class Composed(object):
         self.records, self.absent, self.refusals, self.watch = [], [], [], None
         self.names, self.tree = frozenset(), None
         self.checked = 0  # the Tickets number of the last check that found it unchanged
+        self.notice = None  # a _notices.Subscription that vouches for it; False: asked for
 
     def add(self, sha, size, body):
         self.sizes[sha] = size

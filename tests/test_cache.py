@@ -1,7 +1,9 @@
 """Fewer bytes and round trips: the persistent cache, listings, prefetch."""
 import os
+import sys
 
 import execnet
+import pytest
 
 import bridge
 from conftest import remote_value, slave_spec
@@ -302,6 +304,34 @@ def test_a_file_edited_in_place_is_served_fresh_to_the_next_gateway(slave_python
         os.utime(path, (before.st_atime, before.st_mtime))
     assert bridged_import(slave_python, slave_cwd, [entry], cache_root, source)[0] == 2
     assert_no_bytecode_compiled_where_it_came(os.path.join(cache_root, "trees"))
+
+
+def test_a_warm_session_is_answered_without_a_stat_and_an_edit_after_it_is_seen(
+        slave_python, slave_cwd, tmp_path, cache_root):
+    """A long-lived master: the second session's reply is current because the kernel
+    noted no change where it read (bridge/_notices.py); the next, after an edit, is not."""
+    from conftest import write_tree
+    from test_master_cache import aged
+    from test_notices import file_system_of
+    from bridge._notices import LOCAL_FILE_SYSTEMS
+    from bridge._install import MASTER_CACHES
+    if not sys.platform.startswith("linux"):
+        pytest.skip("inotify is Linux's: elsewhere every check is a stat of every path")
+    if file_system_of(str(tmp_path)) not in LOCAL_FILE_SYSTEMS:
+        pytest.skip("%s is not on a file system inotify sees every change of" % tmp_path)
+    entry = write_tree(tmp_path / "noticed", {"noticed/__init__.py": "from .value import V\n",
+                                              "noticed/value.py": "V = 1\n"})
+    aged(entry, 3600)
+    source = "import noticed\nchannel.send(noticed.V)"
+    assert bridged_import(slave_python, slave_cwd, [entry], cache_root, source)[0] == 1
+    MASTER_CACHES.notices.settle()
+    vouched = MASTER_CACHES.notices.vouched
+    assert bridged_import(slave_python, slave_cwd, [entry], cache_root, source)[0] == 1
+    assert MASTER_CACHES.notices.vouched == vouched + 1
+    with open(os.path.join(entry, "noticed", "value.py"), "w") as stream:
+        stream.write("V = 20\n")
+    assert bridged_import(slave_python, slave_cwd, [entry], cache_root, source)[0] == 20
+    assert MASTER_CACHES.notices.vouched == vouched + 1
 
 
 def test_what_is_refused_along_the_way_is_said_in_the_same_reply(gateway, tmp_path, cache_root):
