@@ -226,8 +226,10 @@ class Notices(object):
             except OSError as error:
                 if error.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
                     return True
-                if error.errno != errno.EINTR:
-                    raise
+                if error.errno != errno.EINTR:  # never in a request's way: stats
+                    self._dirty_all(live=False)
+                    self._failed = True
+                    return False
             else:
                 self._noted(data)
 
