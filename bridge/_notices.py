@@ -139,12 +139,7 @@ class Notices(object):
                 if wd is None:
                     return None
                 descriptors.add(wd)
-                known = self._wanted.get(wd, ())
-                if names is ANY_NAME or known is ANY_NAME:
-                    self._wanted[wd] = ANY_NAME
-                else:
-                    self._wanted[wd] = known = known or set()
-                    known.update(names)
+                _add_names(self._wanted, wd, names)  # several replies may watch a folder
             subscription = Subscription(self)
             for wd in descriptors:
                 self._subscribers.setdefault(wd, weakref.WeakSet()).add(subscription)
@@ -290,19 +285,26 @@ def _add_way(wanted, kinds, path, names):
         if kind == LINK or (names is FILE and kind == LINKED_FILE):
             return False
         if kind == DIR and names is ANY_NAME:
-            wanted[path] = ANY_NAME
+            _add_names(wanted, path, ANY_NAME)
         parent, name = os.path.split(path)
         if parent == path or not name:
             return True
         seen = parent in wanted
         if _kind(kinds, parent) == DIR:
-            known = wanted.get(parent, ())
-            if known is not ANY_NAME:
-                wanted[parent] = known = known or set()
-                known.add(name)
+            _add_names(wanted, parent, (name,))
         if seen:  # its way is in already
             return True
         path, names = parent, None
+
+
+def _add_names(table, key, names):
+    """Count ``names`` (some names, or ANY_NAME) at ``table[key]`` besides those there."""
+    known = table.get(key, ())
+    if names is ANY_NAME or known is ANY_NAME:
+        table[key] = ANY_NAME
+    else:
+        table[key] = known = known or set()
+        known.update(names)
 
 
 DIR, PLAIN_FILE, LINKED_FILE, LINK = "dir", "file", "linked file", "link"
