@@ -177,17 +177,52 @@ def test_a_slave_lists_its_path_once_until_a_folder_of_it_changes(slave_python, 
             group.terminate(timeout=10)
 
     assert "alpha" in reported()
-    [kept] = glob.glob(os.path.join(cache_root, "names", "*"))
-    with open(kept) as stream:
-        data = json.load(stream)
-    data["names"].append("kept_marker")  # what the next session reports, if it reads it
-    with open(kept, "w") as stream:
-        json.dump(data, stream)
+    _mark_kept(cache_root, own, "kept_marker")  # what the next session reports, if read
     assert "kept_marker" in reported()
     write_tree(tmp_path / "own", {"beta.py": "B = 2\n"})
     _set_mtime(own, 1800)  # changed, and settled again
     names = reported()
     assert "beta" in names and "alpha" in names and "kept_marker" not in names
+
+
+def _mark_kept(cache_root, entry, marker):
+    """Add ``marker`` to the names kept for the path entry ``entry``."""
+    [kept] = glob.glob(os.path.join(cache_root, "names", "*"))
+    with open(kept) as stream:
+        data = json.load(stream)
+    [item] = [item for item in data["entries"] if item[0] == entry]
+    item[2].append(marker)
+    with open(kept, "w") as stream:
+        json.dump(data, stream)
+
+
+def test_a_working_folder_just_written_is_listed_alone(slave_python, slave_cwd, tmp_path,
+                                                       cache_root):
+    """A worker's working folder is often new or just written (a tmpfs, a project
+    checkout): it is listed at each handshake while it changes, the rest of the path is
+    read from what is kept (a bare 3.11 lists its whole path in 25 ms)."""
+    own = write_tree(tmp_path / "own", {"alpha.py": "A = 1\n"})
+    served = write_tree(tmp_path / "served", {"nothing.py": ""})
+    _set_mtime(own, 3600)
+
+    def reported():
+        group = execnet.Group()
+        try:
+            gateway = group.makegateway(slave_spec(slave_python, slave_cwd))
+            remote_value(gateway, "import sys; sys.path.insert(0, %r); channel.send(1)" % own)
+            return bridge.install(gateway, path=[served],
+                                  cache_root=cache_root).slave["top_level"]
+        finally:
+            group.terminate(timeout=10)
+
+    write_tree(tmp_path / "slave-cwd", {"fresh.py": ""})
+    names = reported()
+    assert "alpha" in names and "fresh" in names
+    _mark_kept(cache_root, own, "kept_marker")
+    os.remove(os.path.join(slave_cwd, "fresh.py"))
+    write_tree(tmp_path / "slave-cwd", {"fresher.py": ""})
+    names = reported()
+    assert "kept_marker" in names and "fresher" in names and "fresh" not in names
 
 
 MARK_KEPT_CODE = """
@@ -254,3 +289,40 @@ def test_the_kept_code_and_names_are_bounded_newest_first(tmp_path):
     assert sorted(os.listdir(folder)) == ["v%d" % index for index in range(2, 10)]
     keep_newest(folder, 8)  # nothing past the bound: nothing goes
     assert len(os.listdir(folder)) == 8
+
+
+NAMES_AGAINST_PKGUTIL = r"""
+import os, pkgutil, sys, zipfile
+from _execnet_bridge import tags
+folder = os.path.join(%r, "entries", "tricky")  # the working folder: no package
+for path in ("pkg/__init__.py", "mod.py", "a.b.py", "data.txt", "__init__.py",
+             "nopkg/inner.py", "dotted.dir/__init__.py", "only_pyc/__init__.pyc",
+             "ext" + tags.extension_suffixes()[0]):
+    path = os.path.join(folder, *path.split("/"))
+    if not os.path.isdir(os.path.dirname(path)):
+        os.makedirs(os.path.dirname(path))
+    open(path, "w").close()
+archive = os.path.join(%r, "entries", "zipped.zip")
+with zipfile.ZipFile(archive, "w") as zipped:
+    zipped.writestr("zipmod.py", "")
+    zipped.writestr("zippkg/__init__.py", "")
+sys.path[:0] = [folder, archive, os.path.join(%r, "missing")]
+mine = tags.local_top_level_names()
+theirs = set(sys.builtin_module_names)
+theirs.update(name for _, name, _ in pkgutil.iter_modules(sys.path))
+channel.send((sorted(mine), sorted(theirs)))
+"""
+
+
+def test_a_slave_reports_the_names_pkgutil_lists_without_importing_it(gateway, slave_cwd,
+                                                                       tmp_path):
+    """The path is listed by pkgutil.iter_modules' rule, folders without pkgutil (its
+    import is half of a bare 3.11's listing): the same names on every interpreter."""
+    bridge.install(gateway, path=[], cache_root=str(tmp_path / "cache"))
+    mine, theirs = remote_value(gateway, NAMES_AGAINST_PKGUTIL % (
+        slave_cwd, slave_cwd, slave_cwd))
+    assert mine == theirs
+    for name in ("pkg", "mod", "ext", "only_pyc", "zipmod", "zippkg", "os"):
+        assert name in mine
+    for name in ("a", "a.b", "data", "__init__", "nopkg", "dotted"):
+        assert name not in mine

@@ -411,3 +411,22 @@ def test_a_reply_an_earlier_master_kept_is_read_from_disk_once_for_every_slave(t
         run_master(folder, entry, slave_cache)
     out = run_master(folder, entry, slave_cache, TWO_SLAVES).split()
     assert out == ["10.0", "1", "10.0", "1", "1"], out
+
+
+def test_a_folder_is_trimmed_on_opening_only_after_an_eighth_of_its_limit_was_written(tmp_path):
+    """A master that lives for one run (a pytest controller) listed and lstat-ed every
+    entry of a long-used folder on opening (18,795 here), beside its first answers."""
+    writer = DiskCache(str(tmp_path))  # the default limit: it does not trim itself here
+    reader = DiskCache(str(tmp_path), limit=8 * 3 * (64 + 1000))  # another master
+    assert reader.needs_trim()  # a folder no master of this version trimmed
+    reader.trim()
+    assert not reader.needs_trim()
+    for index in range(3):
+        writer.put("imports", str(index), b"x" * 1000)
+    assert not reader.needs_trim()  # 3 entries: an eighth of the limit exactly
+    writer.put("imports", "3", b"x" * 1000)
+    assert reader.needs_trim()
+    reader.trim()
+    assert not reader.needs_trim() and writer.get("imports", "3") == b"x" * 1000
+    os.remove(os.path.join(str(tmp_path), _disk.LEDGER))
+    assert reader.needs_trim()
