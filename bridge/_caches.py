@@ -16,6 +16,7 @@ import threading
 import six
 
 from ._deflate import Deflater
+from ._ahead import ComposingAhead
 from ._notices import Notices
 
 
@@ -151,14 +152,16 @@ class Followers(object):
         self._lock = threading.Lock()
 
     def learn(self, lead, name):
+        """Remember ``name`` after ``lead``; whether it is new."""
         names = self._names.get(lead, lambda: self._kept(lead))
         with self._lock:
             if name in names or len(names) >= self.per_lead:
-                return
+                return False
             names.append(name)
             known = list(names)
         if self.disk is not None:
             self.disk.put("followers", _lead_text(lead), json.dumps(known).encode("utf-8"))
+        return True
 
     def of(self, lead):
         """The followers of ``lead``, learned here or by an earlier master."""
@@ -206,6 +209,7 @@ class MasterCaches(object):
         self.composing = KeyedLocks()  # one thread composes a reply, the others take it
         self.tickets = Tickets()  # one check of a kept reply serves the requests before it
         self.notices = Notices()  # or, while no change is noted in its folders, none
+        self.ahead = ComposingAhead()  # replies whose followers changed, composed again
         self.recent = RecentBodies()  # bodies sent lately: a fleet reads each file once
         self.deflater = Deflater(self.compressed)  # and how well, how fast, it compresses
         self._own_facts = None

@@ -48,6 +48,20 @@ class Composer(object):
                     return kept
             return self._compose(name, located, key)
 
+    def compose_ahead(self, name):
+        """Compose the reply to ``name`` for the followers it has now (``_ahead``),
+        unless one is kept in memory or on disk; whether it was composed."""
+        located = self.builder.search_path.locate(name)
+        if located is None:
+            return False
+        key = self._key(name)
+        with self.caches.composing.held(key):
+            if (self.caches.replies.peek(key) is not None or
+                    self.caches.lean_replies.get(key, lambda: self._read_kept(key))):
+                return False
+            self._compose(name, located, key)
+            return True
+
     def _current(self, kept, arrived):
         """Is the kept reply current for a request that ``arrived``? Yes if a check that
         began since found it unchanged (``Tickets``), or if no change was noted in its
@@ -85,9 +99,9 @@ class Composer(object):
         composing.finish(records, would_ask(absent, records), refusals, watch)
         if composing.reusable():
             self.caches.replies.put(key, composing)
-            self.caches.notices.later(composing)
             if all(plan.whole for plan in composing.plans):
                 self._keep(key, composing)
+            self.caches.notices.later(composing)
         return composing
 
     def _prefetch(self, name, located, used, composing, companions=()):

@@ -59,10 +59,11 @@ class Planner(object):
 
     def learn(self, name):
         """Remember ``name`` as a follower of the first name of its top-level package
-        this slave asked for."""
+        this slave asked for; that first name if ``name`` is new after it, else None."""
         lead = self._leads.setdefault(name.split(".")[0], name)
-        if lead != name:
-            self.caches.followers.learn(self._lead_key(lead), name)
+        if lead != name and self.caches.followers.learn(self._lead_key(lead), name):
+            return lead
+        return None
 
     def _lead_key(self, name):
         return (tuple(self.search_path.entries), name)

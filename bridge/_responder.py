@@ -134,7 +134,9 @@ class Responder(object):
         except (Refused, OutsideRoot) as error:
             return self._refuse(protocol.REFUSED, msg, str(error))
         sent = composed.without(filler.modules, name)
-        self.planner.learn(name)
+        lead = self.planner.learn(name)
+        if lead is not None:  # the next session's reply to it brings ``name`` along
+            self.caches.ahead.later(self.composer, lead)
         filler.modules.update(sent.names)
         self.stats.add(modules=1, prefetched=len(sent.records) - 1)
         return self._deliver(msg, sent, name, send, upstream, report=True, whole=composed)
