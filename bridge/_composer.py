@@ -56,8 +56,7 @@ class Composer(object):
             return False
         key = self._key(name)
         with self.caches.composing.held(key):
-            if (self.caches.replies.peek(key) is not None or
-                    self.caches.lean_replies.get(key, lambda: self._read_kept(key))):
+            if self.caches.replies.peek(key) is not None or self._kept_on_disk(key):
                 return False
             self._compose(name, located, key)
             return True
@@ -149,13 +148,17 @@ class Composer(object):
         and file it read is unchanged (one stat each, ``_current``); else None. Read from
         disk once a process: the next slave asking (a second xdist worker) takes it from
         memory."""
-        kept = self.caches.lean_replies.get(key, lambda: self._read_kept(key))
+        kept = self._kept_on_disk(key)
         if kept is None or not holds(kept.without(had, key.name), kept):
             return None
         if not self._current(kept, arrived):
             self.caches.lean_replies.put(key, None)  # composed anew from now on
             return None
         return kept
+
+    def _kept_on_disk(self, key):
+        """The Composed an earlier master kept for ``key``, read once a process, or None."""
+        return self.caches.lean_replies.get(key, lambda: self._read_kept(key))
 
     def _read_kept(self, key):
         data = get_json(self.caches.disk, "composed", self._disk_key(key))

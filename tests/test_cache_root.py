@@ -167,14 +167,7 @@ def test_a_slave_lists_its_path_once_until_a_folder_of_it_changes(slave_python, 
     _set_mtime(slave_cwd, 3600)
 
     def reported():
-        group = execnet.Group()
-        try:
-            gateway = group.makegateway(slave_spec(slave_python, slave_cwd))
-            remote_value(gateway, "import sys; sys.path.insert(0, %r); channel.send(1)" % own)
-            return bridge.install(gateway, path=[served],
-                                  cache_root=cache_root).slave["top_level"]
-        finally:
-            group.terminate(timeout=10)
+        return _reported(slave_python, slave_cwd, own, served, cache_root)
 
     assert "alpha" in reported()
     _mark_kept(cache_root, own, "kept_marker")  # what the next session reports, if read
@@ -183,6 +176,17 @@ def test_a_slave_lists_its_path_once_until_a_folder_of_it_changes(slave_python, 
     _set_mtime(own, 1800)  # changed, and settled again
     names = reported()
     assert "beta" in names and "alpha" in names and "kept_marker" not in names
+
+
+def _reported(slave_python, slave_cwd, own, served, cache_root):
+    """The top-level names a new slave with ``own`` first on its path reports."""
+    group = execnet.Group()
+    try:
+        gateway = group.makegateway(slave_spec(slave_python, slave_cwd))
+        remote_value(gateway, "import sys; sys.path.insert(0, %r); channel.send(1)" % own)
+        return bridge.install(gateway, path=[served], cache_root=cache_root).slave["top_level"]
+    finally:
+        group.terminate(timeout=10)
 
 
 def _mark_kept(cache_root, entry, marker):
@@ -206,14 +210,7 @@ def test_a_working_folder_just_written_is_listed_alone(slave_python, slave_cwd, 
     _set_mtime(own, 3600)
 
     def reported():
-        group = execnet.Group()
-        try:
-            gateway = group.makegateway(slave_spec(slave_python, slave_cwd))
-            remote_value(gateway, "import sys; sys.path.insert(0, %r); channel.send(1)" % own)
-            return bridge.install(gateway, path=[served],
-                                  cache_root=cache_root).slave["top_level"]
-        finally:
-            group.terminate(timeout=10)
+        return _reported(slave_python, slave_cwd, own, served, cache_root)
 
     write_tree(tmp_path / "slave-cwd", {"fresh.py": ""})
     names = reported()
