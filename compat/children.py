@@ -103,7 +103,7 @@ def answer_child(session, request):
         said = "execnet-bridge cannot import '%s': " % name  # the child says it again
         reason = session.refused.get(name) or (why[len(said):] if why.startswith(said) else why)
         return protocol.not_served(protocol.REFUSED, request_id, name, reason)
-    answer = session.answers.get(name)
+    answer = session.answer(name)
     if answer is None:
         return protocol.not_served(protocol.MISSING, request_id, name,
                                 session.missing.get(name) or "the master has none")

@@ -15,6 +15,11 @@ The listings are made from those names:
   that has not come fetches the module or subpackage it belongs to (one request, as
   importing it would; nothing runs).
 
+A served file is a file on the slave's disk that never gets other bytes, so
+``importlib.resources.as_file`` yields its path, as for an installed package, where it
+would copy a Traversable's bytes to a temporary file (certifi's CA bundle, 290 KB, at
+every ``import requests``).
+
 A listing is names: nothing is sent for it. ``os.listdir`` of the folder shows the
 files that came, and ``open()`` of a path beside ``__file__`` reaches the data files
 (they come with their package) but not a module's source that has not come.
@@ -94,8 +99,9 @@ class ServedPackageFolder(object):
 
 
 def register_traversable():
-    """Tell importlib.resources' Traversable that ServedTraversable is one (3.9+). Its
-    import costs a handshake 5 ms (inspect, pathlib): done when the first is made."""
+    """Tell importlib.resources' Traversable that ServedTraversable is one (3.9+), and its
+    ``as_file`` where a served file is. Its import costs a handshake 5 ms (inspect,
+    pathlib): done when the first is made."""
     for module in ("importlib.resources.abc", "importlib.abc"):
         try:
             traversable = getattr(__import__(module, fromlist=["Traversable"]), "Traversable")
@@ -103,7 +109,31 @@ def register_traversable():
             continue
         if hasattr(traversable, "register"):
             traversable.register(ServedTraversable)
+        break
+    _register_as_file()
+
+
+def _register_as_file():
+    """``as_file`` (3.9+, a singledispatch function) of a served file yields its path on
+    the slave, not a temporary copy. A folder is still copied: a package's folder holds
+    only the modules that came. 3.7 and 3.8's ``path()`` asks ``resource_path``."""
+    try:
+        from importlib.resources import as_file
+    except ImportError:
         return
+    if not hasattr(as_file, "register"):
+        return
+    copy = as_file.dispatch(object)
+
+    def served_as_file(traversable):
+        path = traversable.file_path()
+        if path is None:
+            return copy(traversable)
+        import contextlib
+        import pathlib
+        return contextlib.nullcontext(pathlib.Path(path))
+
+    as_file.register(ServedTraversable, served_as_file)
 
 
 def path_hook_for(finder):
@@ -233,6 +263,11 @@ class ServedTraversable(object):
                     return path
         return None
 
+    def file_path(self):
+        """Its path on the slave where it is a file of the package, fetched if need be;
+        else None."""
+        return self.local_path() if self._kind() == protocol.ENTRY_FILE else None
+
     def is_dir(self):
         return self._kind() in (protocol.ENTRY_FOLDER, protocol.ENTRY_PACKAGE)
 
@@ -263,7 +298,7 @@ class ServedTraversable(object):
     __truediv__ = joinpath
 
     def open(self, mode="r", *args, **kwargs):
-        path = self.local_path() if self._kind() == protocol.ENTRY_FILE else None
+        path = self.file_path()
         if path is None:
             raise FileNotFoundError("%r is not a file of the package" % (self,))
         if "b" in mode:

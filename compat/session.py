@@ -4,6 +4,7 @@ Shared by the 2.7 and 3.x importers: they differ in how the import system
 calls them, not in when to ask or how a reply becomes files in the cache.
 """
 import contextlib
+import marshal
 import os
 import sys
 import threading
@@ -91,6 +92,8 @@ def refusal_error(fullname, reason):
 class ServedModule(object):
     """Where a module the master served sits in its tree."""
 
+    __slots__ = ("name", "type", "directory", "filename")  # one per module: no dict each
+
     def __init__(self, name, module_type, directory, filename):
         self.name = name
         self.type = module_type
@@ -128,7 +131,9 @@ class ImportSession(object):
         self.distributions = ServedDistributions(self)
         self._lock = threading.Lock()
         self._fetching = {}
-        self.answers = {}  # name -> the lean MODULE reply that served it, for a child
+        # name -> the lean MODULE reply that served it, for a child, marshalled: thousands
+        # of lists and dicts a collector would walk in every full collection and at exit
+        self.answers = {}
         self.processes = None  # compat/children.py's ChildProcesses, once it watches
         self.before_import = {}  # module name -> what to do before this Python imports it
 
@@ -254,7 +259,7 @@ class ImportSession(object):
         kind = protocol.kind_of(reply)
         if kind == protocol.MODULE:
             records = reply.get(protocol.MODULES) or []
-            answer = lean_answer(reply, records, placed)
+            answer = marshal.dumps(lean_answer(reply, records, placed))
             for record in records:
                 served = self._served(record, placed[ensure_text(record[protocol.NAME])])
                 self.served.setdefault(served.name, served)
@@ -271,6 +276,11 @@ class ImportSession(object):
         if kind == protocol.REFUSED:
             self.refused[fullname] = reason
         raise refusal_error(fullname, reason)
+
+    def answer(self, name):
+        """The lean MODULE reply that served ``name`` (a child's answer), or None."""
+        kept = self.answers.get(name)
+        return None if kept is None else marshal.loads(kept)
 
     def project_folder(self):
         """The folder of the project's files the master offers: a tree of this cache.

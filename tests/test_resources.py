@@ -57,6 +57,44 @@ def test_importlib_resources(gateway, slave_label, tmp_path, cache_root):
         assert result == {"files": True, "nested": "Total: {total}\n", "listing": ["rates.json"]}
 
 
+def test_as_file_yields_the_served_file_itself(gateway, slave_label, tmp_path, cache_root):
+    """importlib.resources.as_file of a served file is its path, as for an installed
+    package (certifi.where() at every ``import requests``), not a temporary copy that is
+    gone after the block; a package's folder, which holds only what came, is copied
+    (3.12+; before, as_file took files alone)."""
+    if slave_label in ("2.7", "3.6", "3.7", "3.8"):
+        pytest.skip("importlib.resources.as_file is new in Python 3.9")
+    bridge.install(gateway, path=[shop_tree(tmp_path)], cache_root=cache_root)
+    result = remote_value(gateway, """
+        import os, pathlib, sys
+        from importlib.resources import as_file, files
+        import shop
+        here = os.path.realpath(os.path.dirname(shop.__file__))
+        out = {"python": list(sys.version_info[:2])}
+        with as_file(files("shop") / "templates" / "receipt.txt") as path:
+            out["path"] = isinstance(path, pathlib.Path)
+            out["beside"] = os.path.realpath(str(path)) == os.path.join(
+                here, "templates", "receipt.txt")
+            out["text"] = path.read_text()
+        out["stays"] = os.path.isfile(str(path))
+        with as_file(files("shop") / "VERSION") as path:
+            out["version"] = os.path.realpath(str(path)) == os.path.join(here, "VERSION")
+        if sys.version_info >= (3, 12):
+            with as_file(files("shop")) as folder:
+                out["folder"] = sorted(os.listdir(str(folder)))
+                out["folder is a copy"] = os.path.realpath(str(folder)) != here
+        channel.send(out)
+    """)
+    python = tuple(result.pop("python"))
+    folder = result.pop("folder", None)
+    copied = result.pop("folder is a copy", None)
+    assert result == {"path": True, "beside": True, "text": "Total: {total}\n", "stays": True,
+                      "version": True}
+    if python >= (3, 12):
+        assert copied is True
+        assert {"__init__.py", "VERSION", "templates", "data", "cart"} <= set(folder)
+
+
 def test_resource_subpackages_are_reachable_before_anyone_imports_them(gateway, slave_label,
                                                                        tmp_path, cache_root):
     """tzdata's zones lie in subpackages that hold no code: reading one must neither

@@ -23,7 +23,7 @@ STDLIB_USED = {"atexit", "contextlib", "errno", "fcntl", "gc", "hashlib", "imp",
                "traceback", "types", "zlib",
                "queue", "Queue",  # relay.py: 3.x and 2.7 names
                "builtins", "marshal", "multiprocessing", "socket",  # children.py
-               "io"}  # listing.py
+               "io", "pathlib"}  # listing.py
 COMPILE_ALL = """
 import sys
 for path in sys.argv[1:]:
