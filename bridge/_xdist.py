@@ -63,6 +63,7 @@ class Controller(object):
         self.sends_project = config.getini("bridge_project")
         self.placed = {}  # gateway id -> the project's folder there
         self.files = None
+        self.early = None  # EarlySetUps, once xdist is about to make the gateways
         self.tree_paths = TreePaths()
         here = str(getattr(config, "invocation_params", None) and
                    config.invocation_params.dir or os.getcwd())
@@ -74,20 +75,43 @@ class Controller(object):
             _keep_arguments()
 
     def pytest_xdist_setupnodes(self, config, specs):
-        _import_master_side_aside()
+        manager = self._node_manager()
+        group = getattr(manager, "group", None)
+        if not hasattr(group, "makegateway"):  # an xdist this plugin does not know
+            _import_master_side_aside()
+            return
+        if self.sends_project:
+            manager.roots = []  # no rsync: the bridge serves pytest, and the project
+            self._list_project()
+        self.early = EarlySetUps(group, specs, self._checked_set_up)
 
     def pytest_xdist_newgateway(self, gateway):
-        from .errors import BridgeError
-        try:
-            problem = self._set_up(gateway)
-        except BridgeError as error:
-            problem = "worker %s: %s" % (gateway.id, error)
+        early = self.early.set_up_of(gateway) if self.early is not None else None
+        problem = early.outcome() if early is not None else self._checked_set_up(gateway)
         if problem:  # a usage error, said once, not an INTERNALERROR
             _end_group(gateway)
             pytest.exit("execnet-bridge: %s" % problem, returncode=4)
 
+    def _node_manager(self):
+        return getattr(self.config.pluginmanager.getplugin("dsession"), "nodemanager", None)
+
+    def _list_project(self):
+        if self.files is None:
+            from ._project import project_files
+            self.files = project_files(self.root, self.config.getini("bridge_include"),
+                                       self.config.getini("bridge_exclude"))
+
+    def _checked_set_up(self, gateway):
+        """``_set_up``, with a BridgeError said as what stops the run."""
+        from .errors import BridgeError
+        try:
+            return self._set_up(gateway)
+        except BridgeError as error:
+            return "worker %s: %s" % (gateway.id, error)
+
     def _set_up(self, gateway):
-        """Bridge ``gateway`` and place the project there; what stops it, else None."""
+        """Bridge ``gateway`` and place the project there; what stops it, else None.
+        Runs on the thread that made the gateway (``EarlySetUps``)."""
         from ._install import MASTER_CACHES, install
         MASTER_CACHES.notices.leave_to_stats()  # this master lives for one run
         handle = install(gateway)
@@ -98,16 +122,14 @@ class Controller(object):
         if problem:
             return "this pytest cannot drive the worker %s: %s" % (gateway.id, problem)
         if not self.sends_project:
-            return
-        manager = getattr(self.config.pluginmanager.getplugin("dsession"), "nodemanager", None)
-        if manager is not None:  # no rsync: the bridge serves pytest, and the project
+            return None
+        manager = self._node_manager()
+        if manager is not None:  # xdist rsyncs its roots right after this hook
             manager.roots = []
-        if self.files is None:
-            from ._project import project_files
-            self.files = project_files(self.root, self.config.getini("bridge_include"),
-                                       self.config.getini("bridge_exclude"))
+        self._list_project()
         self.placed[gateway.id] = handle.place_project(self.root, self.files,
                                                        self.workdir or ".")
+        return None
 
     def pytest_configure_node(self, node):
         folder = self.placed.get(node.gateway.id)
@@ -153,6 +175,72 @@ class Worker(object):
         @pytest.hookimpl(tryfirst=True, optionalhook=True)  # about an impl of the old one
         def pytest_warning_captured(self, warning_message):
             _rename_warning(warning_message, self.folder, self.root)
+
+
+class EarlySetUps(object):
+    """Every worker's gateway made and set up at once, each on a thread, when xdist is about
+    to make them one after another: each waited for its interpreter to start (30 ms here)
+    and then for the bridge's handshake (25 ms), and the last worker started that much
+    later per worker before it. xdist still gets each gateway from the group's
+    ``makegateway``, in its order, only ready sooner; what it does not ask for the same
+    way (a restarted worker, a gateway ``via`` another, whose one remote_exec at a time
+    the threads would contend for) is made as before."""
+
+    def __init__(self, group, specs, set_up):
+        self._make = group.makegateway  # the group's own
+        self._started = {}  # id(spec) -> Started
+        self._ready = {}  # gateway id -> Started, once xdist took its gateway
+        for spec in specs:
+            if not getattr(spec, "via", None):
+                self._started[id(spec)] = Started(spec, self._make, set_up)
+        group.makegateway = self.makegateway
+
+    def makegateway(self, spec=None):
+        started = self._started.pop(id(spec), None)
+        if started is None or started.spec is not spec:
+            return self._make(spec)
+        gateway = started.gateway()
+        self._ready[gateway.id] = started
+        return gateway
+
+    def set_up_of(self, gateway):
+        """The Started that made ``gateway``, or None: it was made as before."""
+        return self._ready.pop(gateway.id, None)
+
+
+class Started(object):
+    """One gateway being made and set up on a thread of its own."""
+
+    def __init__(self, spec, make, set_up):
+        self.spec = spec
+        self._made = self._failed = self._problem = self._broke = None
+        self._thread = threading.Thread(target=self._run, args=(make, set_up),
+                                        name="execnet-bridge-%s" % spec.id)
+        self._thread.daemon = True  # a hung start must not hold the controller's exit
+        self._thread.start()
+
+    def _run(self, make, set_up):
+        try:
+            self._made = make(self.spec)
+        except Exception as error:  # raised to xdist, which asked to make it
+            self._failed = error
+            return
+        try:
+            self._problem = set_up(self._made)
+        except Exception as error:  # raised in the newgateway hook, as before
+            self._broke = error
+
+    def gateway(self):
+        self._thread.join()
+        if self._failed is not None:
+            raise self._failed
+        return self._made
+
+    def outcome(self):
+        """The set-up's problem, or None; its unexpected error raised here."""
+        if self._broke is not None:
+            raise self._broke
+        return self._problem
 
 
 def _import_master_side_aside():

@@ -6,6 +6,7 @@ import re
 import stat
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -371,3 +372,47 @@ def test_workers_of_two_pythons_each_run_the_suite_and_one_it_cannot_drive_is_na
     else:
         assert "No module named 'imp'" in out, out
     assert "passed" not in out and "failed" not in out, out
+
+
+def test_every_workers_gateway_is_made_and_set_up_before_xdist_asks_for_it(tmp_path):
+    """EarlySetUps, on a real group: xdist asks for its gateways one after another, and
+    each is made and set up on a thread of its own from the start, so the second one is
+    set up before xdist asks for it. A spec it did not start (``via``, or unknown) and a
+    gateway that cannot start reach the group's own ``makegateway`` and its error."""
+    execnet = pytest.importorskip("execnet")
+    from bridge._xdist import EarlySetUps
+    group = execnet.Group()
+    try:
+        specs = [execnet.XSpec("popen//python=%s//id=gw%d" % (sys.executable, index))
+                 for index in range(2)]
+        broken = execnet.XSpec("popen//python=%s//id=gw2" % str(tmp_path / "no-python"))
+        via = execnet.XSpec("popen//python=%s//via=gw0//id=gw4" % sys.executable)
+        set_up = {}  # gateway id -> the thread that set it up
+        everything_set_up = threading.Event()
+
+        def record(gateway):
+            set_up[gateway.id] = threading.current_thread().name
+            if len(set_up) == 2:
+                everything_set_up.set()
+            return "problem of %s" % gateway.id
+
+        early = EarlySetUps(group, specs + [broken, via], record)
+        assert everything_set_up.wait(30), set_up  # before xdist asked for any
+        for spec in specs:
+            gateway = group.makegateway(spec)
+            assert gateway.id == spec.id and gateway.remote_exec(
+                "channel.send(1)").receive(30) == 1
+            assert early.set_up_of(gateway).outcome() == "problem of %s" % spec.id
+            assert early.set_up_of(gateway) is None  # taken once
+        assert set_up == {"gw0": "execnet-bridge-gw0", "gw1": "execnet-bridge-gw1"}
+        with pytest.raises(Exception) as raised:
+            group.makegateway(broken)
+        assert "no-python" in str(raised.value) or isinstance(raised.value, OSError)
+        later = group.makegateway(execnet.XSpec("popen//python=%s//id=gw3" % sys.executable))
+        hopped = group.makegateway(via)
+        for gateway in (later, hopped):
+            assert gateway.remote_exec("channel.send(2)").receive(30) == 2
+            assert early.set_up_of(gateway) is None
+        assert sorted(set_up) == ["gw0", "gw1"]
+    finally:
+        group.terminate(timeout=10.0)
