@@ -20,6 +20,10 @@ clock, from start to exit:
   saw the project: the project travels too (the bridged rows keep it home with
   ``-o bridge_project=false``, their workers see it).
 
+- far (issue 21): FAR workers that each take REACH seconds to start (a wrapper that sleeps,
+  as an ssh connection would), local against bridged warm: xdist makes its gateways one
+  after another, the bridge's plugin makes and sets them up at once.
+
 Every run must pass all 40 tests. Seconds are medians of N runs with their spread
 (largest minus smallest); "x" is against local. A cold cache is a new folder,
 removed when the benchmark ends (benchmarks/scratch.py: a create right after a
@@ -262,6 +266,21 @@ def hiding_worker(python, suite, folder):
     return path if probe.returncode == 0 else None
 
 
+FAR_WORKER = """#!/bin/sh
+sleep %(reach)s
+exec %(python)s %(flags)s "$@"
+"""
+
+
+def far_worker(python, flags, reach, folder, name):
+    """A worker executable that starts ``python`` after ``reach`` seconds."""
+    path = os.path.join(folder, name)
+    with open(path, "w") as stream:
+        stream.write(FAR_WORKER % dict(reach=reach, python=python, flags=flags))
+    os.chmod(path, 0o755)
+    return path
+
+
 def environments(site, cache):
     """(local workers' environment, bridged workers'): the site on the controller's
     path either way; bare workers ignore PYTHONPATH (-E) and keep their cache in TMPDIR."""
@@ -269,6 +288,23 @@ def environments(site, cache):
     base.pop("PYTHONPATH", None)
     local = dict(base, PYTHONPATH=site)
     return local, dict(local, TMPDIR=cache)
+
+
+def measure_far(python, site, suite, workers, runs, reach, folder):
+    """Local and bridged warm workers that each take ``reach`` seconds to start."""
+    local = far_worker(sys.executable, "", reach, folder, "far-local.sh")
+    bare = far_worker(python, "-E -S", reach, folder, "far-bare.sh")
+    local_args = ["--dist", "load", "--tx", "%d*popen//python=%s" % (workers, local)]
+    bridged_args = ["-p", "bridge.xdist", "-o", "bridge_project=false", "--dist", "load",
+                    "--tx", "%d*popen//python=%s" % (workers, bare)]
+    rows = {"far local": [], "far warm": []}
+    local_environment, bridged = environments(site, scratch.folder("bench-xdist-"))
+    pytest_run(suite, bridged_args, bridged)  # the cache filled: the rows are warm
+    for _ in range(runs):
+        rows["far local"].append(pytest_run(suite, local_args, local_environment))
+        rows["far warm"].append(pytest_run(suite, bridged_args, bridged))
+    return dict((kind, (median(values), max(values) - min(values)))
+                for kind, values in rows.items())
 
 
 def measure(python, site, suite, workers, runs, remote):
@@ -303,6 +339,8 @@ def main():
     parser.add_argument("--python", default=sys.executable, help="the workers' interpreter")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--far", type=int, default=4, help="workers in the far rows (0: none)")
+    parser.add_argument("--reach", type=float, default=0.3, help="seconds a far one takes")
     args = parser.parse_args()
     python = bare_venv(args.python)
     suite = tempfile.mkdtemp(prefix="bench-xdist-suite-")
@@ -311,6 +349,8 @@ def main():
         write_suite(suite)
         remote = hiding_worker(python, suite, scripts)
         row = measure(python, args.site, suite, args.workers, args.runs, remote)
+        far = measure_far(python, args.site, suite, args.far, args.runs, args.reach,
+                          scripts) if args.far else {}
     finally:
         shutil.rmtree(suite, ignore_errors=True)
         shutil.rmtree(scripts, ignore_errors=True)
@@ -326,6 +366,13 @@ def main():
             continue
         seconds, spread = row[kind]
         print("%-34s %8.3f %6.2fx %7.3f" % (label, seconds, seconds / row["local"][0], spread))
+    if far:
+        print("%d workers that each take %.1f s to start (as over ssh), x against such local "
+              "ones:" % (args.far, args.reach))
+        for kind, label in (("far local", "local, far"), ("far warm", "bridged, bare, warm, far")):
+            seconds, spread = far[kind]
+            print("%-34s %8.3f %6.2fx %7.3f" % (label, seconds, seconds / far["far local"][0],
+                                                spread))
     return 0
 
 
