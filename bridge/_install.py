@@ -87,7 +87,8 @@ class Handshake(object):
         self.hello = self._guarded(self._greet, config)
 
     def _greet(self, config):
-        self.channel.send(slave_sources())
+        self.channel.send(protocol.bootstrap_frame(
+            slave_sources(), protocol.option(config, protocol.CACHE_ROOT)))
         self.channel.send(config)
         hello = _expect(self.channel, protocol.HELLO, self.timeout)
         if hello.get(protocol.PROTOCOL) != protocol.PROTOCOL_VERSION:

@@ -89,6 +89,8 @@ class Controller(object):
         early = self.early.set_up_of(gateway) if self.early is not None else None
         problem = early.outcome() if early is not None else self._checked_set_up(gateway)
         if problem:  # a usage error, said once, not an INTERNALERROR
+            if self.early is not None:
+                self.early.settle()  # no gateway registers after the group ended
             _end_group(gateway)
             pytest.exit("execnet-bridge: %s" % problem, returncode=4)
 
@@ -207,6 +209,11 @@ class EarlySetUps(object):
         """The Started that made ``gateway``, or None: it was made as before."""
         return self._ready.pop(gateway.id, None)
 
+    def settle(self):
+        """Wait for the gateways xdist has not asked for yet: made, or failed."""
+        for started in list(self._started.values()):
+            started.settle()
+
 
 class Started(object):
     """One gateway being made and set up on a thread of its own."""
@@ -229,6 +236,9 @@ class Started(object):
             self._problem = set_up(self._made)
         except Exception as error:  # raised in the newgateway hook, as before
             self._broke = error
+
+    def settle(self):
+        self._thread.join()
 
     def gateway(self):
         self._thread.join()

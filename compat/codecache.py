@@ -12,8 +12,6 @@ import marshal
 import os
 import sys
 
-from .files import keep_newest, make_folder, write_atomically
-
 FOLDER = "code"
 KEPT = 8  # interpreter builds and versions of the bridge, most recently written
 
@@ -46,6 +44,7 @@ def load(root, sources):
 
 def keep(root, sources, compiled):
     """Keep ``compiled`` for the next session; a full disk loses nothing."""
+    from .files import keep_newest, make_folder, write_atomically  # not early: see bootstrap
     payload = marshal.dumps(compiled)
     folder = os.path.join(root, FOLDER)
     try:

@@ -8,8 +8,11 @@ reconfigured so that text stays text and bytes stay bytes between 2.7 and 3.x.
 
 Handshake, over the channel of ``remote_exec(bootstrap)``::
 
-    master -> slave   the bootstrap frame: a bare list of [module name, source], in
-                      import order (not a message: this module is one of the sources)
+    master -> slave   the bootstrap frame (``bootstrap_frame``): a bare list, not a
+                      message (this module is one of the sources): the [module name,
+                      source] pairs in import order, and CONFIG's CACHE_ROOT, which the
+                      slave opens, to run the modules it compiled there before, before
+                      it has this module
     master -> slave   CONFIG     protocol, options (TIMEOUT, CACHE_ROOT, ENVIRONMENT,
                                  CACHE_LIMIT, SUBPROCESSES)
     slave  -> master  HELLO      protocol, facts, channel (requests), cache_dir,
@@ -256,6 +259,11 @@ def kind_of(msg):
     if isinstance(kind, string_types) and ensure_text(kind) in KINDS:
         return ensure_text(kind)
     return None
+
+
+def bootstrap_frame(sources, cache_root=None):
+    """The first thing the master sends: [sources, the cache root CONFIG names or None]."""
+    return [sources, text_type(cache_root) if cache_root else None]
 
 
 def config(timeout, cache_root=None, environment=None, cache_limit=DEFAULT_CACHE_LIMIT,

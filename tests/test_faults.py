@@ -224,7 +224,7 @@ def test_a_protocol_mismatch_is_a_clear_handshake_error(gateway):
     from bridge._install import _open_channel, _slave_source, slave_sources
     from bridge.compat import protocol
     channel = _open_channel(gateway, _slave_source("bootstrap"))
-    channel.send(slave_sources())
+    channel.send(protocol.bootstrap_frame(slave_sources()))
     channel.send(protocol.message(protocol.CONFIG, protocol=999, options={}))
     with pytest.raises(channel.RemoteError) as raised:
         channel.receive(30)

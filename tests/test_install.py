@@ -136,7 +136,7 @@ def test_the_slave_waits_for_the_handshake_as_long_as_install_timeout_says(gatew
     from bridge._install import _open_channel, _slave_source, slave_sources
     from bridge.compat import protocol
     channel = _open_channel(gateway, _slave_source("bootstrap"))
-    channel.send(slave_sources())
+    channel.send(protocol.bootstrap_frame(slave_sources()))
     channel.send(protocol.message(protocol.CONFIG, protocol=protocol.PROTOCOL_VERSION,
                                   options={u"timeout": 1.0}))
     assert protocol.kind_of(channel.receive(30)) == protocol.HELLO
