@@ -181,9 +181,9 @@ class Worker(object):
 
 class EarlySetUps(object):
     """Every worker's gateway made and set up at once, each on a thread, when xdist is about
-    to make them one after another: each waited for its interpreter to start (30 ms here)
-    and then for the bridge's handshake (25 ms), and the last worker started that much
-    later per worker before it. xdist still gets each gateway from the group's
+    to make them one after another, each waiting for its interpreter to start (30 ms here,
+    an ssh connection's time over ssh) and then for the bridge's handshake (20 ms): the
+    n-th worker started n times that late. xdist still gets each gateway from the group's
     ``makegateway``, in its order, only ready sooner; what it does not ask for the same
     way (a restarted worker, a gateway ``via`` another, whose one remote_exec at a time
     the threads would contend for) is made as before."""
@@ -241,7 +241,7 @@ class Started(object):
         self._thread.join()
 
     def gateway(self):
-        self._thread.join()
+        self.settle()
         if self._failed is not None:
             raise self._failed
         return self._made

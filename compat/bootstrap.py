@@ -5,10 +5,10 @@ and the cache root the master's CONFIG, its second message, names. It materialis
 the modules as the private package ``_execnet_bridge``: first the three that open
 that root, compiled, then the rest, from the code objects kept there when this
 interpreter compiled the same sources before (``codecache``): compiling the protocol
-and file modules too took 4 of a warm handshake's 23 ms. It picks the hook for this interpreter
-by feature (PEP 451 ``ModuleSpec`` exists from 3.4; 2.7 gets the PEP 302
-importer, whose module 3.x never needs, and vice versa) and hands the channel
-to ``hook.handshake``.
+and file modules too took 5 of a warm handshake's 25 ms. It picks the hook for this
+interpreter by feature (PEP 451 ``ModuleSpec`` exists from 3.4; 2.7 gets the PEP 302
+importer, whose module 3.x never needs, and vice versa) and hands the channel to
+``hook.handshake``.
 """
 import linecache
 import sys
