@@ -303,8 +303,7 @@ def measure_far(python, site, suite, workers, runs, reach, folder):
     for _ in range(runs):
         rows["far local"].append(pytest_run(suite, local_args, local_environment))
         rows["far warm"].append(pytest_run(suite, bridged_args, bridged))
-    return dict((kind, (median(values), max(values) - min(values)))
-                for kind, values in rows.items())
+    return medians_and_spreads(rows)
 
 
 def measure(python, site, suite, workers, runs, remote):
@@ -329,6 +328,11 @@ def measure(python, site, suite, workers, runs, remote):
         remote_environment = environments(site, scratch.folder("bench-xdist-"))[1]
         for kind in ("remote cold", "remote warm"):
             rows[kind].append(pytest_run(suite, remote_args, remote_environment))
+    return medians_and_spreads(rows)
+
+
+def medians_and_spreads(rows):
+    """{kind: (median seconds, largest minus smallest)} of the kinds that ran."""
     return dict((kind, (median(values), max(values) - min(values)))
                 for kind, values in rows.items() if values)
 

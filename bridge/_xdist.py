@@ -81,8 +81,7 @@ class Controller(object):
             _import_master_side_aside()
             return
         if self.sends_project:
-            manager.roots = []  # no rsync: the bridge serves pytest, and the project
-            self._list_project()
+            self._list_project()  # once, before the threads that place it
         self.early = EarlySetUps(group, specs, self._checked_set_up)
 
     def pytest_xdist_newgateway(self, gateway):
@@ -126,8 +125,8 @@ class Controller(object):
         if not self.sends_project:
             return None
         manager = self._node_manager()
-        if manager is not None:  # xdist rsyncs its roots right after this hook
-            manager.roots = []
+        if manager is not None:  # no rsync (xdist's, right after newgateway): the bridge
+            manager.roots = []  # serves pytest, and the project
         self._list_project()
         self.placed[gateway.id] = handle.place_project(self.root, self.files,
                                                        self.workdir or ".")

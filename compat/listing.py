@@ -123,14 +123,14 @@ def _register_as_file():
         return
     if not hasattr(as_file, "register"):
         return
+    import contextlib
+    import pathlib
     copy = as_file.dispatch(object)
 
     def served_as_file(traversable):
         path = traversable.file_path()
         if path is None:
             return copy(traversable)
-        import contextlib
-        import pathlib
         return contextlib.nullcontext(pathlib.Path(path))
 
     as_file.register(ServedTraversable, served_as_file)
