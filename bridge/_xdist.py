@@ -18,6 +18,10 @@ import pytest
 from _pytest import hookspec
 
 _TEXT = (type(u""), type(""))  # six.string_types, without importing six on a worker
+# Whether gateways may start on threads side by side: 2.7's subprocess runs Python between
+# fork and exec, and a child forked while another thread holds a lock hangs there (a CI
+# run on the 2.7 master saw the second of two such gateways never start).
+FORKS_BESIDE_THREADS = sys.version_info[0] >= 3
 WORKER_KEY = "bridge_project"  # workerinput: [the project's folder there, the controller's]
 
 # Run on a new worker of another Python before xdist's own code: whether the controller's
@@ -77,8 +81,8 @@ class Controller(object):
     def pytest_xdist_setupnodes(self, config, specs):
         manager = self._node_manager()
         group = getattr(manager, "group", None)
-        if not hasattr(group, "makegateway"):  # an xdist this plugin does not know
-            _import_master_side_aside()
+        if not hasattr(group, "makegateway") or not FORKS_BESIDE_THREADS:
+            _import_master_side_aside()  # an xdist this plugin does not know, or 2.7
             return
         if self.sends_project:
             self._list_project()  # once, before the threads that place it
