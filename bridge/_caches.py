@@ -216,10 +216,10 @@ class MasterCaches(object):
 
     def own_facts(self):
         """The master's own facts (compat/tags.py): what the binaries on its path were
-        built for; read once (listing its top-level modules takes a while)."""
+        built for; read once. Not its top-level names: they say what a slave has."""
         if self._own_facts is None:
             from .compat import tags
-            self._own_facts = tags.facts()
+            self._own_facts = tags.facts(top_level=False)
         return self._own_facts
 
     def root(self, entry):

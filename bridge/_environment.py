@@ -17,7 +17,8 @@ import json, sys
 sys.path.insert(0, %r)
 entries = [entry for entry in sys.path[1:] if entry]  # not '': the probe's own folder
 from compat import paths, tags
-sys.stdout.write(json.dumps({"path": paths.search_path(entries), "facts": tags.facts()}))
+facts = tags.facts(top_level=False)  # as the master's own: its names say what a slave has
+sys.stdout.write(json.dumps({"path": paths.search_path(entries), "facts": facts}))
 """
 
 

@@ -681,9 +681,9 @@ def relative_path_problem(path):
         return "path must be non-empty text"
     if "\\" in path or "\0" in path or path.startswith("/"):
         return "path %r is not relative with forward slashes" % (path,)
-    for part in path.split("/"):
-        if part in ("", ".", ".."):
-            return "path %r has an empty, '.' or '..' part" % (path,)
+    framed = "/" + path + "/"  # each part between slashes: asked of every served file
+    if "//" in framed or "/./" in framed or "/../" in framed:
+        return "path %r has an empty, '.' or '..' part" % (path,)
     return None
 
 
