@@ -70,16 +70,19 @@ def series(python, site, module, use, sessions):
 
 
 def measure(python, site, module, use, sessions, runs):
-    """(local s, [per session: the medians of each column over ``runs``])."""
+    """(local s, [per session: the medians of each column over ``runs``]). Local is
+    timed before and after each run's series, side by side with it: this host's import
+    times drift by 10% from one minute to the next."""
     local(python, site, module, use)  # .pyc written, page cache warm
-    locals_ = [local(python, site, module, use) for _ in range(runs)]
-    results = []
+    locals_, results = [], []
     for _ in range(runs):  # a new master process each run
+        locals_.append(local(python, site, module, use))
         output = subprocess.check_output([
             sys.executable, os.path.abspath(__file__), "--series", "--site", site,
             "--python", python, "--module", module, "--use", use,
             "--sessions", str(sessions)])
         results.append(json.loads(output.decode().strip().splitlines()[-1]))
+        locals_.append(local(python, site, module, use))
     per_session = [[median([result[index][column] for result in results])
                     for column in range(5)] for index in range(sessions)]
     return median(locals_), per_session
