@@ -2,8 +2,10 @@
 import os
 import time
 
+import pytest
+
 import bridge
-from conftest import remote, remote_value, write_tree
+from conftest import label_version, remote, remote_value, write_tree
 from trees import shop_tree, witness_tree, zip_tree
 
 
@@ -62,6 +64,48 @@ def test_module_attributes_are_those_of_an_installed_module(gateway, tmp_path, c
         if module["spec"] is not None:  # Python 3: a real ModuleSpec
             assert module["spec"] == [module["name"], module["file"], module["package"] or ""]
     assert shop["file"].startswith(cache_root)
+
+
+DEPTH_PROBE = """\
+import sys
+
+
+def _depth():
+    frame, depth = sys._getframe(), 0
+    while frame is not None:
+        frame, depth = frame.f_back, depth + 1
+    return depth
+
+
+DEPTH = _depth()
+"""
+
+
+def test_a_served_module_runs_as_deep_as_an_installed_one(gateway, slave_label, tmp_path,
+                                                           cache_root, slave_cwd):
+    """Nested imports put each level's code no deeper than an installed package's: 3.11+
+    keep frames on a stack of chunks, and one frame more per level put sympy's dispatch
+    loops where every call took a chunk and gave it back (docs/performance.md)."""
+    if slave_label == "2.7":
+        pytest.skip("2.7 imports in C and runs a served module inside the PEP 302 loader's "
+                    "load_module; it has no stack of frame chunks to keep aligned")
+    master = write_tree(tmp_path / "master", {"served_probe/__init__.py": "",
+                                              "served_probe/inner.py": DEPTH_PROBE})
+    write_tree(slave_cwd, {"local_probe/__init__.py": "", "local_probe/inner.py": DEPTH_PROBE})
+    bridge.install(gateway, path=[master], cache_root=cache_root)
+    served, local, files, sizes = remote_value(gateway, """
+        import sys
+        served = __import__("served_probe.inner").inner
+        local = __import__("local_probe.inner").inner
+        sizes = [[loader.exec_module.__code__.co_nlocals,
+                  loader.exec_module.__code__.co_stacksize]
+                 for loader in (type(served.__loader__), type(local.__loader__))]
+        channel.send([served.DEPTH, local.DEPTH, [served.__file__, local.__file__], sizes])
+    """)
+    assert files[0].startswith(cache_root) and not files[1].startswith(cache_root)
+    assert served == local
+    if (label_version(slave_label) or (0,)) >= (3, 11):  # each frame as many words too
+        assert sizes[0] == sizes[1]
 
 
 def test_local_module_wins_over_the_masters(gateway, tmp_path, cache_root, slave_cwd):
