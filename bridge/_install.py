@@ -22,6 +22,7 @@ from ._caches import MasterCaches
 from ._deflate import Link, PAYLOAD_BYTES, SLOW_LINK_SECONDS
 from ._facts import Facts
 from ._responder import Responder, Stats
+from ._slave_code import SlaveCode
 from .compat import protocol
 from .compat.neutral import dotted
 from . import _execnet, _hops, _wheelhouse
@@ -42,6 +43,7 @@ SLAVE_MODULES = ("neutral", "protocol", "files", "tags", "cacheroot", "codecache
                  "children", "run", "hook", "relay", "bootstrap")
 
 MASTER_CACHES = MasterCaches()  # this master's work per file version, shared by every slave
+SLAVE_CODE = SlaveCode()  # the slave modules compiled here, for cold slaves of this build
 
 _installed = weakref.WeakKeyDictionary()  # gateway -> Bridge
 _installing = weakref.WeakKeyDictionary()  # gateway -> Lock: one install of a gateway at a time
@@ -70,7 +72,10 @@ def _open_channel(gateway, source):
 
 
 def _expect(channel, kind, timeout):
-    msg = channel.receive(timeout)
+    return _checked(channel.receive(timeout), kind)
+
+
+def _checked(msg, kind):
     if protocol.kind_of(msg) != kind:
         raise HandshakeError("expected %r from the slave, got %r" % (kind, msg))
     return msg
@@ -80,6 +85,8 @@ class Handshake(object):
     """The master's side of the handshake, in the two steps around building the
     Responder: ``greet`` (sources, CONFIG -> HELLO), then ``finish`` (READY -> INSTALLED)."""
 
+    code_sent = 0  # bytes of the master's code objects a cold slave asked for
+
     def __init__(self, gateway, config, timeout):
         self.gateway = gateway
         self.timeout = timeout
@@ -87,10 +94,20 @@ class Handshake(object):
         self.hello = self._guarded(self._greet, config)
 
     def _greet(self, config):
+        """Behind a hop the master offers no code objects: its link is the leaves'
+        to share, and compiling costs a leaf its own CPU only."""
+        sources = slave_sources()
+        offered = None if self.gateway.spec.via else SLAVE_CODE.key(sources)
         self.channel.send(protocol.bootstrap_frame(
-            slave_sources(), protocol.option(config, protocol.CACHE_ROOT)))
+            sources, protocol.option(config, protocol.CACHE_ROOT), offered))
         self.channel.send(config)
-        hello = _expect(self.channel, protocol.HELLO, self.timeout)
+        msg = self.channel.receive(self.timeout)
+        if offered is not None and msg == offered:  # codecache.fetch
+            payload = SLAVE_CODE.payload(sources, offered)
+            self.channel.send(payload)
+            self.code_sent = len(payload or b"")
+            msg = self.channel.receive(self.timeout)
+        hello = _checked(msg, protocol.HELLO)
         if hello.get(protocol.PROTOCOL) != protocol.PROTOCOL_VERSION:
             raise HandshakeError("slave speaks protocol %r, master %r"
                                  % (hello.get(protocol.PROTOCOL), protocol.PROTOCOL_VERSION))
@@ -176,6 +193,7 @@ class Bridge(object):
     """The handle of one gateway's install: its stats, its slave, ``uninstall()``."""
 
     route = None  # a leaf behind a forwarding hop: its _hops.Route
+    code_sent = 0  # bytes of the master's code objects the handshake sent: a cold slave
 
     def __init__(self, gateway, responder, requests, cache_dir, wheelhouse=None, link=None,
                  cache_problem=None):
@@ -430,6 +448,7 @@ def install(gateway, allow_extensions=False, path=None, timeout=30.0, cache_root
                         handshake.hello.get(protocol.CACHE_DIR), wheelhouse,
                         link.as_dict(),
                         handshake.hello.get(protocol.CACHE_PROBLEM))
+        bridge.code_sent = handshake.code_sent
         _watch_route(bridge, handshake, timeout)
         handshake.finish()
         if environment is not None:

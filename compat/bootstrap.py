@@ -1,11 +1,13 @@
 """The entry point execnet runs on the slave (``gateway.remote_exec``).
 
 Its first message is the bootstrap frame: the bridge's slave modules as source,
-and the cache root the master's CONFIG, its second message, names. It materialises
-the modules as the private package ``_execnet_bridge``: first the three that open
-that root, compiled, then the rest, from the code objects kept there when this
-interpreter compiled the same sources before (``codecache``): compiling the protocol
-and file modules too took 5 of a warm handshake's 25 ms. It picks the hook for this
+the cache root the master's CONFIG, its second message, names, and the key of the
+code objects the master compiled from those sources. It materialises the modules as
+the private package ``_execnet_bridge``: first the three that open that root,
+compiled, then the rest, from the code objects kept there when this interpreter
+compiled the same sources before, else from the master's when that key is this
+interpreter's (``codecache``), else compiled: compiling the protocol and file modules
+too took 5 of a warm handshake's 25 ms, all of them 32 of a cold one's. It picks the hook for this
 interpreter by feature (PEP 451 ``ModuleSpec`` exists from 3.4; 2.7 gets the PEP 302
 importer, whose module 3.x never needs, and vice versa) and hands the channel to
 ``hook.handshake``.
@@ -26,6 +28,17 @@ def importer_for_this_python():
     return "importer3"
 
 
+def _names(name):
+    fullname = "%s.%s" % (PACKAGE, name)
+    return fullname, "<execnet-bridge %s.py>" % fullname
+
+
+def compile_module(name, source):
+    """The code object of one of the package's modules, as the slave compiles it (the
+    master too, for slaves of its own build: codecache.fetch)."""
+    return compile(source, _names(name)[1], "exec", dont_inherit=True)
+
+
 def materialize(sources, skip, compiled=None, package=None, only=None):
     """Create the package's modules from their sources, in the given order. ``compiled``:
     {name: code object} to run where it has one (a spawned child gets its slave's, which
@@ -40,8 +53,7 @@ def materialize(sources, skip, compiled=None, package=None, only=None):
         name = str(name)  # a native string: 2.7's ModuleType refuses unicode
         if name in skip or (only is not None and name not in only) or hasattr(package, name):
             continue
-        fullname = "%s.%s" % (PACKAGE, name)
-        filename = "<execnet-bridge %s.py>" % fullname
+        fullname, filename = _names(name)
         module = types.ModuleType(fullname)
         module.__package__ = PACKAGE
         module.__file__ = filename
@@ -49,7 +61,7 @@ def materialize(sources, skip, compiled=None, package=None, only=None):
         linecache.cache[filename] = (len(source), None, lines, filename)  # traceback lines
         sys.modules[fullname] = module
         if compiled is None or name not in compiled:
-            code = compile(source, filename, "exec", dont_inherit=True)
+            code = compile_module(name, source)
             if compiled is not None:
                 compiled[name] = code
         exec(compiled[name] if compiled is not None else code, module.__dict__)
@@ -65,12 +77,12 @@ def _materialize_for_this_python(sources, compiled, package=None):
 
 
 def main(channel):
-    (sources, requested), compiled = channel.receive(), {}  # protocol.bootstrap_frame
+    (sources, requested, offered), compiled = channel.receive(), {}  # bootstrap_frame
     config = channel.receive()  # CONFIG: the master sends it right behind the frame
     early = materialize(sources, (), compiled, only=EARLY)
     opened = early.cacheroot.open_root(requested)
     kept = early.codecache.load(opened[0], sources)
-    compiled.update(kept)
+    compiled.update(kept or early.codecache.fetch(channel, sources, offered))
     package, importer = _materialize_for_this_python(sources, compiled, early)
     if set(compiled) - set(kept):
         early.codecache.keep(opened[0], sources, compiled)

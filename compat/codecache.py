@@ -5,24 +5,34 @@ The master sends them as source, and compiling them was most of a handshake
 cache root, one file per interpreter build and version of the sources, with
 the hash of its bytes in front: a file that does not match is compiled
 again, never unmarshalled. Only this interpreter reads what it wrote:
-``sys.version`` (build included) and the implementation are in the key.
+``sys.version`` (build included), the implementation and the optimization
+level are in the key. A slave with none kept asks the master for its code
+objects when the master's key is its own (``fetch``): one round trip instead
+of compiling, which 16 cold slaves starting on 2 cores did one after another.
 """
 import hashlib
 import marshal
 import os
 import sys
+import zlib
 
 FOLDER = "code"
 KEPT = 8  # interpreter builds and versions of the bridge, most recently written
 
 
-def _path(root, sources):
-    key = hashlib.sha256()
+def key(sources):
+    """Names the code objects this interpreter compiles from ``sources``: equal on two
+    processes only where either could run the other's."""
+    digest = hashlib.sha256()
     tag = getattr(getattr(sys, "implementation", None), "cache_tag", None)
-    key.update(("%s\0%s\0" % (sys.version, tag)).encode("utf-8"))
+    digest.update(("%s\0%s\0%d\0" % (sys.version, tag, sys.flags.optimize)).encode("utf-8"))
     for name, source in sources:
-        key.update(("%s\0%s\0" % (name, source)).encode("utf-8"))
-    return os.path.join(root, FOLDER, key.hexdigest())
+        digest.update(("%s\0%s\0" % (name, source)).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _path(root, sources):
+    return os.path.join(root, FOLDER, key(sources))
 
 
 def load(root, sources):
@@ -40,6 +50,26 @@ def load(root, sources):
     except (EOFError, ValueError, TypeError):
         return {}
     return compiled if isinstance(compiled, dict) else {}
+
+
+def fetch(channel, sources, offered):
+    """{name: code object} the master compiled, when its key (``offered``, from the
+    bootstrap frame) is this interpreter's, else {}: the slave compiles then. The
+    request is the key itself; the answer zlib of marshal, or None."""
+    if not offered or offered != key(sources):
+        return {}
+    channel.send(offered)
+    payload = channel.receive()
+    try:
+        compiled = marshal.loads(zlib.decompress(payload))
+    except (EOFError, ValueError, TypeError, zlib.error):
+        return {}
+    return compiled if isinstance(compiled, dict) else {}
+
+
+def encode(compiled):
+    """The answer to ``fetch``, on the master, from the code objects it compiled."""
+    return zlib.compress(marshal.dumps(compiled), 6)
 
 
 def keep(root, sources, compiled):

@@ -10,11 +10,16 @@ Handshake, over the channel of ``remote_exec(bootstrap)``::
 
     master -> slave   the bootstrap frame (``bootstrap_frame``): a bare list, not a
                       message (this module is one of the sources): the [module name,
-                      source] pairs in import order, and CONFIG's CACHE_ROOT, which the
+                      source] pairs in import order, CONFIG's CACHE_ROOT, which the
                       slave opens, to run the modules it compiled there before, before
-                      it has this module
+                      it has this module, and the key (``codecache.key``) of the code
+                      objects the master compiled from them, or None
     master -> slave   CONFIG     protocol, options (TIMEOUT, CACHE_ROOT, ENVIRONMENT,
                                  CACHE_LIMIT, SUBPROCESSES)
+    slave  -> master  only a slave with no code objects kept for these sources whose
+                      own key is that key: the bare key (``codecache.fetch``)
+    master -> slave   its answer: bare bytes, zlib of marshal of {name: code object}
+                      (``codecache.encode``), or None
     slave  -> master  HELLO      protocol, facts, channel (requests), cache_dir,
                                  cache_problem
     master -> slave   PING       (answered with a bare PING, as often as the master asks;
@@ -261,9 +266,11 @@ def kind_of(msg):
     return None
 
 
-def bootstrap_frame(sources, cache_root=None):
-    """The first thing the master sends: [sources, the cache root CONFIG names or None]."""
-    return [sources, text_type(cache_root) if cache_root else None]
+def bootstrap_frame(sources, cache_root=None, code_key=None):
+    """The first thing the master sends: [sources, the cache root CONFIG names or None,
+    the key of the code objects it can send or None]."""
+    return [sources, text_type(cache_root) if cache_root else None,
+            text_type(code_key) if code_key else None]
 
 
 def config(timeout, cache_root=None, environment=None, cache_limit=DEFAULT_CACHE_LIMIT,
