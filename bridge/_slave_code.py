@@ -38,5 +38,5 @@ def _compiled(sources):
         return codecache.encode(dict(
             (name, bootstrap.compile_module(name, source))
             for name, source in sources if name != "bootstrap"))  # execnet compiles that
-    except (SyntaxError, ValueError):
+    except Exception:  # SyntaxError, ValueError, RecursionError: the slave compiles then
         return None
