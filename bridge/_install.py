@@ -43,7 +43,7 @@ SLAVE_MODULES = ("neutral", "protocol", "files", "tags", "cacheroot", "codecache
                  "children", "run", "hook", "relay", "bootstrap")
 
 MASTER_CACHES = MasterCaches()  # this master's work per file version, shared by every slave
-SLAVE_CODE = SlaveCode()  # the slave modules compiled here, for cold slaves of this build
+SLAVE_CODE = SlaveCode(MASTER_CACHES.disk)  # the slave modules compiled for cold slaves
 
 _installed = weakref.WeakKeyDictionary()  # gateway -> Bridge
 _installing = weakref.WeakKeyDictionary()  # gateway -> Lock: one install of a gateway at a time

@@ -5,7 +5,8 @@ their code objects (compat/codecache.py): 32 ms of a bare 3.11's cold handshake
 here, and sixteen cold slaves starting at once on 2 cores compiled them sixteen
 times over. A slave whose interpreter would compile exactly what the master's does
 (the same ``codecache.key``) asks for the master's instead, compiled once per
-master process and sent as zlib of marshal (150 KB).
+master process and sent as zlib of marshal (150 KB), and kept in the master's disk cache,
+so a master that lives for one run (a pytest controller) need not compile them either.
 """
 import threading
 
@@ -13,9 +14,13 @@ from .compat import bootstrap, codecache
 
 
 class SlaveCode(object):
-    """The master's code objects of the slave sources, compiled on first demand."""
+    """The master's code objects of the slave sources, compiled on first demand.
+    ``disk``: the master's DiskCache (bridge/_disk.py), or None."""
 
-    def __init__(self):
+    KIND = "slave-code"  # the disk cache's kind of entry; the key is codecache.key
+
+    def __init__(self, disk=None):
+        self.disk = disk
         self._lock = threading.Lock()  # one compile, however many slaves ask at once
         self._payloads = {}  # key -> the answer to codecache.fetch
 
@@ -29,8 +34,17 @@ class SlaveCode(object):
         with self._lock:
             if key not in self._payloads:
                 self._payloads.clear()  # sources change only under tests: keep the last
-                self._payloads[key] = _compiled(sources)
+                self._payloads[key] = self._kept(key) or self._compiled(sources, key)
             return self._payloads[key]
+
+    def _kept(self, key):
+        return self.disk.get(self.KIND, key) if self.disk is not None else None
+
+    def _compiled(self, sources, key):
+        payload = _compiled(sources)
+        if payload is not None and self.disk is not None:
+            self.disk.put(self.KIND, key, payload)
+        return payload
 
 
 def _compiled(sources):

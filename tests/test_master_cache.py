@@ -433,3 +433,31 @@ def test_a_folder_is_trimmed_on_opening_only_after_an_eighth_of_its_limit_was_wr
     assert not reader.needs_trim() and writer.get("imports", "3") == b"x" * 1000
     os.remove(os.path.join(str(tmp_path), _disk.LEDGER))
     assert reader.needs_trim()
+
+
+def test_the_slave_modules_a_master_compiled_are_kept_for_the_next_master(tmp_path,
+                                                                          monkeypatch):
+    """A cold slave of the master's build gets the master's code objects of the bridge's
+    modules (bridge/_slave_code.py): a master that lives for one run (a pytest controller)
+    reads them from its disk cache instead of compiling them again; a damaged entry is
+    compiled again, never sent."""
+    import marshal
+    import zlib
+    from bridge import _install, _slave_code
+    sources = _install.slave_sources()
+    key = _slave_code.SlaveCode.key(sources)
+    payload = _slave_code.SlaveCode(DiskCache(str(tmp_path))).payload(sources, key)
+    assert sorted(marshal.loads(zlib.decompress(payload))) == sorted(
+        name for name, _ in sources if name != "bootstrap")
+    compiled = []
+    compile_here = _slave_code._compiled
+    monkeypatch.setattr(_slave_code, "_compiled",
+                        lambda sources: compiled.append(1) or compile_here(sources))
+    assert _slave_code.SlaveCode(DiskCache(str(tmp_path))).payload(sources, key) == payload
+    assert compiled == []
+    [name] = entries(str(tmp_path))
+    with open(os.path.join(str(tmp_path), name), "r+b") as stream:
+        stream.seek(100)
+        stream.write(b"\0\0\0\0")
+    assert _slave_code.SlaveCode(DiskCache(str(tmp_path))).payload(sources, key) == payload
+    assert compiled == [1]
