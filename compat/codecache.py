@@ -45,8 +45,13 @@ def load(root, sources):
     check, payload = kept[:64], kept[64:]
     if hashlib.sha256(payload).hexdigest().encode("ascii") != check:
         return {}
+    return _code_objects(payload)
+
+
+def _code_objects(marshalled):
+    """{name: code object} from ``marshalled``, or {} where it is not one."""
     try:
-        compiled = marshal.loads(payload)
+        compiled = marshal.loads(marshalled)
     except (EOFError, ValueError, TypeError):
         return {}
     return compiled if isinstance(compiled, dict) else {}
@@ -61,10 +66,9 @@ def fetch(channel, sources, offered):
     channel.send(offered)
     payload = channel.receive()
     try:
-        compiled = marshal.loads(zlib.decompress(payload))
-    except (EOFError, ValueError, TypeError, zlib.error):
+        return _code_objects(zlib.decompress(payload))
+    except (TypeError, zlib.error):  # None: the master could not compile them
         return {}
-    return compiled if isinstance(compiled, dict) else {}
 
 
 def encode(compiled):
