@@ -37,9 +37,10 @@ CHANGES = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO 
            | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 EVENT = struct.Struct("iIII")  # wd, mask, cookie, length of the name that follows
 
-# Where every change is made by this host's kernel, so inotify sees it.
+# Where every change is made by this host's kernel, so inotify sees it. devtmpfs is
+# /dev: on the way to /dev/shm, a tmpfs (without it every check there was a stat).
 LOCAL_FILE_SYSTEMS = frozenset(["ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "f2fs",
-                                "jfs", "reiserfs", "bcachefs", "zfs"])
+                                "jfs", "reiserfs", "bcachefs", "zfs", "devtmpfs"])
 MOUNTS = "/proc/self/mountinfo"
 ANY_NAME = "<any name>"  # a folder whose every entry counts (listed, or asked about)
 MOST_WATCHES = 65536  # this process's watches, at most; past that, stat checks

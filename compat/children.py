@@ -41,7 +41,7 @@ import threading
 
 from . import protocol, working_set
 from .blobs import BlobStore
-from .client import BridgeUnavailable, ImportLockDuringWait, NotIntact
+from .client import BridgeUnavailable, ImportLockDuringWait, NotIntact, collector_pause
 from .session_folder import SessionFolder
 from .neutral import ensure_text, text_type
 from .session import ImportSession, lean_answer
@@ -192,7 +192,9 @@ class ParentClient(object):
         """Send ``msg`` to the slave and return its reply, or raise BridgeUnavailable."""
         import socket
         with ImportLockDuringWait():  # 2.7: as a wait for the master would
-            with self._lock:
+            # no collection while the lock is held: a thread holding the import lock may
+            # wait for it (client.py), and a collection may wait for the import lock
+            with collector_pause, self._lock:
                 if self._closed:
                     raise BridgeUnavailable(self._closed)
                 msg[text_type(protocol.ID)] = self._next_id

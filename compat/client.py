@@ -32,7 +32,9 @@ writes the BODIES frames ahead of a reply: ``incoming``) imports, so a reply
 arrives whoever holds the lock, with one exception: the weakref callback of a
 collected module lock takes the global lock, and a garbage
 collection can run it on any thread, the receiver too (on PyPy, every free is
-a collection). So the collector pauses while a wait holds the import lock.
+a collection). So the collector pauses while a wait holds the import lock, and
+nothing is made (no object a collection could start on) under a lock that a
+thread holding the import lock also takes: here, and the session's.
 """
 import gc
 import threading
@@ -69,7 +71,7 @@ class CollectorPause(object):
                 gc.enable()
 
 
-_collector_pause = CollectorPause()
+collector_pause = CollectorPause()
 
 
 def release_import_lock():
@@ -110,12 +112,12 @@ class ImportLockDuringWait(object):
         self.count = release_import_lock()
         self.paused = self.count is None or (self.count == 0 and _import_lock.lock_held())
         if self.paused:
-            _collector_pause.__enter__()
+            collector_pause.__enter__()
         return self.count is not None
 
     def __exit__(self, *exc_info):
         if self.paused:
-            _collector_pause.__exit__()
+            collector_pause.__exit__()
         acquire_import_lock(self.count)
 
 
@@ -162,11 +164,13 @@ class RequestClient(object):
         """Send ``msg`` and return its reply, or raise BridgeUnavailable."""
         waiter = _Waiter()
         with self._lock:
-            if self._closed:
-                raise BridgeUnavailable(self._closed)
-            request_id = self._next_id
-            self._next_id += 1
-            self._pending[request_id] = waiter
+            closed = self._closed
+            if not closed:
+                request_id = self._next_id
+                self._next_id += 1
+                self._pending[request_id] = waiter
+        if closed:
+            raise BridgeUnavailable(closed)
         msg[text_type(protocol.ID)] = request_id
         try:
             self._channel.send(msg)
@@ -213,11 +217,12 @@ class RequestClient(object):
 
     def _fail_pending(self, reason):
         """Fail every pending and later request with ``reason``."""
-        with self._lock:
+        reason, emptied = ensure_text(reason), {}  # made before the lock (a request waits
+        with self._lock:                           # for it holding the import lock)
             if not self._closed:
-                self._closed = ensure_text(reason)
-            pending, self._pending = list(self._pending.values()), {}
-        for waiter in pending:
+                self._closed = reason
+            pending, self._pending = self._pending, emptied
+        for waiter in pending.values():
             waiter.event.set()
 
     def close(self, reason):

@@ -169,18 +169,24 @@ class ImportSession(object):
         finishing, so it asks for itself.
         """
         self.notice_fork()
+        mine = None
         while True:
-            with self._lock:
+            with self._lock:  # nothing is made under it (``_folders_now``)
                 if fullname in self.served:
                     return self.served[fullname]
                 if fullname in self.missing:
                     return None
-                if fullname in self.refused:  # said in a reply: REFUSED, or along the way
-                    raise refusal_error(fullname, self.refused[fullname])
-                event = self._fetching.get(fullname)
-                if event is None:
-                    event = self._fetching[fullname] = threading.Event()
-                    break
+                reason = self.refused.get(fullname)  # said in a reply: REFUSED, or on the way
+                event = self._fetching.get(fullname) if reason is None else None
+                if reason is None and event is None and mine is not None:
+                    event = self._fetching[fullname] = mine
+            if reason is not None:
+                raise refusal_error(fullname, reason)
+            if event is None:  # no one asks: this thread will, with an event made here
+                mine = threading.Event()
+                continue
+            if event is mine:
+                break
             with ImportLockDuringWait() as others_can_finish:
                 if others_can_finish:  # another thread asks; wait for it, then look again
                     event.wait(self.client.timeout)
@@ -364,8 +370,15 @@ class ImportSession(object):
             self._tree_ids()
 
     def _tree_ids(self):
-        with self._lock:
-            return [os.path.basename(folder) for folder in self.tree_folders]
+        return [os.path.basename(folder) for folder in self._folders_now()]
+
+    def _folders_now(self):
+        """A copy of ``tree_folders``, taken without the lock: a copy is one step under
+        the GIL, and the lock is not for a thread running a module's code (no import
+        lock held) to take. Anything made under it may start a collection, whose
+        weakref callbacks (a module lock's) wait for the import lock, while the thread
+        holding that lock, in ``find_spec``, waits for this one."""
+        return list(self.tree_folders)
 
     def bytecode_body(self, sha):
         """The checked bytes of the .pyc ``sha`` from a pack of this session's trees, or
@@ -375,9 +388,7 @@ class ImportSession(object):
     def bytecode(self, path):
         """The master's .pyc at ``path``, in one of this session's trees, from the tree's
         pack (packs.py); None where it has none (the source is compiled)."""
-        with self._lock:
-            folders = list(self.tree_folders)
-        for folder in folders:
+        for folder in self._folders_now():
             if path.startswith(folder + os.sep):
                 relative = path[len(folder) + 1:].replace(os.sep, "/")
                 return self.trees.pack(os.path.basename(folder)).read(relative)
@@ -386,9 +397,7 @@ class ImportSession(object):
     def locate(self, relative):
         """The local path of a root-relative file in one of this session's trees, or
         None (the master has not sent it)."""
-        with self._lock:
-            folders = list(self.tree_folders)
-        for folder in folders:
+        for folder in self._folders_now():
             try:
                 path = inside(folder, relative)
             except ValueError:

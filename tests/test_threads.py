@@ -153,13 +153,27 @@ def test_a_wait_outside_an_import_stalls_no_import(gateway, tmp_path, cache_root
     assert value == 0 and again < 0.5 and first < 1.0
 
 
+# Where each hung thread is, every thread's in the slave: a hang names its locks.
+STACKS_OF = """
+import sys, threading, traceback  # now: a hung thread may hold the import lock
+
+def stacks_of(hung):
+    if not hung:
+        return ""
+    names = dict((thread.ident, thread.name) for thread in threading.enumerate())
+    return "\\n".join("--- %s\\n%s" % (names.get(ident, ident),
+                                       "".join(traceback.format_stack(frame)))
+                     for ident, frame in sys._current_frames().items())
+"""
+
+
 # One round per package: thread A imports pkgN while the master's receiver is stalled, so
 # A waits inside find_spec holding the import lock; then threads importing pkgN's
 # submodules start and queue for that lock. When A's reply comes they wake at once, and a
 # switch interval of a microsecond lets them run in the moment before the import system
 # puts pkgN in sys.modules: had the lock been let go with find_spec, one of them would
 # take pkgN.core's lock, find no pkgN and wait for it, while pkgN/__init__ needs pkgN.core.
-QUEUED_BEHIND_A_REPLY = """
+QUEUED_BEHIND_A_REPLY = STACKS_OF + """
 import sys, threading, time
 try:
     import _imp as imp
@@ -199,8 +213,9 @@ for thread in queued:
 deadline = time.time() + 60  # the slave says which threads hung, within the master's wait
 for thread in [first] + queued:
     thread.join(max(0.0, deadline - time.time()))
+hung = [thread for thread in [first] + queued if thread.is_alive()]
 channel.send({"waiting": waiting, "alive": first.is_alive(), "errors": errors, "values": sorted(set(values.values())),
-              "hung": sum(thread.is_alive() for thread in [first] + queued)})
+              "hung": len(hung), "stacks": stacks_of(hung)})
 """
 
 
@@ -213,7 +228,8 @@ def test_threads_queued_behind_a_reply_wake_after_the_package_is_in_sys_modules(
         channel = gateway.remote_exec(QUEUED_BEHIND_A_REPLY)
         channel.send(package)
         outcome = stall_master_then_collect(channel, 1.5, timeout=90)
-        assert outcome["hung"] == 0, (package, outcome)
+        assert outcome["hung"] == 0, (package, outcome["waiting"], outcome["errors"],
+                                      outcome["stacks"])
         if not outcome["waiting"]:
             # Under load a slow slave may start after the stall: the eight threads then
             # meet the first before its search began, CPython's own race (limits.md).
