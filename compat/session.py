@@ -176,12 +176,12 @@ class ImportSession(object):
                     return self.served[fullname]
                 if fullname in self.missing:
                     return None
-                reason = self.refused.get(fullname)  # said in a reply: REFUSED, or on the way
-                event = self._fetching.get(fullname) if reason is None else None
-                if reason is None and event is None and mine is not None:
+                refused = fullname in self.refused  # said in a reply: REFUSED, or on the way
+                event = None if refused else self._fetching.get(fullname)
+                if not refused and event is None and mine is not None:
                     event = self._fetching[fullname] = mine
-            if reason is not None:
-                raise refusal_error(fullname, reason)
+            if refused:
+                raise refusal_error(fullname, self.refused[fullname])
             if event is None:  # no one asks: this thread will, with an event made here
                 mine = threading.Event()
                 continue
