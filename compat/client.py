@@ -217,8 +217,9 @@ class RequestClient(object):
 
     def _fail_pending(self, reason):
         """Fail every pending and later request with ``reason``."""
-        reason, emptied = ensure_text(reason), {}  # made before the lock (a request waits
-        with self._lock:                           # for it holding the import lock)
+        # made before the lock: a request holding the import lock may wait for it
+        reason, emptied = ensure_text(reason), {}
+        with self._lock:
             if not self._closed:
                 self._closed = reason
             pending, self._pending = self._pending, emptied
